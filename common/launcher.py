@@ -1,0 +1,88 @@
+"""Dispatch `run.py <stack> [mode] key=value ...` to the stack's `main(mode, overrides)`.
+
+A stack module exposes `main(mode: str | None, args: list[str]) -> int`. The launcher owns the
+user-facing contract: unknown stack/mode or bad input → one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+
+from common.errors import UserError
+
+
+@dataclass(frozen=True)
+class Stack:
+    module: str
+    modes: tuple[str, ...]  # empty: the stack takes no mode word
+    summary: str
+    example: str
+
+
+STACKS: dict[str, Stack] = {
+    "generate": Stack(
+        "data_generation.cli", (), "record game play into an episode store",
+        "python run.py generate config=retro_act/pretrain n_sessions=2 n_steps_max=100",
+    ),
+    "genie_redux": Stack(
+        "training.cli", ("train", "eval"), "train or evaluate the world model (GenieRedux, GenieRedux-G)",
+        "python run.py genie_redux train config=tokenizer train.num_train_steps=1000",
+    ),
+    "auto_explore": Stack(
+        "auto_explore.cli", ("train", "eval"), "train or evaluate the AutoExplore agent",
+        "python run.py auto_explore train model_fpath=checkpoints/genie_redux_guided",
+    ),
+    "roms": Stack(
+        "external.roms", ("import", "list"), "import ROMs into stable-retro; list playable RetroAct games",
+        "python run.py roms list genre=pl",
+    ),
+    "bench": Stack(
+        "benchmarks.cli", (), "run a benchmark and record it in benchmarks/RESULTS.md",
+        "python run.py bench generation",
+    ),
+    "test": Stack(
+        "common.test_runner", (), "run the test suite (pytest; extra args are passed through)",
+        "python run.py test -k store",
+    ),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python run.py <stack> [mode] key=value ...", "", "stacks:"]
+    for name, stack in STACKS.items():
+        modes = f" {'|'.join(stack.modes)}" if stack.modes else ""
+        lines.append(f"  {name}{modes:<14} {stack.summary}")
+        lines.append(f"      e.g. {stack.example}")
+    lines += ["", "`config=NAME` picks a config; any other key=value overrides it (Hydra syntax)."]
+    return "\n".join(lines)
+
+
+def parse(argv: list[str]) -> tuple[str, Stack, str | None, list[str]]:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        raise SystemExit(print(usage()) or 0)
+    name, rest = argv[0], argv[1:]
+    if name not in STACKS:
+        raise UserError(f"unknown stack '{name}'; choose one of: {', '.join(STACKS)} (python run.py --help)")
+    stack = STACKS[name]
+    mode = None
+    if stack.modes:
+        if not rest or rest[0] not in stack.modes:
+            got = f"'{rest[0]}'" if rest else "nothing"
+            raise UserError(f"'{name}' needs a mode, one of: {', '.join(stack.modes)} (got {got})")
+        mode, rest = rest[0], rest[1:]
+    return name, stack, mode, rest
+
+
+def main(argv: list[str]) -> int:
+    try:
+        name, stack, mode, rest = parse(argv)
+        module = importlib.import_module(stack.module)
+        return int(module.main(mode, rest) or 0)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
+        return 130

@@ -45,8 +45,12 @@ def compose_config(config_dpath: Path, default_name: str, overrides: list[str]) 
         if "=" not in item:
             raise UserError(f"override '{item}' is not key=value (example: n_sessions=4)")
     try:
-        with initialize_config_dir(config_dir=str(config_dpath), version_base="1.3"):
-            cfg = compose(config_name=name, overrides=rest)
+        # Compose from the file's own folder so its keys land at the top level (Hydra would otherwise nest
+        # `retro_act/pretrain` under `retro_act:`); the root stays on the search path for shared groups.
+        config_fpath = config_dpath / f"{name}.yaml"
+        search_path = f"hydra.searchpath=[file://{config_dpath}]"
+        with initialize_config_dir(config_dir=str(config_fpath.parent), version_base="1.3"):
+            cfg = compose(config_name=config_fpath.stem, overrides=[*rest, search_path])
     except (HydraException, OmegaConfBaseException) as error:
         first_line = str(error).strip().splitlines()[0]
         raise UserError(f"{first_line} (see `python run.py --help`; add keys with +key=value only if intended)") from None

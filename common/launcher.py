@@ -7,6 +7,7 @@ user-facing contract: unknown stack/mode or bad input → one line on stderr and
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from dataclasses import dataclass
 
@@ -78,6 +79,8 @@ def parse(argv: list[str]) -> tuple[str, Stack, str | None, list[str]]:
 def main(argv: list[str]) -> int:
     try:
         name, stack, mode, rest = parse(argv)
+        if importlib.util.find_spec(stack.module) is None:
+            raise UserError(f"stack '{name}' is not built yet in this version (see the open issues)")
         module = importlib.import_module(stack.module)
         return int(module.main(mode, rest) or 0)
     except UserError as error:

@@ -1,0 +1,89 @@
+"""The launcher's user-facing contract: help, one-line errors with exit code 2, config composition."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.config import compose_config, split_config_override
+from common.errors import UserError
+from common.launcher import STACKS, main
+
+REPO_DPATH = Path(__file__).resolve().parents[1]
+
+
+def run_launcher(*args: str, cwd: Path = REPO_DPATH) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GENIE_REDUX_NO_BOOTSTRAP": "1"}
+    return subprocess.run(
+        [sys.executable, str(REPO_DPATH / "run.py"), *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+
+
+def test_help_lists_every_stack_with_an_example():
+    result = run_launcher("--help")
+    assert result.returncode == 0
+    for name, stack in STACKS.items():
+        assert name in result.stdout
+        assert stack.example in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["nonsense"], "unknown stack 'nonsense'"),
+        (["genie_redux"], "'genie_redux' needs a mode"),
+        (["genie_redux", "fly"], "got 'fly'"),
+    ],
+)
+def test_bad_invocations_give_one_line_and_exit_2(argv, expected, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err
+    assert len(err.splitlines()) == 1
+
+
+def test_subprocess_error_has_no_traceback():
+    result = run_launcher("nonsense")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: unknown stack")
+
+
+def test_split_config_override_picks_name_and_keeps_rest():
+    name, rest = split_config_override(["a=1", "config=coinrun/random.yaml", "b=2"], "default")
+    assert name == "coinrun/random"
+    assert rest == ["a=1", "b=2"]
+
+
+def write_config(dpath: Path) -> Path:
+    (dpath / "group").mkdir(parents=True)
+    (dpath / "group" / "example.yaml").write_text(
+        "n_sessions: 3\noutput_dpath: out/data\nnested:\n  weights_fpath: w.safetensors\n  name: x\n"
+    )
+    return dpath
+
+
+def test_compose_applies_overrides_and_resolves_relative_paths(tmp_path, monkeypatch):
+    config_dpath = write_config(tmp_path / "configs")
+    user_dpath = tmp_path / "user"
+    user_dpath.mkdir()
+    monkeypatch.chdir(user_dpath)
+    cfg = compose_config(config_dpath, "group/example", ["n_sessions=7", "nested.name=y"])
+    assert cfg.n_sessions == 7
+    assert cfg.nested.name == "y"
+    assert cfg.output_dpath == str(user_dpath / "out" / "data")
+    assert cfg.nested.weights_fpath == str(user_dpath / "w.safetensors")
+
+
+def test_compose_rejects_unknown_key_and_unknown_config(tmp_path):
+    config_dpath = write_config(tmp_path / "configs")
+    with pytest.raises(UserError, match="n_sesions"):
+        compose_config(config_dpath, "group/example", ["n_sesions=7"])
+    with pytest.raises(UserError, match="unknown config 'group/missing'; choose one of: group/example"):
+        compose_config(config_dpath, "group/missing", [])
+    with pytest.raises(UserError, match="not key=value"):
+        compose_config(config_dpath, "group/example", ["n_sessions"])

@@ -1,0 +1,64 @@
+"""What one evaluation run produced: the numbers (JSON-ready) and a few clips to show as gifs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Display names of the headline metrics, in table order; the keys are those of EvalResult.metrics.
+METRIC_LABELS: dict[str, str] = {
+    "psnr": "PSNR (dB)",
+    "ssim": "SSIM",
+    "fid": "FID",
+    "delta_psnr_genie": "ΔPSNR@t, Genie (all actions random)",
+    "delta_psnr_upstream": "ΔPSNR@t, upstream variant (last action random)",
+}
+
+
+@dataclass
+class Clip:
+    """One sequence to show: columns of uint8 `[T, H, W, 3]` frames (prime frames included), same T."""
+
+    title: str
+    columns: dict[str, np.ndarray]
+
+
+@dataclass
+class EvalResult:
+    mode: str  # "replication" (real/inferred actions) or "control" (one fixed action per rollout)
+    metrics: dict[str, float | None]  # keys of METRIC_LABELS; None = not computed (see notes)
+    psnr_per_frame: list[float]  # mean PSNR of generated frame 1..N
+    ssim_per_frame: list[float]
+    per_game: dict[str, dict[str, float | int]]  # env name -> psnr, ssim, num_sequences
+    num_sequences: int
+    settings: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    clips: list[Clip] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the clips, with NaN written as null (JSON has no NaN)."""
+
+        def clean(value: Any) -> Any:
+            if isinstance(value, float) and math.isnan(value):
+                return None
+            if isinstance(value, dict):
+                return {key: clean(item) for key, item in value.items()}
+            if isinstance(value, list):
+                return [clean(item) for item in value]
+            return value
+
+        return clean(
+            {
+                "mode": self.mode,
+                "metrics": self.metrics,
+                "psnr_per_frame": self.psnr_per_frame,
+                "ssim_per_frame": self.ssim_per_frame,
+                "per_game": self.per_game,
+                "num_sequences": self.num_sequences,
+                "settings": self.settings,
+                "notes": self.notes,
+            }
+        )

@@ -1,0 +1,122 @@
+"""Training checkpoints: atomic step directories, retention of the last K plus the best, full resume.
+
+    run_dpath/checkpoints/step_000500/
+        model/                  models.checkpoint format (config.yaml + model.safetensors)
+        optimizer.pt            optimizer tensors; loaded with torch.load(weights_only=True)
+        rng_rank{r}.safetensors one per process (+ .json for the scalar parts)
+        trainer_state.json      step, data position, scheduler, best metric, NaN-guard counter
+
+A step directory is assembled under a hidden `.step_000500.partial` name and renamed into place, so a
+directory named `step_*` is always complete; a SIGKILL mid-save leaves only a partial one, removed on
+the next save.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from common.atomic import atomic_path, atomic_write_json
+from common.errors import UserError
+from training.rng_state import load_rng_state, save_rng_state
+
+STEP_PREFIX = "step_"
+
+
+@dataclass
+class TrainerState:
+    """Everything besides tensors that a resumed run needs to continue exactly."""
+
+    step: int = 0  # optimizer steps taken (skipped NaN steps included)
+    data_position: int = 0  # samples of the global stream consumed, all processes together
+    scheduler: dict[str, Any] = field(default_factory=dict)
+    best_metric: float | None = None
+    best_step: int | None = None
+    consecutive_nonfinite: int = 0
+
+
+def step_dname(step: int) -> str:
+    return f"{STEP_PREFIX}{step:07d}"
+
+
+def completed_steps(checkpoints_dpath: Path) -> list[int]:
+    """Steps with a complete checkpoint directory, ascending."""
+    if not checkpoints_dpath.is_dir():
+        return []
+    steps = []
+    for path in checkpoints_dpath.iterdir():
+        if path.is_dir() and path.name.startswith(STEP_PREFIX) and (path / "trainer_state.json").is_file():
+            steps.append(int(path.name.removeprefix(STEP_PREFIX)))
+    return sorted(steps)
+
+
+def partial_dpath(checkpoints_dpath: Path, step: int) -> Path:
+    return checkpoints_dpath / f".{step_dname(step)}.partial"
+
+
+def begin_save(checkpoints_dpath: Path, step: int) -> Path:
+    """Main process: a fresh partial directory for `step` (stale partials from a killed run removed)."""
+    checkpoints_dpath.mkdir(parents=True, exist_ok=True)
+    for stale in checkpoints_dpath.glob(".*.partial"):
+        shutil.rmtree(stale, ignore_errors=True)
+    dpath = partial_dpath(checkpoints_dpath, step)
+    dpath.mkdir()
+    return dpath
+
+
+def save_process_rng(dpath: Path, rank: int) -> None:
+    """Every process: its own RNG state into the partial directory."""
+    save_rng_state(dpath / f"rng_rank{rank}.safetensors")
+
+
+def save_main_state(dpath: Path, optimizer: torch.optim.Optimizer, state: TrainerState) -> None:
+    """Main process: optimizer tensors and the trainer state (the model is saved by the caller)."""
+    with atomic_path(dpath / "optimizer.pt") as tmp_fpath:
+        torch.save(optimizer.state_dict(), tmp_fpath)
+    atomic_write_json(dpath / "trainer_state.json", asdict(state))
+
+
+def finish_save(checkpoints_dpath: Path, step: int) -> Path:
+    """Main process: rename the partial directory into place (atomic on one filesystem)."""
+    final = checkpoints_dpath / step_dname(step)
+    if final.exists():  # the same step saved again after a resume: replace it
+        shutil.rmtree(final)
+    os.replace(partial_dpath(checkpoints_dpath, step), final)
+    return final
+
+
+def apply_retention(checkpoints_dpath: Path, keep_last: int, best_step: int | None) -> list[int]:
+    """Delete step directories except the last `keep_last` and the best; return the deleted steps."""
+    steps = completed_steps(checkpoints_dpath)
+    keep = set(steps[-keep_last:]) if keep_last > 0 else set()
+    if best_step is not None:
+        keep.add(best_step)
+    deleted = [s for s in steps if s not in keep]
+    for step in deleted:
+        shutil.rmtree(checkpoints_dpath / step_dname(step), ignore_errors=True)
+    return deleted
+
+
+def load_trainer_state(step_dpath: Path) -> TrainerState:
+    return TrainerState(**json.loads((step_dpath / "trainer_state.json").read_text()))
+
+
+def load_optimizer(step_dpath: Path, optimizer: torch.optim.Optimizer) -> None:
+    # weights_only=True: a checkpoint can hold tensors and plain containers, never code.
+    state_dict = torch.load(step_dpath / "optimizer.pt", map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(state_dict)
+
+
+def load_process_rng(step_dpath: Path, rank: int) -> None:
+    fpath = step_dpath / f"rng_rank{rank}.safetensors"
+    if not fpath.is_file():
+        raise UserError(
+            f"{fpath.name} missing in {step_dpath}; resume with the train.num_processes the run was saved with"
+        )
+    load_rng_state(fpath)

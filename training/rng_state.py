@@ -1,0 +1,51 @@
+"""Capture and restore every RNG a training process touches, as tensors and JSON (no pickle).
+
+torch (CPU and CUDA) holds the randomness that matters (masking, dropout); Python's `random` and
+NumPy's global generator are saved too so a library that uses them cannot break exact resume.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def save_rng_state(fpath: Path) -> None:
+    """Write this process's RNG states to `fpath` (safetensors) plus `fpath`.json for the scalars."""
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for index, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{index}"] = state
+    kind, keys, pos, has_gauss, cached_gauss = np.random.get_state()
+    tensors["numpy_keys"] = torch.from_numpy(np.asarray(keys, dtype=np.int64))
+    python_version, python_state, python_gauss = random.getstate()
+    scalars = {
+        "numpy": {
+            "kind": kind,
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gauss": float(cached_gauss),
+        },
+        "python": {"version": python_version, "state": list(python_state), "gauss": python_gauss},
+    }
+    save_file(tensors, str(fpath))
+    Path(f"{fpath}.json").write_text(json.dumps(scalars))
+
+
+def load_rng_state(fpath: Path) -> None:
+    tensors = load_file(str(fpath))
+    scalars = json.loads(Path(f"{fpath}.json").read_text())
+    torch.set_rng_state(tensors["torch_cpu"])
+    cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("torch_cuda_")]
+    if cuda_states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
+    numpy = scalars["numpy"]
+    keys = tensors["numpy_keys"].numpy().astype(np.uint32)
+    np.random.set_state((numpy["kind"], keys, numpy["pos"], numpy["has_gauss"], numpy["cached_gauss"]))
+    python = scalars["python"]
+    random.setstate((python["version"], tuple(python["state"]), python["gauss"]))

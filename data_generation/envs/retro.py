@@ -1,0 +1,96 @@
+"""stable-retro games behind the 5-action RetroAct discretiser [RIGHT, LEFT, UP, DOWN, ACTION_PRIMARY].
+
+Each local action presses exactly one button. RIGHT/LEFT/UP/DOWN are the d-pad; ACTION_PRIMARY is
+the platform's main action button as chosen by the RetroAct authors (jump in most platformers).
+The RetroAct control annotations say what each of these five does in each game, which is what lets
+one action vocabulary mean the same thing across hundreds of games.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from common.errors import UserError
+from data.actions import RETRO_ACTIONS
+from data_generation.envs.base import GameEnv
+from data_generation.names import platform_of, resolve_retro_game
+
+# Platform -> the stable-retro button name that ACTION_PRIMARY presses (upstream RetroAct facts).
+PRIMARY_BUTTON: dict[str, str] = {
+    "Nes": "A",
+    "Snes": "B",
+    "Genesis": "C",
+    "Sms": "A",
+    "GameBoy": "A",
+    "32x": "B",
+    "Atari2600": "BUTTON",
+}
+_DPAD = {"RIGHT": "RIGHT", "LEFT": "LEFT", "UP": "UP", "DOWN": "DOWN"}
+
+
+def button_vectors(platform: str, buttons: list[str | None]) -> np.ndarray:
+    """uint8 [len(RETRO_ACTIONS), len(buttons)]: row i is the button mask of local action i."""
+    if platform not in PRIMARY_BUTTON:
+        known = ", ".join(PRIMARY_BUTTON)
+        raise UserError(f"platform '{platform}' has no ACTION_PRIMARY mapping; RetroAct covers: {known}")
+    masks = np.zeros((len(RETRO_ACTIONS), len(buttons)), dtype=np.uint8)
+    for row, action in enumerate(RETRO_ACTIONS):
+        button = PRIMARY_BUTTON[platform] if action == "ACTION_PRIMARY" else _DPAD[action]
+        masks[row, buttons.index(button)] = 1
+    return masks
+
+
+def import_command_hint() -> str:
+    return "run `python run.py roms import` (bundled ROMs) or `python run.py roms import /path/to/your/roms`"
+
+
+def require_rom(game: str) -> None:
+    """UserError naming the import command when `game`'s ROM is not in stable-retro's data dir."""
+    import stable_retro.data
+
+    try:
+        stable_retro.data.get_romfile_path(game)
+    except FileNotFoundError:
+        raise UserError(f"no ROM imported for '{game}'; {import_command_hint()}") from None
+
+
+class RetroGameEnv(GameEnv):
+    """One stable-retro emulator (stable-retro allows only one per process: close() before the next)."""
+
+    def __init__(
+        self, game: str, image_size: int, frame_skip: int, sticky_action_prob: float, seed: int | None
+    ) -> None:
+        import stable_retro
+
+        game = resolve_retro_game(game)
+        require_rom(game)
+        super().__init__(game, RETRO_ACTIONS, image_size, frame_skip, sticky_action_prob, seed)
+        # Actions.ALL: every button reaches the console. FILTERED would drop buttons a scenario file
+        # does not list, while RetroAct annotated what the raw buttons do in the game.
+        self._retro = stable_retro.make(
+            game, render_mode=None, use_restricted_actions=stable_retro.Actions.ALL
+        )
+        self.platform = platform_of(game)
+        self._button_masks = button_vectors(self.platform, list(self._retro.buttons))  # [5, num_buttons]
+        self._frame: np.ndarray | None = None
+
+    def _restart(self, seed: int | None) -> None:
+        # The emulator itself is deterministic (it starts from the integration's save state);
+        # episode variety comes from the agent's and the sticky actions' seeded randomness.
+        self._frame, _ = self._retro.reset()
+
+    def _advance(self, action: int) -> tuple[float, bool, dict[str, Any]]:
+        self._frame, reward, terminated, truncated, info = self._retro.step(self._button_masks[action])
+        return float(reward), bool(terminated or truncated), info
+
+    def _screen(self) -> np.ndarray:
+        if self._frame is None:
+            raise RuntimeError("call reset() before step()")
+        return self._frame
+
+    def close(self) -> None:
+        if getattr(self, "_retro", None) is not None:
+            self._retro.close()
+            self._retro = None

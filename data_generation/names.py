@@ -1,0 +1,52 @@
+"""One game-name matcher for every source of names.
+
+The same game is spelled three ways: RetroAct's main table ("SuperMarioBros-Nes"), its G-50 control
+list ("supermariobros-nes") and stable-retro 1.0.1's integrations ("SuperMarioBros-Nes-v0"). They all
+reduce to one key: lowercase, without stable-retro's "-vN" version suffix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+
+from common.errors import UserError
+
+_VERSION_SUFFIX = re.compile(r"-v\d+$")
+COINRUN = "coinrun"
+
+
+def game_key(name: str) -> str:
+    """'SuperMarioBros-Nes-v0' / 'supermariobros-nes' -> 'supermariobros-nes'."""
+    return _VERSION_SUFFIX.sub("", name.strip()).lower()
+
+
+def platform_of(name: str) -> str:
+    """stable-retro platform of a game name: 'Airstriker-Genesis-v0' -> 'Genesis'."""
+    return _VERSION_SUFFIX.sub("", name.strip()).rsplit("-", 1)[-1]
+
+
+@functools.cache
+def retro_integrations() -> dict[str, str]:
+    """game_key -> stable-retro integration name, for every integration stable-retro knows."""
+    import stable_retro.data
+
+    return {game_key(name): name for name in stable_retro.data.list_games()}
+
+
+def close_matches(name: str, candidates: list[str], count: int = 3) -> str:
+    """A ' (did you mean: a, b?)' hint, or '' when nothing is close."""
+    keys = {game_key(c): c for c in candidates}
+    found = difflib.get_close_matches(game_key(name), list(keys), n=count, cutoff=0.6)
+    return f" (did you mean: {', '.join(keys[k] for k in found)}?)" if found else ""
+
+
+def resolve_retro_game(name: str) -> str:
+    """Any spelling of a stable-retro game -> its integration name; unknown -> UserError with hints."""
+    integrations = retro_integrations()
+    key = game_key(name)
+    if key in integrations:
+        return integrations[key]
+    hint = close_matches(name, list(integrations.values()))
+    raise UserError(f"unknown game '{name}'{hint}; list games with `python run.py roms list`")

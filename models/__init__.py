@@ -1,0 +1,1 @@
+"""World models: video tokenizer, latent action model, MaskGIT dynamics, GenieRedux(-G), inference API."""

@@ -1,0 +1,217 @@
+"""The world-model inference API used by evaluation, training validation, the player and AutoExplore.
+
+A batch of B independent sessions: `reset` with prime frames, then `step(actions)` generates one
+frame per session. Generation happens in token space with MaskGIT; the dynamics' temporal keys/values
+of past frames are cached, so each MaskGIT iteration runs the transformer on the new frame's tokens
+only, and the tokenizer's causal decoder decodes each frame once with its own cache. Context is a
+sliding window of the dynamics' training length: when full, the caches are rebuilt from the most
+recent frames (the first frame of the window then carries no action, as in training).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from models.components import FrameCache
+from models.genie import GenieBase
+from models.maskgit import maskgit_sample
+
+
+@dataclass
+class StepResult:
+    frames: torch.Tensor  # [B, 3, H, W] in [0, 1]
+    token_logits: torch.Tensor  # [B, h*w, K]: the distribution each token was sampled from
+
+
+class WorldModel:
+    def __init__(self, model: GenieBase, use_cache: bool = True) -> None:
+        if not isinstance(model, GenieBase):
+            raise ValueError(
+                f"WorldModel needs a genie_redux or genie_redux_guided model, got {type(model).__name__}"
+            )
+        self.model = model.eval()
+        self.use_cache = use_cache  # False recomputes the whole window per MaskGIT step (reference path)
+        self.dynamics = model.dynamics
+        self.tokenizer = model.tokenizer
+        self.max_frames = self.dynamics.config.num_frames
+        self.token_history: torch.Tensor | None = None
+
+    @classmethod
+    def from_checkpoint(cls, dpath: str | Path, device: str | torch.device = "cpu") -> WorldModel:
+        from models.checkpoint import load_model, read_config
+
+        kind = read_config(dpath)["kind"]
+        if kind == "tokenizer":
+            raise ValueError(
+                f"checkpoint {dpath} holds a tokenizer; the world model needs genie_redux(_guided)"
+            )
+        return cls(load_model(dpath, device))
+
+    @property
+    def is_action_guided(self) -> bool:
+        return self.model.is_action_guided
+
+    @property
+    def num_actions(self) -> int:
+        return self.model.num_actions
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.no_grad()
+    def infer_actions(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames [B, T, 3, H, W] -> LAM latent actions int64 [B, T-1] (GenieRedux only)."""
+        if self.is_action_guided:
+            raise ValueError("GenieRedux-G uses ground-truth actions and has no LAM to infer them")
+        return self.model.infer_actions(frames)
+
+    @torch.no_grad()
+    def reset(self, prime_frames: torch.Tensor, prime_actions: torch.Tensor | None = None) -> None:
+        """Start B sessions from prime_frames [B, T0, 3, H, W]; prime_actions [B, T0-1] (G: required)."""
+        b, t0 = prime_frames.shape[:2]
+        if t0 > self.max_frames - 1:
+            prime_frames, t0 = prime_frames[:, -(self.max_frames - 1) :], self.max_frames - 1
+            prime_actions = (
+                None
+                if prime_actions is None
+                else prime_actions[:, -(t0 - 1) :]
+                if t0 > 1
+                else prime_actions[:, :0]
+            )
+        if prime_actions is None:
+            if self.is_action_guided and t0 > 1:
+                raise ValueError("GenieRedux-G needs prime_actions [B, T0-1] for more than one prime frame")
+            prime_actions = (
+                self.infer_actions(prime_frames)
+                if t0 > 1
+                else torch.zeros(b, 0, dtype=torch.long, device=self.device)
+            )
+        self.token_history = self.tokenizer.encode(prime_frames)  # [B, T0, h, w]
+        self.action_history = self.model.embed_actions(prime_actions)  # [B, T0-1, D]
+        self.window_start = 0
+        self.rebuild_caches()
+
+    def window(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids [B, W, h, w] and per-frame action embeddings [B, W, D] of the current window."""
+        tokens = self.token_history[:, self.window_start :]
+        num = tokens.shape[1]
+        actions = (
+            self.action_history[:, self.action_history.shape[1] - (num - 1) :]
+            if num > 1
+            else self.action_history[:, :0]
+        )
+        return tokens, self.dynamics.frame_actions(actions)
+
+    def rebuild_caches(self) -> None:
+        tokens, frame_actions = self.window()
+        self.dynamics_cache = FrameCache(self.dynamics.logits_cached(tokens, frame_actions, None)[1])
+        self.decoder_cache = self.tokenizer.decode_step(tokens, None)[1]
+
+    def slide_window(self, num_new: int) -> None:
+        """Make room for num_new frames within the dynamics' trained context length."""
+        window_len = self.token_history.shape[1] - self.window_start
+        if window_len + num_new > self.max_frames:
+            self.window_start = self.token_history.shape[1] - (self.max_frames - num_new)
+            self.rebuild_caches()
+
+    def new_frame_logits(self, token_ids: torch.Tensor, new_actions: torch.Tensor) -> torch.Tensor:
+        """token_ids [B, Tn, h, w] of new frames, new_actions [B, Tn, D] -> logits [B, Tn*h*w, K]."""
+        b, tn = token_ids.shape[:2]
+        if self.use_cache:
+            logits = self.dynamics.logits_cached(token_ids, new_actions, self.dynamics_cache)[0]
+        else:
+            past_tokens, past_actions = self.window()
+            all_tokens = torch.cat([past_tokens, token_ids], dim=1)
+            logits = self.dynamics.logits(all_tokens, torch.cat([past_actions, new_actions], dim=1))[:, -tn:]
+        return logits.reshape(b, -1, logits.shape[-1])
+
+    @torch.no_grad()
+    def generate(
+        self,
+        actions: torch.Tensor,
+        steps: int,
+        temperature: float,
+        schedule: str,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample Tn = actions.shape[1] new frames jointly; -> (frames [B, Tn, 3, H, W], logits [B, Tn*S, K])."""
+        if self.token_history is None:
+            raise ValueError("call reset(prime_frames) before step/rollout")
+        b, tn = actions.shape
+        h, w = self.dynamics.grid
+        self.slide_window(tn)
+        action_embeds = self.model.embed_actions(actions.to(self.device))  # [B, Tn, D]
+        token_ids, logits = maskgit_sample(
+            lambda ids: self.new_frame_logits(ids.view(b, tn, h, w), action_embeds),
+            b,
+            tn * h * w,
+            self.dynamics.mask_id,
+            self.device,
+            steps,
+            temperature,
+            schedule,
+            generator,
+        )
+        token_ids = token_ids.view(b, tn, h, w)
+        frames = self.commit(token_ids, action_embeds)
+        return frames, logits
+
+    def commit(self, token_ids: torch.Tensor, action_embeds: torch.Tensor) -> torch.Tensor:
+        """Append final tokens to the history and caches; decode them once -> frames [B, Tn, 3, H, W]."""
+        if self.use_cache:
+            new_kv = self.dynamics.logits_cached(token_ids, action_embeds, self.dynamics_cache)[1]
+            self.dynamics_cache = self.dynamics_cache.appended(new_kv)
+        window_tokens = self.token_history[:, self.window_start :]
+        self.token_history = torch.cat([self.token_history, token_ids], dim=1)
+        self.action_history = torch.cat([self.action_history, action_embeds], dim=1)
+        if self.use_cache:
+            frames, self.decoder_cache = self.tokenizer.decode_step(token_ids, self.decoder_cache)
+            return frames
+        tn = token_ids.shape[1]
+        return self.tokenizer.decode(torch.cat([window_tokens, token_ids], dim=1))[:, -tn:]
+
+    def step(
+        self,
+        actions: torch.Tensor,
+        steps: int = 25,
+        temperature: float = 1.0,
+        schedule: str = "cosine",
+        generator: torch.Generator | None = None,
+    ) -> StepResult:
+        """actions int64 [B] -> the next frame of every session."""
+        frames, logits = self.generate(actions.reshape(-1, 1), steps, temperature, schedule, generator)
+        return StepResult(frames[:, 0], logits)
+
+    @torch.no_grad()
+    def rollout(
+        self,
+        prime_frames: torch.Tensor,
+        actions: torch.Tensor,
+        method: str = "autoregressive",
+        steps: int = 25,
+        temperature: float = 1.0,
+        schedule: str = "cosine",
+        seed: int = 0,
+        prime_actions: torch.Tensor | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """prime_frames [B, T0, 3, H, W], actions [B, N] -> generated frames [B, N, 3, H, W]."""
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.reset(prime_frames, prime_actions)
+        if method == "one_go":
+            if prime_frames.shape[1] + actions.shape[1] > self.max_frames:
+                raise ValueError(
+                    f"one_go needs prime + generated frames <= {self.max_frames}; use autoregressive"
+                )
+            return self.generate(actions, steps, temperature, schedule, generator)[0]
+        if method != "autoregressive":
+            raise ValueError(f"unknown rollout method '{method}'; use 'autoregressive' or 'one_go'")
+        frames = []
+        for t in tqdm(range(actions.shape[1]), desc="rollout", disable=not progress, leave=False):
+            frames.append(self.step(actions[:, t], steps, temperature, schedule, generator).frames)
+        return torch.stack(frames, dim=1)

@@ -1,0 +1,78 @@
+"""`python run.py genie_redux train|eval key=value ...`: compose a config from configs/ and run it.
+
+With train.num_processes > 1 the command re-launches itself through `accelerate launch --multi_gpu`
+(on a CPU-only machine that gives several gloo processes); `train.launch_args` passes accelerate's own
+options through, e.g. for several machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from common.config import compose_config
+from common.errors import UserError
+
+REPO_DPATH = Path(__file__).resolve().parents[1]
+CONFIG_DPATH = REPO_DPATH / "configs"
+DEFAULT_CONFIG = "genie_redux"
+# accelerate launch asks for these when no `accelerate config` file exists; we choose them explicitly.
+LAUNCH_DEFAULTS = {"--num_machines": "1", "--mixed_precision": "no", "--dynamo_backend": "no"}
+
+
+def is_launched_worker() -> bool:
+    """True inside a process started by `accelerate launch` / torchrun."""
+    return "WORLD_SIZE" in os.environ and "LOCAL_RANK" in os.environ
+
+
+def launch_command(cfg: DictConfig, args: list[str]) -> list[str]:
+    launch_args = [str(a) for a in cfg.train.launch_args]
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
+    command += ["--num_processes", str(cfg.train.num_processes)]
+    for flag, value in LAUNCH_DEFAULTS.items():
+        if flag not in launch_args:
+            command += [flag, value]
+    return [*command, *launch_args, str(REPO_DPATH / "run.py"), "genie_redux", "train", *args]
+
+
+def relaunch(cfg: DictConfig, args: list[str]) -> int:
+    command = launch_command(cfg, args)
+    env = {**os.environ, "GENIE_REDUX_NO_BOOTSTRAP": "1"}
+    print(f"launching {cfg.train.num_processes} processes: {' '.join(command)}", flush=True)
+    return subprocess.call(command, env=env, cwd=os.getcwd())
+
+
+def print_summary(summary: dict) -> None:
+    print(
+        f"\nrun folder: {summary['run_dpath']}  (config.yaml, command.txt, metrics.jsonl, checkpoints/, samples/)"
+    )
+    print(f"final model: {summary['final_model']}")
+    if summary["best_model"]:
+        print(f"best model: {summary['best_model']}  {json.dumps(summary['best'])}")
+    final = {k: round(v, 5) for k, v in summary["metrics"].items() if not k.startswith("perf/")}
+    print(f"step {summary['step']} metrics: {json.dumps(final)}")
+
+
+def main(mode: str | None, args: list[str]) -> int:
+    cfg = compose_config(CONFIG_DPATH, DEFAULT_CONFIG, args)
+    if mode == "eval":
+        from training.evaluation.run import run_evaluation
+
+        return int(run_evaluation(cfg) or 0)
+    if mode != "train":
+        raise UserError(f"genie_redux needs mode train or eval, got {mode}")
+    if cfg.train.num_processes < 1:
+        raise UserError(f"train.num_processes must be >= 1, got {cfg.train.num_processes}")
+    if cfg.train.num_processes > 1 and not is_launched_worker():
+        return relaunch(cfg, args)
+    from training.trainer import Trainer
+
+    summary = Trainer(cfg, ["run.py", "genie_redux", "train", *args]).run()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print_summary(summary)
+    return 0

@@ -1,0 +1,286 @@
+"""The world-model trainer under Accelerate: setup → train loop → cleanup, readable top to bottom.
+
+One optimizer step = `grad_accum` micro-batches of `batch_size` per process. Gradients are clipped
+once, on the accumulated (and, under DDP, all-reduced) gradient. The LR schedule is stepped by us
+once per optimizer step (Accelerate's scheduler wrapper would step it once per process).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from omegaconf import DictConfig
+from safetensors.torch import load_file
+
+from training import checkpointing as ckpt
+from training.checkpointing import TrainerState
+from training.data_setup import build_datasets, build_val_loader, train_epoch_order
+from training.data_stream import build_train_loader
+from training.model_setup import build_training_model
+from training.nan_guard import NanGuard
+from training.optim import build_optimizer
+from training.run_log import RunLogger, truncate_metrics, write_run_files
+from training.schedule import build_scheduler
+from training.validation import validate
+
+
+def mixed_precision_mode(setting: str) -> str:
+    """`auto` means bf16 where a GPU can run it and full precision on CPU (bf16 CPU matmuls are slow)."""
+    if setting == "auto":
+        return "bf16" if torch.cuda.is_available() else "no"
+    return setting
+
+
+class Trainer:
+    def __init__(self, cfg: DictConfig, argv: list[str]) -> None:
+        self.cfg = cfg
+        self.train_cfg = cfg.train
+        self.argv = argv
+        self.run_dpath = Path(cfg.run_dpath)
+        self.checkpoints_dpath = self.run_dpath / "checkpoints"
+        self.accelerator = Accelerator(
+            mixed_precision=mixed_precision_mode(self.train_cfg.mixed_precision),
+            gradient_accumulation_steps=self.train_cfg.grad_accum,
+            cpu=not torch.cuda.is_available(),
+        )
+        self.state = TrainerState()
+        self.last_metrics: dict[str, float] = {}
+
+    # ---- setup -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        tc, accelerator = self.train_cfg, self.accelerator
+        torch.manual_seed(tc.seed)  # same initial weights on every process
+        model = build_training_model(self.cfg)
+        resume_dpath = self.find_resume_checkpoint()
+        if resume_dpath is not None:
+            model.load_state_dict(load_file(str(resume_dpath / "model" / "model.safetensors")), strict=True)
+        if tc.compile:
+            model = torch.compile(model)
+        optimizer = build_optimizer(
+            model,
+            lr=tc.optimizer.lr_max,
+            betas=tuple(tc.optimizer.betas),
+            weight_decay=tc.optimizer.weight_decay,
+            eps=tc.optimizer.eps,
+        )
+        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        self.scheduler = build_scheduler(
+            self.optimizer.optimizer,
+            lr_max=tc.optimizer.lr_max,
+            lr_min=tc.optimizer.lr_min,
+            warmup_steps=tc.schedule.warmup_steps,
+            warmup_start_factor=tc.schedule.warmup_start_factor,
+            num_train_steps=tc.num_train_steps,
+        )
+        # Each process draws its own masks; seeded after construction so resume can restore it exactly.
+        torch.manual_seed(tc.seed * 1_000_003 + 1 + accelerator.process_index)
+        if resume_dpath is not None:
+            self.restore(resume_dpath)
+        self.nan_guard = NanGuard(tc.nan_guard.max_consecutive, self.state.consecutive_nonfinite)
+        self.setup_data()
+        if accelerator.is_main_process:
+            write_run_files(self.run_dpath, self.cfg, self.argv)
+            truncate_metrics(self.run_dpath / "metrics.jsonl", self.state.step)
+        self.logger = RunLogger(
+            self.run_dpath,
+            is_main=accelerator.is_main_process,
+            start_step=self.state.step,
+            num_train_steps=tc.num_train_steps,
+            wandb_cfg=tc.wandb,
+            cfg=self.cfg,
+        )
+
+    def find_resume_checkpoint(self) -> Path | None:
+        steps = ckpt.completed_steps(self.checkpoints_dpath) if self.train_cfg.resume else []
+        return self.checkpoints_dpath / ckpt.step_dname(steps[-1]) if steps else None
+
+    def restore(self, step_dpath: Path) -> None:
+        ckpt.load_optimizer(step_dpath, self.optimizer.optimizer)
+        self.state = ckpt.load_trainer_state(step_dpath)
+        self.scheduler.load_state_dict(self.state.scheduler)
+        ckpt.load_process_rng(step_dpath, self.accelerator.process_index)  # last: nothing after draws
+        self.accelerator.print(f"resumed from {step_dpath} (step {self.state.step})")
+
+    def setup_data(self) -> None:
+        tc, accelerator = self.train_cfg, self.accelerator
+        train_set, val_set = build_datasets(tc, with_val=tc.validation.every_steps > 0)
+        self.train_loader = build_train_loader(
+            train_set,
+            train_epoch_order(train_set, tc),
+            batch_size=tc.batch_size,
+            start_position=self.state.data_position,
+            rank=accelerator.process_index,
+            world_size=accelerator.num_processes,
+            num_workers=tc.num_workers,
+            seed=tc.seed,
+        )
+        is_validating = accelerator.is_main_process and val_set is not None
+        self.val_loader = build_val_loader(val_set, tc.validation) if is_validating else None
+        self.samples_per_step = tc.batch_size * tc.grad_accum * accelerator.num_processes
+
+    # ---- train -------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self.setup()
+        tc = self.train_cfg
+        batches = iter(self.train_loader)
+        window = {"count": 0, "wait": 0.0, "time": 0.0}
+        try:
+            while self.state.step < tc.num_train_steps:
+                started = time.perf_counter()
+                metrics, wait = self.train_step(batches)
+                window["time"] += time.perf_counter() - started
+                window["wait"] += wait
+                window["count"] += 1
+                self.logger.advance(self.state.step, metrics["loss"])
+                if self.state.step % tc.log_every_steps == 0 or self.state.step == tc.num_train_steps:
+                    self.log_train(metrics, window)
+                    window = {"count": 0, "wait": 0.0, "time": 0.0}
+                self.maybe_validate_and_save()
+        finally:
+            self.logger.close()
+        return self.finish()
+
+    def train_step(self, batches) -> tuple[dict[str, float], float]:  # noqa: ANN001 (iterator)
+        """One optimizer step over `grad_accum` micro-batches; returns (metrics, data wait seconds)."""
+        from data.transforms import frames_to_model
+
+        accelerator, model = self.accelerator, self.model
+        sums: dict[str, torch.Tensor] = {}
+        wait = 0.0
+        for _ in range(self.train_cfg.grad_accum):
+            wait_start = time.perf_counter()
+            batch = next(batches)
+            wait += time.perf_counter() - wait_start
+            frames = frames_to_model(
+                batch["frames"].to(accelerator.device, non_blocking=True)
+            )  # [B, T, 3, H, W]
+            actions = batch["actions"].to(accelerator.device, non_blocking=True)  # [B, T-1]
+            with accelerator.accumulate(model):
+                output = model(frames) if self.cfg.kind != "genie_redux_guided" else model(frames, actions)
+                accelerator.backward(output.loss)
+            for name, value in {"loss": output.loss, **output.metrics}.items():
+                sums[name] = sums.get(name, 0.0) + value.detach().float() / self.train_cfg.grad_accum
+        grad_norm = self.clip_gradients()
+        # One all-reduce of every scalar: the logged loss is the global mean, and all processes take
+        # the same NaN-guard decision (the grad norm is already identical after DDP's all-reduce).
+        names = sorted(sums)
+        reduced = accelerator.reduce(
+            torch.stack([sums[n] for n in names] + [grad_norm]), reduction="mean"
+        ).tolist()
+        metrics = dict(zip(names, reduced[:-1]))
+        metrics["grad_norm"] = reduced[-1]
+        metrics["lr"] = self.scheduler.get_last_lr()[0]
+        if self.nan_guard.should_step(self.state.step + 1, metrics["loss"], metrics["grad_norm"]):
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()  # skipped steps count too: the schedule still ends at num_train_steps
+        self.state.step += 1
+        self.state.data_position += self.samples_per_step
+        self.state.consecutive_nonfinite = self.nan_guard.consecutive
+        return metrics, wait
+
+    def clip_gradients(self) -> torch.Tensor:
+        max_norm = self.train_cfg.grad_clip if self.train_cfg.grad_clip > 0 else float("inf")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        norm = self.accelerator.clip_grad_norm_(params, max_norm)
+        return torch.as_tensor(norm, dtype=torch.float32, device=self.accelerator.device)
+
+    def log_train(self, metrics: dict[str, float], window: dict[str, float]) -> None:
+        step_time = window["time"] / max(window["count"], 1)
+        record = {f"train/{k}": v for k, v in metrics.items()}
+        record["perf/samples_per_s"] = self.samples_per_step / step_time if step_time > 0 else 0.0
+        record["perf/data_wait_share"] = window["wait"] / window["time"] if window["time"] > 0 else 0.0
+        self.logger.log(self.state.step, record)
+        self.last_metrics.update(record)
+
+    # ---- validation and checkpoints ----------------------------------------------------------
+    def maybe_validate_and_save(self) -> None:
+        tc, step = self.train_cfg, self.state.step
+        is_last = step == tc.num_train_steps
+        if tc.validation.every_steps > 0 and (step % tc.validation.every_steps == 0 or is_last):
+            self.run_validation()
+        if step % tc.checkpoint.every_steps == 0 or is_last:
+            self.save_checkpoint()
+
+    def run_validation(self) -> None:
+        accelerator = self.accelerator
+        if accelerator.is_main_process and self.val_loader is not None:
+            model = accelerator.unwrap_model(self.model)
+            with accelerator.autocast():
+                metrics = validate(
+                    model,
+                    self.cfg.kind,
+                    self.val_loader,
+                    self.train_cfg.validation,
+                    self.run_dpath / "samples",
+                    self.state.step,
+                    accelerator.device,
+                )
+            self.logger.log(self.state.step, metrics)
+            self.last_metrics.update(metrics)
+            self.update_best(metrics, model)
+        accelerator.wait_for_everyone()
+
+    def update_best(self, metrics: dict[str, float], model: torch.nn.Module) -> None:
+        from models.checkpoint import save_checkpoint
+
+        cc = self.train_cfg.checkpoint
+        if cc.best_metric not in metrics:
+            raise KeyError(f"train.checkpoint.best_metric={cc.best_metric} is not among {sorted(metrics)}")
+        value, best = metrics[cc.best_metric], self.state.best_metric
+        improved = best is None or (value > best if cc.best_mode == "max" else value < best)
+        if improved:
+            self.state.best_metric, self.state.best_step = value, self.state.step
+            save_checkpoint(
+                model, self.run_dpath / "best_model", {"step": self.state.step, cc.best_metric: value}
+            )
+
+    def save_checkpoint(self) -> None:
+        from models.checkpoint import save_checkpoint
+
+        accelerator, step = self.accelerator, self.state.step
+        self.state.scheduler = self.scheduler.state_dict()
+        if accelerator.is_main_process:
+            ckpt.begin_save(self.checkpoints_dpath, step)
+        accelerator.wait_for_everyone()
+        partial = ckpt.partial_dpath(self.checkpoints_dpath, step)
+        ckpt.save_process_rng(partial, accelerator.process_index)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            save_checkpoint(accelerator.unwrap_model(self.model), partial / "model", {"step": step})
+            ckpt.save_main_state(partial, self.optimizer.optimizer, self.state)
+            ckpt.finish_save(self.checkpoints_dpath, step)
+            ckpt.apply_retention(
+                self.checkpoints_dpath, self.train_cfg.checkpoint.keep_last, self.state.best_step
+            )
+        accelerator.wait_for_everyone()
+
+    # ---- cleanup -----------------------------------------------------------------------------
+    def finish(self) -> dict[str, Any]:
+        from models.checkpoint import save_checkpoint
+
+        accelerator = self.accelerator
+        if accelerator.is_main_process:
+            save_checkpoint(
+                accelerator.unwrap_model(self.model),
+                self.run_dpath / "final_model",
+                {"step": self.state.step},
+            )
+        accelerator.wait_for_everyone()
+        summary = {
+            "run_dpath": str(self.run_dpath),
+            "final_model": str(self.run_dpath / "final_model"),
+            "best_model": str(self.run_dpath / "best_model") if self.state.best_step is not None else None,
+            "best": {
+                self.train_cfg.checkpoint.best_metric: self.state.best_metric,
+                "step": self.state.best_step,
+            },
+            "step": self.state.step,
+            "metrics": self.last_metrics,
+        }
+        accelerator.end_training()
+        return summary

@@ -8,7 +8,8 @@ an inert key 40 % of the time.
 
 from __future__ import annotations
 
-import os
+import contextlib
+import io
 from typing import Any
 
 import numpy as np
@@ -35,9 +36,11 @@ def procgen_action_indices(combos: list[tuple[str, ...]]) -> np.ndarray:
     return np.asarray([index_of[_PROCGEN_KEYS[name]] for name in COINRUN_ACTIONS], dtype=np.int64)
 
 
-def _silence_gym_warning() -> None:
-    # procgen imports the unmaintained `gym`, which prints a banner on import unless told not to.
-    os.environ.setdefault("GYM_DISABLE_WARNINGS", "1")
+def _import_procgen() -> type:
+    # procgen imports the unmaintained `gym`, which prints a deprecation banner to stderr on import.
+    with contextlib.redirect_stderr(io.StringIO()):
+        from procgen import ProcgenGym3Env
+    return ProcgenGym3Env
 
 
 class CoinRunEnv(GameEnv):
@@ -63,16 +66,14 @@ class CoinRunEnv(GameEnv):
         self._frame: np.ndarray | None = None
 
     def _restart(self, seed: int | None) -> None:
-        _silence_gym_warning()
-        from procgen import ProcgenGym3Env
-
+        procgen_env_cls = _import_procgen()
         if seed is None:  # no episode seed: draw one from the env's own seeded stream
             seed = int(self._level_rng.integers(2**31 - 1))
         if self._procgen is not None:
             self._procgen.close()
         # rand_seed fixes procgen's level generator; num_levels=0 lets it pick any level from that
         # seed, so the same episode seed always gives the same level (creating an env takes ~2 ms).
-        self._procgen = ProcgenGym3Env(
+        self._procgen = procgen_env_cls(
             num=1,
             env_name="coinrun",
             distribution_mode=self.distribution_mode,

@@ -1,0 +1,108 @@
+"""`python run.py generate config=retro_act/pretrain|control|control_test|coinrun/random|random_test key=value ...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from common.config import compose_config
+from common.errors import UserError
+from data_generation.generator import GenerationSpec, run_generation
+from data_generation.names import COINRUN
+from data_generation.selection import GameFilter, Selection, select_games, select_named_games
+
+CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
+DEFAULT_CONFIG = "retro_act/pretrain"
+SELECTION_KEYS = (
+    "genre", "view", "motion", "platform", "subset", "required_controls", "exclude_blinking", "exclude_delayed", "n_envs",
+)  # fmt: skip
+
+
+def as_names(value: Any) -> list[str]:
+    """A config value that may be one name or a list of names (`genre=pl` or `genre=[pl,fight]`)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def game_filter(cfg: DictConfig) -> GameFilter:
+    return GameFilter(
+        genres=tuple(as_names(cfg.genre)),
+        views=tuple(as_names(cfg.view)),
+        motions=tuple(as_names(cfg.motion)),
+        platforms=tuple(as_names(cfg.platform)),
+        subset=str(cfg.subset),
+        required_controls=tuple(as_names(cfg.required_controls)),
+        exclude_blinking=bool(cfg.exclude_blinking),
+        exclude_delayed=bool(cfg.exclude_delayed),
+        n_envs=cfg.n_envs,
+    )
+
+
+def choose_env_names(cfg: DictConfig) -> list[str]:
+    """Resolve `game` (+ the RetroAct filters when game=all); prints what was selected and skipped."""
+    games = as_names(cfg.game)
+    has_filters = all(key in cfg for key in SELECTION_KEYS)
+    wants_coinrun = [g for g in games if g.lower() == COINRUN]
+    retro_games = [g for g in games if g.lower() != COINRUN]
+    if not retro_games:
+        return [COINRUN] if wants_coinrun else []
+    if retro_games == ["all"]:
+        if not has_filters:
+            raise UserError(
+                "game=all selects RetroAct games and needs a retro_act config (config=retro_act/pretrain)"
+            )
+        selection = select_games(game_filter(cfg))
+    else:
+        selection = select_named_games(retro_games, cfg.get("n_envs"))
+    report_selection(selection)
+    return list(selection.selected) + ([COINRUN] if wants_coinrun else [])
+
+
+def report_selection(selection: Selection) -> None:
+    print(f"selected {len(selection.selected)} games: {', '.join(selection.selected)}")
+    if selection.unavailable:
+        shown = ", ".join(selection.unavailable[:8]) + (" ..." if len(selection.unavailable) > 8 else "")
+        print(
+            f"skipped {len(selection.unavailable)} games without an imported ROM ({shown}); "
+            "import yours with `python run.py roms import PATH`"
+        )
+
+
+def build_spec(cfg: DictConfig, env_names: list[str]) -> GenerationSpec:
+    agent_options = OmegaConf.to_container(cfg.agent, resolve=True)
+    return GenerationSpec(
+        env_names=tuple(env_names),
+        output_dpath=Path(cfg.output_dpath),
+        n_sessions=int(cfg.n_sessions),
+        n_steps_max=int(cfg.n_steps_max),
+        n_workers=int(cfg.n_workers),
+        image_size=cfg.image_size,
+        frame_skip=int(cfg.frame_skip),
+        sticky_action_prob=float(cfg.sticky_action_prob),
+        seed=int(cfg.seed),
+        variant=str(cfg.variant),
+        agent_options=dict(agent_options),
+        shard_index=int(cfg.shard_index),
+        num_shards=int(cfg.num_shards),
+    )
+
+
+def main(mode: str | None, args: list[str]) -> int:
+    from data_generation.envs.frames import check_image_size
+
+    cfg = compose_config(CONFIG_DPATH, DEFAULT_CONFIG, args)
+    check_image_size(cfg.image_size)
+    if not 0.0 <= float(cfg.sticky_action_prob) < 1.0:
+        raise UserError(f"sticky_action_prob must be in [0, 1) (got {cfg.sticky_action_prob})")
+    if int(cfg.frame_skip) < 1:
+        raise UserError(f"frame_skip must be >= 1 (got {cfg.frame_skip})")
+    env_names = choose_env_names(cfg)
+    if not env_names:
+        raise UserError("game= names no game; e.g. game=all, game=Pong-Atari2600 or game=coinrun")
+    summary = run_generation(build_spec(cfg, env_names))
+    return 1 if summary.failed else 0

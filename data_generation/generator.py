@@ -1,0 +1,164 @@
+"""Run a generation: work list -> worker processes -> episode store, with progress and a summary.
+
+Resumable: finished episodes (in any shard of the output) are skipped, so a rerun after kill -9
+records only what was missing; episodes in flight were never renamed into place and are redone.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue as queue_module
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from common.errors import UserError
+from data_generation.work import WorkItem, build_work_list, split_for_workers
+from data_generation.workers import WorkerSpec, run_worker
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    env_names: tuple[str, ...]
+    output_dpath: Path
+    n_sessions: int
+    n_steps_max: int
+    n_workers: int
+    image_size: int
+    frame_skip: int
+    sticky_action_prob: float
+    seed: int
+    variant: str
+    agent_options: dict[str, Any]
+    shard_index: int = 0
+    num_shards: int = 1
+
+
+@dataclass
+class Summary:
+    episodes: int = 0
+    frames: int = 0
+    bytes_on_disk: int = 0
+    raw_bytes: int = 0
+    already_done: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def lines(self, output_dpath: Path, seconds: float) -> list[str]:
+        ratio = self.raw_bytes / self.bytes_on_disk if self.bytes_on_disk else float("nan")
+        lines = [
+            f"recorded {self.episodes} episodes, {self.frames} frames in {seconds:.1f}s "
+            f"({self.frames / max(seconds, 1e-9):.0f} frames/s); {self.already_done} were already done",
+            f"{self.bytes_on_disk / 2**20:.1f} MiB on disk, compression {ratio:.1f}x over raw uint8; output: {output_dpath}",
+        ]
+        if self.failed:
+            lines.append(f"{len(self.failed)} episodes FAILED (rerun to retry):")
+            lines += [f"  {episode_id}: {reason}" for episode_id, reason in sorted(self.failed.items())[:20]]
+        return lines
+
+
+def check_writable(output_dpath: Path) -> None:
+    try:
+        output_dpath.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"cannot create output_dpath {output_dpath}: {error.strerror}; choose a writable output_dpath=..."
+        ) from None
+    if not os.access(output_dpath, os.W_OK):
+        raise UserError(f"output_dpath {output_dpath} is not writable; choose a writable output_dpath=...")
+
+
+def finished_episode_ids(output_dpath: Path) -> set[str]:
+    """Episodes already complete in any shard (a rerun may use another worker count or shard layout)."""
+    from data.episode_store import EpisodeStore
+
+    if not (output_dpath / "shards").is_dir():
+        return set()
+    return {record.episode_id for record in EpisodeStore(output_dpath).episodes}
+
+
+def _worker_specs(spec: GenerationSpec, todo: list[WorkItem]) -> list[WorkerSpec]:
+    return [
+        WorkerSpec(
+            output_dpath=str(spec.output_dpath),
+            # one shard per (generation shard, worker): the store allows one writer per shard
+            shard_name=f"shard{spec.shard_index:03d}-w{rank:03d}",
+            items=tuple(items),
+            seed=spec.seed,
+            n_steps_max=spec.n_steps_max,
+            image_size=spec.image_size,
+            frame_skip=spec.frame_skip,
+            sticky_action_prob=spec.sticky_action_prob,
+            variant=spec.variant,
+            agent_options=dict(spec.agent_options),
+        )
+        for rank, items in enumerate(split_for_workers(todo, spec.n_workers))
+    ]
+
+
+def run_generation(spec: GenerationSpec) -> Summary:
+    """Record every missing episode of this shard; prints a progress bar and returns the summary."""
+    if spec.n_workers < 1:
+        raise UserError(f"n_workers must be >= 1 (got {spec.n_workers})")
+    if spec.n_steps_max < 1:
+        raise UserError(f"n_steps_max must be >= 1 (got {spec.n_steps_max})")
+    check_writable(spec.output_dpath)
+    items = build_work_list(list(spec.env_names), spec.n_sessions, spec.shard_index, spec.num_shards)
+    done_ids = finished_episode_ids(spec.output_dpath)
+    todo = [item for item in items if item.episode_id not in done_ids]
+    summary = Summary(already_done=len(items) - len(todo))
+    started = time.perf_counter()
+    if todo:
+        _run_workers(_worker_specs(spec, todo), len(todo), summary)
+    for line in summary.lines(spec.output_dpath, time.perf_counter() - started):
+        print(line)
+    return summary
+
+
+def _run_workers(worker_specs: list[WorkerSpec], num_items: int, summary: Summary) -> None:
+    # spawn: a fresh interpreter per worker, so no emulator or file handle leaks in from the parent.
+    context = mp.get_context("spawn")
+    messages = context.Queue()
+    processes = [
+        context.Process(target=run_worker, args=(ws, messages, os.getpid()), daemon=True)
+        for ws in worker_specs
+    ]
+    for process in processes:
+        process.start()
+    started = time.perf_counter()
+    with tqdm(total=num_items, unit="ep", desc="generate", dynamic_ncols=True) as bar:
+        handled = 0
+        while handled < num_items:
+            try:
+                message = messages.get(timeout=1.0)
+            except queue_module.Empty:
+                if not any(p.is_alive() for p in processes) and messages.empty():
+                    break  # a worker died without reporting (killed): its items count as failed below
+                continue
+            handled += 1
+            _account(message, summary)
+            bar.update(1)
+            bar.set_postfix(
+                frames_per_s=f"{summary.frames / (time.perf_counter() - started):.0f}", refresh=False
+            )
+    for process in processes:
+        process.join()
+    lost = num_items - handled
+    if lost:
+        summary.failed["(worker died)"] = f"{lost} episodes were not recorded; rerun to record them"
+
+
+def _account(message: tuple, summary: Summary) -> None:
+    kind, episode_id = message[0], message[1]
+    if kind == "done":
+        summary.episodes += 1
+        summary.frames += message[2]
+        summary.bytes_on_disk += message[3]
+        summary.raw_bytes += message[4]
+    elif kind == "skipped":
+        summary.already_done += 1
+    else:
+        summary.failed[episode_id] = message[2]

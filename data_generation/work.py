@@ -1,0 +1,48 @@
+"""The work list: (env, session) pairs, their seeds, and how shards and workers split them.
+
+Everything here is a pure function of the config, so every machine computes the same list and the
+same per-episode seeds: worker count and sharding decide only *who* records an episode, never its
+bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from common.errors import UserError
+
+
+@dataclass(frozen=True, order=True)
+class WorkItem:
+    env_name: str
+    session_index: int
+
+    @property
+    def episode_id(self) -> str:
+        return f"{self.env_name}__s{self.session_index:06d}"  # the ARCHITECTURE.md contract
+
+
+def episode_seed(seed: int, env_name: str, session_index: int) -> int:
+    """A 63-bit seed from (seed, env_name, session_index); stable across Python versions and runs."""
+    digest = hashlib.sha256(f"{seed}|{env_name}|{session_index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def build_work_list(
+    env_names: list[str], n_sessions: int, shard_index: int, num_shards: int
+) -> list[WorkItem]:
+    """This shard's items: the full list sorted by (env, session), every num_shards-th from shard_index."""
+    if n_sessions < 1:
+        raise UserError(f"n_sessions must be >= 1 (got {n_sessions})")
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise UserError(
+            f"need 0 <= shard_index < num_shards (got shard_index={shard_index}, num_shards={num_shards})"
+        )
+    items = sorted(WorkItem(env, s) for env in env_names for s in range(n_sessions))
+    return items[shard_index::num_shards]
+
+
+def split_for_workers(items: list[WorkItem], n_workers: int) -> list[list[WorkItem]]:
+    """Round-robin: each worker walks the envs in order, so it switches emulator once per env."""
+    return [items[w::n_workers] for w in range(n_workers) if items[w::n_workers]]

@@ -1,0 +1,81 @@
+"""Worker processes: each owns one emulator at a time (stable-retro allows one per process) and
+one episode-store shard, records its share of the work list and reports to the parent via a queue.
+
+Messages to the parent: ("done", episode_id, num_frames, bytes, raw_bytes), ("skipped", episode_id),
+("failed", episode_id, one-line reason).
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from data_generation.work import WorkItem, episode_seed
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs; plain data so it pickles into a spawned process."""
+
+    output_dpath: str
+    shard_name: str
+    items: tuple[WorkItem, ...]
+    seed: int
+    n_steps_max: int
+    image_size: int
+    frame_skip: int
+    sticky_action_prob: float
+    variant: str
+    agent_options: dict[str, Any]
+
+
+def run_worker(spec: WorkerSpec, queue: Any, parent_pid: int) -> None:
+    """Process entry point. Exits on its own if the parent dies (kill -9 of the generator)."""
+    from data.episode_store import EpisodeWriter
+    from data_generation.agents import build_agent
+    from data_generation.envs import make_env
+    from data_generation.recorder import record_episode
+
+    env, env_name = None, None
+    with EpisodeWriter(spec.output_dpath, spec.shard_name) as writer:
+        for item in spec.items:
+            if os.getppid() != parent_pid:  # orphaned: the generator was killed, stop cleanly
+                break
+            if writer.has_episode(item.episode_id):
+                queue.put(("skipped", item.episode_id))
+                continue
+            try:
+                if item.env_name != env_name:
+                    if env is not None:
+                        env.close()  # before the next make: one emulator per process
+                    env, env_name = None, None
+                    env = make_env(item.env_name, spec.image_size, spec.frame_skip, spec.sticky_action_prob)
+                    env_name = item.env_name
+                    agent = build_agent(spec.variant, env.action_space.n, dict(spec.agent_options))
+                seed = episode_seed(spec.seed, item.env_name, item.session_index)
+                recording = record_episode(env, agent, seed, spec.n_steps_max)
+                info = {
+                    **recording.info,
+                    "variant": spec.variant,
+                    "sticky_action_prob": spec.sticky_action_prob,
+                }
+                num_bytes = writer.write(
+                    item.episode_id,
+                    recording.frames,
+                    recording.actions,
+                    item.env_name,
+                    item.session_index,
+                    info,
+                )
+                queue.put(
+                    ("done", item.episode_id, len(recording.frames), num_bytes, recording.frames.nbytes)
+                )
+            except Exception as error:  # one bad episode must not stop the others; reported, rerun retries
+                reason = f"{type(error).__name__}: {error}".splitlines()[0]
+                queue.put(("failed", item.episode_id, reason))
+                if os.environ.get("GENIE_REDUX_DEBUG") == "1":
+                    traceback.print_exc()
+    if env is not None:
+        env.close()

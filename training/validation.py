@@ -121,6 +121,7 @@ def dynamics_batch(
             frames[:count, :num_prime],
             actions[:count, num_prime - 1 :],
             steps=cfg.maskgit_steps,
+            prime_actions=actions[:count, : num_prime - 1],
             seed=VALIDATION_SEED,
         )  # [count, T - num_prime, 3, H, W]
         for index in range(count):

@@ -10,6 +10,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from common.atomic import atomic_path
+from data.transforms import frames_to_uint8
 
 LABEL_HEIGHT = 14  # pixels above each column for its name (PIL's built-in bitmap font is ~11 px)
 MIN_DISPLAY_SIZE = 128  # small frames (64 px CoinRun) are upscaled, nearest-neighbour, to stay legible
@@ -18,9 +19,7 @@ GAP = 4  # pixels between columns
 
 def to_uint8_frames(frames: torch.Tensor) -> np.ndarray:
     """float `[T, 3, H, W]` in [0, 1] → uint8 `[T, H, W, 3]`."""
-    return (
-        (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    )
+    return frames_to_uint8(frames.unsqueeze(0))[0].cpu().numpy()
 
 
 def _label_strip(text: str, width: int) -> np.ndarray:

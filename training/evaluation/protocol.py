@@ -1,0 +1,301 @@
+"""The one evaluation protocol, used by `genie_redux eval` and by training's validation.
+
+Replication (`action_to_take=-1`): prime the world model with the first frames of a real clip and
+roll it out with that clip's actions (GenieRedux-G: the recorded actions; GenieRedux: the LAM's
+latent actions inferred from the clip), then compare the generated frames with the real ones.
+Control (`action_to_take=k`): roll every sequence out with the fixed action k.
+
+ΔPSNR@t compares the t-th generated frame of the real-action rollout with that of two paired
+rollouts with the same prime frames and the same sampling seed: Genie's definition (every action
+random) and upstream GenieRedux's variant (only the t-th action random). Sharing the seed makes a
+model that ignores actions score exactly 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from data.transforms import frames_to_model
+from training.evaluation.fid import FidAccumulator
+from training.evaluation.gifs import to_uint8_frames
+from training.evaluation.metrics import MetricSums, psnr_per_frame, ssim_per_frame
+from training.evaluation.result import Clip, EvalResult
+from training.evaluation.settings import EvalSettings
+
+SEED_STRIDE_PER_PROCESS = 1_000_003  # keeps batch seeds of different processes disjoint
+
+
+def _process_info(accelerator: Any | None) -> tuple[int, int, bool]:
+    if accelerator is None:
+        return 0, 1, True
+    return accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+
+
+def _clip_actions(world_model: Any, frames: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Actions of the real clip, int64 [B, T-1]: recorded (action-guided) or LAM-inferred."""
+    if world_model.is_action_guided:
+        return batch["actions"].to(frames.device).long()
+    return world_model.infer_actions(frames)
+
+
+class _Rollouts:
+    """Rolls one batch out with fixed prime frames/actions, settings and seed: action sets are paired."""
+
+    def __init__(
+        self,
+        world_model: Any,
+        prime_frames: torch.Tensor,
+        prime_actions: torch.Tensor,
+        settings: EvalSettings,
+        seed: int,
+    ) -> None:
+        self.world_model, self.settings, self.seed = world_model, settings, seed
+        self.prime_frames, self.prime_actions = prime_frames, prime_actions  # [B, T0, 3, H, W], [B, T0-1]
+
+    def __call__(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.world_model.rollout(
+            self.prime_frames,
+            actions,
+            method=self.settings.inference_method,
+            steps=self.settings.inference_steps,
+            temperature=self.settings.temperature,
+            schedule=self.settings.schedule,
+            seed=self.seed,
+            prime_actions=self.prime_actions,
+        )  # [B, N, 3, H, W]
+
+
+def _delta_psnrs(
+    rollout: _Rollouts,
+    actions: torch.Tensor,
+    pred: torch.Tensor,
+    future: torch.Tensor,
+    t: int,
+    num_actions: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sequence ΔPSNR@t [B]: Genie's (all actions random) and upstream's (t-th action random)."""
+    generator = torch.Generator().manual_seed(rollout.seed)
+    random_actions = torch.randint(num_actions, actions.shape, generator=generator).to(
+        actions.device
+    )  # [B, N]
+    last_random = actions.clone()
+    last_random[:, t - 1] = random_actions[:, t - 1]
+    target = future[:, t - 1 : t]  # [B, 1, 3, H, W]
+    psnr_real = psnr_per_frame(pred[:, t - 1 : t], target)[:, 0]
+    psnr_all_random = psnr_per_frame(rollout(random_actions)[:, t - 1 : t], target)[:, 0]
+    psnr_last_random = psnr_per_frame(rollout(last_random)[:, t - 1 : t], target)[:, 0]
+    return psnr_real - psnr_all_random, psnr_real - psnr_last_random
+
+
+def _control_clips(rollout: _Rollouts, frames: torch.Tensor, indices: range, names: list[str]) -> list[Clip]:
+    """Ground truth beside one rollout per action, all from the same prime frames, for `indices`."""
+    prime = rollout.prime_frames  # [B, T0, 3, H, W]
+    per_action = []
+    for action in range(len(names)):
+        actions = torch.full(
+            (prime.shape[0], rollout.settings.sample_num_frames), action, device=prime.device
+        )
+        per_action.append(rollout(actions))  # [B, N, 3, H, W]
+    clips = []
+    for index in indices:
+        columns = {"ground truth": to_uint8_frames(frames[index])}
+        for name, pred in zip(names, per_action):
+            columns[name] = to_uint8_frames(torch.cat([prime[index], pred[index]]))
+        clips.append(Clip(title=f"control_seq{index}", columns=columns))
+    return clips
+
+
+def _action_names(world_model: Any) -> list[str]:
+    if world_model.is_action_guided:
+        from data.actions import ACTION_VOCABULARY
+
+        return list(ACTION_VOCABULARY[: world_model.num_actions])
+    return [f"latent {i}" for i in range(world_model.num_actions)]
+
+
+class _Tally:
+    """Per-batch sums (per frame, per game, ΔPSNR), FID statistics and the clips kept for gifs."""
+
+    def __init__(self, num_frames: int, env_names: list[str], fid: FidAccumulator | None) -> None:
+        num_envs = len(env_names)
+        self.env_names, self.fid, self.clips = env_names, fid, []
+        self.sums = MetricSums(
+            {
+                "psnr_frame": (num_frames,),
+                "ssim_frame": (num_frames,),
+                "count": (),
+                "psnr_game": (num_envs,),
+                "ssim_game": (num_envs,),
+                "count_game": (num_envs,),
+                "delta_genie": (),
+                "delta_upstream": (),
+            }
+        )
+
+    @property
+    def count(self) -> int:
+        return int(self.sums.values["count"])
+
+    def add_frames(self, pred: torch.Tensor, future: torch.Tensor, env_ids: torch.Tensor) -> None:
+        psnr_values, ssim_values = psnr_per_frame(pred, future), ssim_per_frame(pred, future)  # [B, N]
+        batch_size = pred.shape[0]
+        self.sums.add("psnr_frame", psnr_values.sum(0))
+        self.sums.add("ssim_frame", ssim_values.sum(0))
+        self.sums.add("count", batch_size)
+        self.sums.add("psnr_game", psnr_values.mean(1), index=env_ids)
+        self.sums.add("ssim_game", ssim_values.mean(1), index=env_ids)
+        self.sums.add("count_game", torch.ones(batch_size), index=env_ids)
+        if self.fid is not None:
+            self.fid.update(future, pred)
+
+    def add_deltas(self, delta_genie: torch.Tensor, delta_upstream: torch.Tensor) -> None:
+        self.sums.add("delta_genie", delta_genie.sum())
+        self.sums.add("delta_upstream", delta_upstream.sum())
+
+    def reduce(self, accelerator: Any | None) -> None:
+        self.sums.reduce(accelerator)
+        if self.fid is not None:
+            self.fid.reduce(accelerator)
+
+
+def _env_ids(batch: dict[str, torch.Tensor], batch_size: int, env_names: list[str]) -> torch.Tensor:
+    """env_id long [B] (all 0 when the batch has none), checked against the names it indexes."""
+    if "env_id" not in batch:
+        return torch.zeros(batch_size, dtype=torch.long)
+    env_ids = batch["env_id"].reshape(-1).cpu().long()
+    if int(env_ids.max()) >= len(env_names):
+        raise ValueError(
+            f"batch has env_id {int(env_ids.max())} but env_names has {len(env_names)}; pass env_names"
+        )
+    return env_ids
+
+
+def _replication_clip(title: str, frames: torch.Tensor, prime: torch.Tensor, pred: torch.Tensor) -> Clip:
+    """prediction | ground truth for one sequence; both columns start with the same prime frames."""
+    columns = {
+        "prediction": to_uint8_frames(torch.cat([prime, pred])),
+        "ground truth": to_uint8_frames(frames),
+    }
+    return Clip(title=title, columns=columns)
+
+
+@torch.no_grad()
+def evaluate(
+    world_model: Any,
+    dataloader: Iterable[dict[str, torch.Tensor]],
+    cfg: Any,
+    *,
+    env_names: list[str] | None = None,
+    feature_extractor: torch.nn.Module | None = None,
+    accelerator: Any | None = None,
+    device: torch.device | str | None = None,
+    notes: list[str] | None = None,
+) -> EvalResult:
+    """Run the protocol over `dataloader` batches ({"frames" uint8 [B,T,H,W,3], "actions", "env_id"}).
+
+    `cfg` is the `eval:` config node (or an EvalSettings). `feature_extractor` enables FID (None:
+    FID is null). With an `accelerator`, every process evaluates its shard and sums are reduced.
+    `env_names` (env_id -> name) defaults to `dataloader.dataset.env_names`.
+    """
+    settings = cfg if isinstance(cfg, EvalSettings) else EvalSettings.from_config(cfg)
+    env_names = env_names or list(getattr(getattr(dataloader, "dataset", None), "env_names", None) or ["all"])
+    process_index, num_processes, is_main = _process_info(accelerator)
+    device = torch.device(
+        device or (accelerator.device if accelerator else getattr(world_model, "device", "cpu"))
+    )
+    num_actions, is_guided = world_model.num_actions, world_model.is_action_guided
+    control_action = settings.control_action(num_actions, is_guided) if settings.is_control else None
+    n, t, t0 = settings.sample_num_frames, settings.delta_psnr_frame, settings.num_first_frames
+    has_delta = control_action is None and t <= n
+    fid = FidAccumulator(feature_extractor, device) if feature_extractor is not None else None
+    tally = _Tally(n, env_names, fid)
+    local_target = math.ceil(settings.num_sequences / num_processes)
+    progress = tqdm(total=local_target, desc="evaluating", unit="seq", disable=not is_main)
+    for batch_index, batch in enumerate(dataloader):
+        if tally.count >= local_target:
+            break
+        frames = frames_to_model(batch["frames"].to(device))[:, : settings.num_frames]  # [B, T0+N, 3, H, W]
+        batch_size = frames.shape[0]
+        prime, future = frames[:, :t0], frames[:, t0:]
+        clip_actions = _clip_actions(world_model, frames, batch)  # [B, T0+N-1]: action at t leads to t+1
+        seed = settings.seed + SEED_STRIDE_PER_PROCESS * process_index + batch_index
+        rollout = _Rollouts(world_model, prime, clip_actions[:, : t0 - 1], settings, seed)
+        if control_action is None:
+            actions = clip_actions[:, t0 - 1 :]  # [B, N]
+        else:
+            actions = torch.full((batch_size, n), control_action, dtype=torch.long, device=device)
+        pred = rollout(actions).float()  # [B, N, 3, H, W]
+        env_ids = _env_ids(batch, batch_size, env_names)
+        tally.add_frames(pred, future, env_ids)
+        if has_delta:
+            tally.add_deltas(*_delta_psnrs(rollout, actions, pred, future, t, num_actions))
+        clip_indices = range(min(batch_size, settings.num_gifs - len(tally.clips)))
+        if control_action is None:
+            for index in clip_indices:
+                title = f"{env_names[int(env_ids[index])]}_seq{len(tally.clips)}"
+                tally.clips.append(_replication_clip(title, frames[index], prime[index], pred[index]))
+        elif clip_indices:
+            tally.clips += _control_clips(rollout, frames, clip_indices, _action_names(world_model))
+        progress.update(batch_size)
+    progress.close()
+    tally.reduce(accelerator)
+    return _summarise(settings, tally, has_delta, notes or [])
+
+
+def _notes(settings: EvalSettings, count: int, has_delta: bool) -> list[str]:
+    notes = []
+    if not has_delta and not settings.is_control:
+        notes.append(
+            f"ΔPSNR skipped: delta_psnr_frame={settings.delta_psnr_frame} > sample_num_frames={settings.sample_num_frames}"
+        )
+    if settings.is_control:
+        notes.append(
+            f"control mode (action {settings.action_to_take}): PSNR/SSIM compare with ground truth that took other actions"
+        )
+    if count < settings.num_sequences:
+        notes.append(
+            f"evaluated {count} sequences, fewer than num_sequences={settings.num_sequences} (dataset exhausted)"
+        )
+    return notes
+
+
+def _summarise(settings: EvalSettings, tally: _Tally, has_delta: bool, notes: list[str]) -> EvalResult:
+    """Turn the (already reduced) sums into means."""
+    sums, count = tally.sums, tally.count
+    psnr_frames, ssim_frames = sums.ratio("psnr_frame", "count"), sums.ratio("ssim_frame", "count")
+    psnr_games, ssim_games = sums.ratio("psnr_game", "count_game"), sums.ratio("ssim_game", "count_game")
+    delta = {
+        key: float(sums.values[key]) / count if has_delta and count > 0 else None
+        for key in ("delta_genie", "delta_upstream")
+    }
+    per_game = {
+        name: {
+            "psnr": float(psnr_games[i]),
+            "ssim": float(ssim_games[i]),
+            "num_sequences": int(sums.values["count_game"][i]),
+        }
+        for i, name in enumerate(tally.env_names)
+        if sums.values["count_game"][i] > 0
+    }
+    return EvalResult(
+        mode="control" if settings.is_control else "replication",
+        metrics={
+            "psnr": float(psnr_frames.mean()),
+            "ssim": float(ssim_frames.mean()),
+            "fid": tally.fid.compute() if tally.fid is not None else None,
+            "delta_psnr_genie": delta["delta_genie"],
+            "delta_psnr_upstream": delta["delta_upstream"],
+        },
+        psnr_per_frame=psnr_frames.tolist(),
+        ssim_per_frame=ssim_frames.tolist(),
+        per_game=per_game,
+        num_sequences=count,
+        settings=settings.as_dict(),
+        notes=list(notes) + _notes(settings, count, has_delta),
+        clips=tally.clips,
+    )

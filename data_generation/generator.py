@@ -48,11 +48,11 @@ class Summary:
     failed: dict[str, str] = field(default_factory=dict)
 
     def lines(self, output_dpath: Path, seconds: float) -> list[str]:
-        ratio = self.raw_bytes / self.bytes_on_disk if self.bytes_on_disk else float("nan")
+        ratio = f"{self.raw_bytes / self.bytes_on_disk:.1f}x" if self.bytes_on_disk else "n/a"
         lines = [
             f"recorded {self.episodes} episodes, {self.frames} frames in {seconds:.1f}s "
             f"({self.frames / max(seconds, 1e-9):.0f} frames/s); {self.already_done} were already done",
-            f"{self.bytes_on_disk / 2**20:.1f} MiB on disk, compression {ratio:.1f}x over raw uint8; output: {output_dpath}",
+            f"{self.bytes_on_disk / 2**20:.1f} MiB on disk, compression {ratio} over raw uint8; output: {output_dpath}",
         ]
         if self.failed:
             lines.append(f"{len(self.failed)} episodes FAILED (rerun to retry):")

@@ -38,7 +38,11 @@ def retro_integrations() -> dict[str, str]:
 def close_matches(name: str, candidates: list[str], count: int = 3) -> str:
     """A ' (did you mean: a, b?)' hint, or '' when nothing is close."""
     keys = {game_key(c): c for c in candidates}
+    # Compare titles too: a user often omits the platform ("Pongg" for "Pong-Atari2600").
+    titles = {key.rsplit("-", 1)[0]: key for key in keys}
     found = difflib.get_close_matches(game_key(name), list(keys), n=count, cutoff=0.6)
+    found += [titles[t] for t in difflib.get_close_matches(game_key(name), list(titles), n=count, cutoff=0.6)]
+    found = list(dict.fromkeys(found))[:count]
     return f" (did you mean: {', '.join(keys[k] for k in found)}?)" if found else ""
 
 

@@ -66,6 +66,7 @@ class WindowDataset(Dataset):
             )
         self.image_size = _single_image_size(self.episodes)
         self._env_ids = np.array([env_ids[r.env_name] for r in self.episodes], dtype=np.int64)
+        self._env_episodes = [np.flatnonzero(self._env_ids == e) for e in range(len(self.env_names))]
         self._window_ends = np.cumsum([n for n in counts if n > 0]).astype(np.int64)  # [num_episodes]
         self._action_maps = _action_maps(self.episodes)
         self._unreadable: set[int] = set()  # per process: episodes that failed to read
@@ -90,8 +91,7 @@ class WindowDataset(Dataset):
     def env_window_ranges(self) -> list[tuple[int, int]]:
         """[start, stop) of each env's windows in index space, by env id (empty range if none)."""
         ranges = []
-        for env_id in range(len(self.env_names)):
-            positions = np.flatnonzero(self._env_ids == env_id)
+        for positions in self._env_episodes:
             if positions.size == 0:
                 ranges.append((0, 0))
                 continue
@@ -118,7 +118,7 @@ class WindowDataset(Dataset):
 
     def _same_env_candidates(self, episode: int) -> Iterator[int]:
         """The episode itself, then the env's other episodes in order, skipping known-bad ones."""
-        same_env = np.flatnonzero(self._env_ids == self._env_ids[episode])
+        same_env = self._env_episodes[self._env_ids[episode]]
         rotated = np.roll(same_env, -int(np.searchsorted(same_env, episode)))
         return (int(e) for e in rotated if int(e) not in self._unreadable)
 

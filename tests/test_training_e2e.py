@@ -1,0 +1,264 @@
+"""End-to-end training on tiny models and a synthetic moving-squares store (CPU).
+
+Loss falls for each kind, gradient accumulation matches a larger batch, a SIGKILLed run resumes onto
+the identical loss curve, fine-tuning starts from the checkpoint, bad input fails in one line, and a
+2-process gloo run works through the launcher.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate.state import AcceleratorState
+from safetensors.torch import load_file
+from torch import nn
+
+from common.config import compose_config
+from common.errors import UserError
+from data.store_synthetic import write_synthetic_store
+from training import cli, trainer
+from training.nan_guard import TrainingDivergedError
+from training.run_log import read_metrics
+
+REPO_DPATH = Path(__file__).resolve().parents[1]
+FAST = [
+    "model=tiny", "train.dataset_name=squares", "train.num_frames=4", "train.batch_size=4",
+    "train.num_workers=0", "train.schedule.warmup_steps=2", "train.log_every_steps=1",
+    "train.validation.num_prime_frames=2", "train.validation.maskgit_steps=2", "train.validation.num_batches=1",
+    "train.validation.num_gifs=1", "train.optimizer.lr_max=3e-3", "train.optimizer.lr_min=1e-3",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def store_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("stores")
+    write_synthetic_store(root / "squares", ["envA", "envB"], num_sessions=10, num_frames=24, image_size=16)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def train(config: str, run_dpath: Path, store_root: Path, *extra: str) -> dict:
+    args = [
+        f"config={config}",
+        *FAST,
+        f"train.dataset_root_dpath={store_root}",
+        f"run_dpath={run_dpath}",
+        *extra,
+    ]
+    return trainer.Trainer(compose_config(cli.CONFIG_DPATH, "genie_redux", args), args).run()
+
+
+def losses(run_dpath: Path) -> dict[int, float]:
+    return {
+        r["step"]: r["train/loss"] for r in read_metrics(run_dpath / "metrics.jsonl") if "train/loss" in r
+    }
+
+
+@pytest.fixture(scope="module")
+def tokenizer_run(store_root, tmp_path_factory) -> Path:
+    run_dpath = tmp_path_factory.mktemp("runs") / "tok"
+    train("tokenizer", run_dpath, store_root, "train.num_train_steps=40", "train.validation.every_steps=20",
+          "train.checkpoint.every_steps=20")  # fmt: skip
+    AcceleratorState._reset_state(reset_partial_state=True)
+    return run_dpath
+
+
+def mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+@pytest.mark.slow
+def test_tokenizer_loss_falls_and_run_folder_is_complete(tokenizer_run):
+    curve = list(losses(tokenizer_run).values())
+    assert len(curve) == 40
+    assert mean(curve[-5:]) < 0.7 * mean(curve[:5])
+    for name in ("config.yaml", "command.txt", "best_model/model.safetensors", "final_model/config.yaml"):
+        assert (tokenizer_run / name).is_file(), name
+    assert sorted(p.name for p in (tokenizer_run / "checkpoints").iterdir()) == [
+        "step_0000020",
+        "step_0000040",
+    ]
+    assert list((tokenizer_run / "samples").glob("step0000040_recon0.gif"))
+    val = [r for r in read_metrics(tokenizer_run / "metrics.jsonl") if "val/recon_psnr" in r]
+    assert [r["step"] for r in val] == [20, 40] and 0 < val[-1]["val/codebook_usage"] <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["genie_redux", "genie_redux_guided"])
+def test_dynamics_loss_falls_with_frozen_tokenizer(config, tokenizer_run, store_root, tmp_path):
+    run_dpath = tmp_path / config
+    summary = train(config, run_dpath, store_root, f"tokenizer_fpath={tokenizer_run}", "train.num_train_steps=30",
+                    "train.validation.every_steps=30", "train.checkpoint.every_steps=30")  # fmt: skip
+    curve = list(losses(run_dpath).values())
+    assert mean(curve[-5:]) < 0.85 * mean(curve[:5])
+    assert (
+        "val/next_frame_psnr" in summary["metrics"] and "val/next_frame_token_accuracy" in summary["metrics"]
+    )
+    if config == "genie_redux":  # LAM and dynamics trained jointly: both losses logged and summed
+        last = read_metrics(run_dpath / "metrics.jsonl")[-2]
+        assert last["train/loss"] == pytest.approx(
+            last["train/dynamics/loss"] + last["train/lam/loss"], rel=1e-5
+        )
+        assert "val/lam_codebook_usage" in summary["metrics"]
+    tokenizer_weights = load_file(str(tokenizer_run / "best_model" / "model.safetensors"))
+    trained = load_file(str(run_dpath / "final_model" / "model.safetensors"))
+    for name, tensor in tokenizer_weights.items():  # the tokenizer stayed frozen
+        assert torch.equal(trained[f"tokenizer.{name}"], tensor), name
+
+
+@pytest.mark.slow
+def test_fine_tune_starts_from_the_checkpoint(tokenizer_run, store_root, tmp_path):
+    train("tokenizer", tmp_path / "ft", store_root, f"model_fpath={tokenizer_run}", "train.env_names=[envA]",
+          "train.num_train_steps=3", "train.validation.every_steps=0")  # fmt: skip
+    scratch_first = losses(tokenizer_run)[1]
+    fine_tune_first = losses(tmp_path / "ft")[1]
+    assert fine_tune_first < 0.7 * scratch_first
+
+
+def test_bad_tokenizer_path_is_one_clear_line(store_root, tmp_path):
+    args = [
+        "config=genie_redux_guided",
+        *FAST,
+        f"train.dataset_root_dpath={store_root}",
+        f"tokenizer_fpath={tmp_path}/nope",
+    ]
+    with pytest.raises(UserError, match=r"tokenizer_fpath=.*/nope is not a model checkpoint") as error:
+        cli.main("train", args)
+    assert "\n" not in str(error.value)
+
+
+@dataclass
+class ToyOutput:
+    loss: torch.Tensor
+    metrics: dict
+
+
+class ToyModel(nn.Module):
+    """Deterministic stand-in: loss = MSE of a linear map of the frames (no RNG, no batch statistics)."""
+
+    kind = "tokenizer"
+
+    def __init__(self, nan_calls: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        self.proj = nn.Linear(3, 3)
+        self.nan_calls, self.calls = nan_calls, 0
+
+    def forward(self, frames: torch.Tensor) -> ToyOutput:
+        self.calls += 1
+        pixels = frames.permute(0, 1, 3, 4, 2)  # [B, T, H, W, 3]
+        loss = ((self.proj(pixels) - pixels.flip(-1)) ** 2).mean()
+        if self.calls in self.nan_calls:
+            loss = loss * float("nan")
+        return ToyOutput(loss, {})
+
+
+def toy_trainer(monkeypatch, store_root, tmp_path, model: ToyModel, *extra: str) -> trainer.Trainer:
+    monkeypatch.setattr(trainer, "build_training_model", lambda cfg: model)
+    monkeypatch.setattr(trainer.Trainer, "save_checkpoint", lambda self: None)
+    monkeypatch.setattr(trainer.Trainer, "finish", lambda self: {"step": self.state.step})
+    args = ["config=tokenizer", *FAST, f"train.dataset_root_dpath={store_root}", f"run_dpath={tmp_path}",
+            "train.validation.every_steps=0", "train.balanced=false", *extra]  # fmt: skip
+    return trainer.Trainer(compose_config(cli.CONFIG_DPATH, "genie_redux", args), args)
+
+
+def test_gradient_accumulation_matches_the_larger_batch(monkeypatch, store_root, tmp_path):
+    results = []
+    for batch, accum in ((4, 1), (2, 2)):
+        torch.manual_seed(0)
+        model = ToyModel()
+        toy_trainer(monkeypatch, store_root, tmp_path / f"b{batch}", model, f"train.batch_size={batch}",
+                    f"train.grad_accum={accum}", "train.num_train_steps=2", "train.grad_clip=0.05").run()  # fmt: skip
+        results.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        AcceleratorState._reset_state(reset_partial_state=True)
+    for name in results[0]:
+        torch.testing.assert_close(results[0][name], results[1][name], rtol=1e-5, atol=1e-6)
+    norms = [r["train/grad_norm"] for r in read_metrics(tmp_path / "b2" / "metrics.jsonl")]
+    assert max(norms) > 0.05  # clipping was active, on the accumulated gradient
+
+
+def test_nan_guard_skips_bad_steps_and_stops_a_diverged_run(monkeypatch, store_root, tmp_path):
+    model = ToyModel(nan_calls=(2,))
+    toy_trainer(monkeypatch, store_root, tmp_path / "one", model, "train.num_train_steps=3").run()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    AcceleratorState._reset_state(reset_partial_state=True)
+    model = ToyModel(nan_calls=tuple(range(1, 100)))
+    run = toy_trainer(monkeypatch, store_root, tmp_path / "all", model, "train.num_train_steps=20",
+                      "train.nan_guard.max_consecutive=4")  # fmt: skip
+    with (
+        pytest.warns(RuntimeWarning),
+        pytest.raises(TrainingDivergedError, match="4 non-finite steps in a row"),
+    ):
+        run.run()
+
+
+def launcher_command(run_dpath: Path, store_root: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(REPO_DPATH / "run.py"), "genie_redux", "train", "config=tokenizer", *FAST,
+            f"train.dataset_root_dpath={store_root}", f"run_dpath={run_dpath}", *extra]  # fmt: skip
+
+
+ENV = {**os.environ, "GENIE_REDUX_NO_BOOTSTRAP": "1", "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_follows_the_uninterrupted_curve(store_root, tmp_path):
+    extra = ("train.num_train_steps=40", "train.checkpoint.every_steps=10", "train.validation.every_steps=20",
+             "train.num_workers=1")  # fmt: skip
+    reference = subprocess.run(
+        launcher_command(tmp_path / "ref", store_root, *extra), env=ENV, capture_output=True
+    )
+    assert reference.returncode == 0, reference.stderr.decode()[-2000:]
+    victim = subprocess.Popen(launcher_command(tmp_path / "kill", store_root, *extra), env=ENV,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "kill" / "checkpoints" / "step_0000010").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait() == -signal.SIGKILL
+    killed_at = max(losses(tmp_path / "kill"))
+    assert 10 <= killed_at < 40
+    resumed = subprocess.run(
+        launcher_command(tmp_path / "kill", store_root, *extra), env=ENV, capture_output=True
+    )
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+    assert losses(tmp_path / "kill") == losses(tmp_path / "ref")  # bit-identical, every step
+    val = lambda d: [r for r in read_metrics(d / "metrics.jsonl") if "val/recon_psnr" in r]  # noqa: E731
+    assert val(tmp_path / "kill") == val(tmp_path / "ref")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_through_the_launcher(store_root, tmp_path):
+    extra = ("train.num_processes=2", "train.num_train_steps=4", "train.checkpoint.every_steps=4",
+             "train.validation.every_steps=4", f"train.launch_args=[--main_process_port,{free_port()}]")  # fmt: skip
+    result = subprocess.run(
+        launcher_command(tmp_path / "ddp", store_root, *extra), env=ENV, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "launching 2 processes" in result.stdout
+    step_dpath = tmp_path / "ddp" / "checkpoints" / "step_0000004"
+    assert (step_dpath / "rng_rank0.safetensors").is_file() and (
+        step_dpath / "rng_rank1.safetensors"
+    ).is_file()
+    state = trainer.ckpt.load_trainer_state(step_dpath)
+    assert state.data_position == 4 * 4 * 2  # steps x batch x processes
+    assert len(losses(tmp_path / "ddp")) == 4

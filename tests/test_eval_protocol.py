@@ -214,3 +214,58 @@ def test_fid_runs_through_the_protocol_with_a_tiny_extractor() -> None:
     assert exact.metrics["fid"] == pytest.approx(0.0, abs=1e-6)
     assert frozen.metrics["fid"] > exact.metrics["fid"]
     assert evaluate(MovingSquareWorld(), batches, SETTINGS, env_names=["a", "b"]).metrics["fid"] is None
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint_and_store(tmp_path_factory):
+    """A real (untrained) tiny GenieRedux-G checkpoint and a 2-game synthetic store at its 16 px."""
+    from data.store_synthetic import write_synthetic_store
+    from models.checkpoint import save_checkpoint
+    from models.presets import build
+
+    root = tmp_path_factory.mktemp("eval_e2e")
+    torch.manual_seed(0)
+    save_checkpoint(build("genie_redux_guided", "tiny"), root / "ckpt", {})
+    write_synthetic_store(
+        root / "data" / "syn", ["GameA-v0", "GameB-v0"], num_sessions=10, num_frames=20, image_size=16
+    )
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["one_go", "autoregressive"])
+def test_eval_command_on_a_tiny_checkpoint(
+    tiny_checkpoint_and_store, method, tmp_path, monkeypatch, capsys
+) -> None:
+    import json
+
+    from common.config import compose_config
+    from training.cli import CONFIG_DPATH
+    from training.evaluation.run import run_evaluation
+
+    root = tiny_checkpoint_and_store
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # no Inception weights there
+    overrides = [
+        "config=genie_redux_guided",
+        f"run_dpath={tmp_path / 'run'}",
+        f"eval.model_fpath={root / 'ckpt'}",
+        f"eval.dataset_root_dpath={root / 'data'}",
+        "eval.dataset_name=syn",
+        f"eval.inference_method={method}",
+        "eval.action_to_take=-1",
+        "eval.sample_num_frames=4",
+        "eval.inference_steps=2",
+        "eval.num_sequences=4",
+        "eval.batch_size=2",
+        "eval.num_workers=0",
+        f"eval.output_dpath={tmp_path / 'out'}",
+    ]
+    assert run_evaluation(compose_config(CONFIG_DPATH, "genie_redux", overrides)) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["num_sequences"] == 4 and results["settings"]["inference_method"] == method
+    assert results["metrics"]["fid"] is None and "weights-inception-2015-12-05-6726825d.pth" in printed
+    assert 0 < results["metrics"]["psnr"] < 100 and results["metrics"]["delta_psnr_genie"] is not None
+    assert f"| PSNR (dB) | {results['metrics']['psnr']:.3f} |" in printed
+    assert f"report: {tmp_path / 'out' / 'report.html'}" in printed
+    assert len(list((tmp_path / "out" / "gifs").glob("*.gif"))) == 4

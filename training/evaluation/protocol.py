@@ -92,7 +92,9 @@ def _delta_psnrs(
     return psnr_real - psnr_all_random, psnr_real - psnr_last_random
 
 
-def _control_clips(rollout: _Rollouts, frames: torch.Tensor, indices: range, names: list[str]) -> list[Clip]:
+def _control_clips(
+    rollout: _Rollouts, frames: torch.Tensor, indices: range, titles: list[str], names: list[str]
+) -> list[Clip]:
     """Ground truth beside one rollout per action, all from the same prime frames, for `indices`."""
     prime = rollout.prime_frames  # [B, T0, 3, H, W]
     per_action = []
@@ -102,11 +104,11 @@ def _control_clips(rollout: _Rollouts, frames: torch.Tensor, indices: range, nam
         )
         per_action.append(rollout(actions))  # [B, N, 3, H, W]
     clips = []
-    for index in indices:
+    for index, title in zip(indices, titles):
         columns = {"ground truth": to_uint8_frames(frames[index])}
         for name, pred in zip(names, per_action):
             columns[name] = to_uint8_frames(torch.cat([prime[index], pred[index]]))
-        clips.append(Clip(title=f"control_seq{index}", columns=columns))
+        clips.append(Clip(title=title, columns=columns))
     return clips
 
 
@@ -240,7 +242,8 @@ def evaluate(
                 title = f"{env_names[int(env_ids[index])]}_seq{len(tally.clips)}"
                 tally.clips.append(_replication_clip(title, frames[index], prime[index], pred[index]))
         elif clip_indices:
-            tally.clips += _control_clips(rollout, frames, clip_indices, _action_names(world_model))
+            titles = [f"{env_names[int(env_ids[i])]}_control_seq{len(tally.clips) + i}" for i in clip_indices]
+            tally.clips += _control_clips(rollout, frames, clip_indices, titles, _action_names(world_model))
         progress.update(batch_size)
     progress.close()
     tally.reduce(accelerator)

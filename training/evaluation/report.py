@@ -71,6 +71,9 @@ def _safe_name(text: str) -> str:
 
 
 def write_gifs(result: EvalResult, gifs_dpath: Path, fps: float) -> list[Path]:
+    """One gif per clip; gifs of an earlier run in the same folder are removed so the report matches."""
+    for stale in gifs_dpath.glob("*.gif"):
+        stale.unlink()
     return [
         save_gif(gifs_dpath / f"{index:03d}_{_safe_name(clip.title)}.gif", side_by_side(clip.columns), fps)
         for index, clip in enumerate(result.clips)

@@ -1,0 +1,98 @@
+"""`python run.py genie_redux eval config=<model config> eval.model_fpath=<checkpoint dir> ...`.
+
+Loads the checkpoint through the WorldModel API, draws `eval.num_sequences` test windows balanced
+across games, runs the protocol (one or several processes under `accelerate launch`) and writes
+results.json, results.md, psnr_per_frame.png, gifs/ and report.html into `eval.output_dpath`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from common.errors import UserError
+from training.evaluation.fid import load_inception
+from training.evaluation.protocol import evaluate
+from training.evaluation.report import markdown_tables, write_reports
+from training.evaluation.settings import EvalSettings
+
+
+def load_world_model(model_fpath: str | None, device: Any, image_size: int) -> Any:
+    """The checkpoint as a WorldModel; a missing, tokenizer or wrong-size checkpoint is a UserError."""
+    from models.checkpoint import load_model
+    from models.world_model import WorldModel
+
+    if not model_fpath or not Path(model_fpath).is_dir():
+        raise UserError(
+            f"eval.model_fpath={model_fpath} is not a checkpoint directory; point it at one (e.g. <run>/best_model)"
+        )
+    try:
+        return WorldModel(load_model(model_fpath, device, expected_image_size=image_size))
+    except ValueError as error:
+        raise UserError(f"{error} (eval.model_fpath; the test data is {image_size} px)") from None
+
+
+def build_loader(eval_cfg: DictConfig, settings: EvalSettings, split_seed: int) -> Any:
+    """Test windows of num_first_frames + sample_num_frames frames, drawn with equal weight per game."""
+    from data.datasets import WindowDataset, balanced_sampler, make_dataloader
+
+    dpath = Path(eval_cfg.dataset_root_dpath) / str(eval_cfg.dataset_name)
+    if not dpath.is_dir():
+        raise UserError(f"no episode store at {dpath}; set eval.dataset_root_dpath / eval.dataset_name")
+    dataset = WindowDataset(dpath, eval_cfg.split, num_frames=settings.num_frames, split_seed=split_seed)
+    sampler = balanced_sampler(dataset, settings.num_sequences, seed=settings.seed)
+    return make_dataloader(
+        dataset, eval_cfg.batch_size, sampler=sampler, num_workers=eval_cfg.num_workers, seed=settings.seed
+    )
+
+
+def check_horizon(world_model: Any, settings: EvalSettings) -> None:
+    """one_go samples every frame jointly, so prime + generated frames must fit the dynamics' context."""
+    if settings.inference_method == "one_go" and settings.num_frames > world_model.max_frames:
+        raise UserError(
+            f"one_go needs num_first_frames + sample_num_frames <= {world_model.max_frames} (got {settings.num_frames}); "
+            "use eval.inference_method=autoregressive or fewer frames"
+        )
+
+
+def run_evaluation(cfg: DictConfig) -> int:
+    """Evaluate `cfg.eval.model_fpath` on the test split; print the table and the report path."""
+    from accelerate import Accelerator
+
+    eval_cfg = cfg.eval
+    settings = EvalSettings.from_config(eval_cfg)
+    if eval_cfg.batch_size < 1:
+        raise UserError(f"eval.batch_size must be >= 1, got {eval_cfg.batch_size}")
+    accelerator = Accelerator()  # one process unless started by `accelerate launch`
+    loader = build_loader(eval_cfg, settings, split_seed=cfg.train.split_seed)
+    dataset = loader.dataset
+    world_model = load_world_model(eval_cfg.model_fpath, accelerator.device, dataset.image_size)
+    check_horizon(world_model, settings)
+    loader = accelerator.prepare(loader)  # shards the batches over processes
+    feature_extractor, fid_message = load_inception(eval_cfg.fid_weights_fpath)
+    if accelerator.is_main_process:
+        print(fid_message, flush=True)
+    result = evaluate(
+        world_model,
+        loader,
+        settings,
+        env_names=dataset.env_names,
+        feature_extractor=feature_extractor,
+        accelerator=accelerator,
+        notes=[] if feature_extractor is not None else [fid_message],
+    )
+    if not accelerator.is_main_process:
+        return 0
+    result.settings.update(
+        model_fpath=eval_cfg.model_fpath,
+        dataset=str(Path(eval_cfg.dataset_root_dpath) / str(eval_cfg.dataset_name)),
+        split=eval_cfg.split,
+        batch_size=eval_cfg.batch_size,
+        num_processes=accelerator.num_processes,
+    )
+    paths = write_reports(result, eval_cfg.output_dpath, gif_fps=float(eval_cfg.gif_fps))
+    print(markdown_tables(result))
+    print(f"report: {paths['html']}")
+    return 0

@@ -8,6 +8,7 @@ once per optimizer step (Accelerate's scheduler wrapper would step it once per p
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -174,10 +175,13 @@ class Trainer:
         metrics = dict(zip(names, reduced[:-1]))
         metrics["grad_norm"] = reduced[-1]
         metrics["lr"] = self.scheduler.get_last_lr()[0]
-        if self.nan_guard.should_step(self.state.step + 1, metrics["loss"], metrics["grad_norm"]):
+        is_finite = self.nan_guard.should_step(self.state.step + 1, metrics["loss"], metrics["grad_norm"])
+        if is_finite:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()  # skipped steps count too: the schedule still ends at num_train_steps
+        with warnings.catch_warnings():  # torch warns when a skipped update precedes the LR step
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            self.scheduler.step()  # skipped steps count too: the schedule still ends at num_train_steps
         self.state.step += 1
         self.state.data_position += self.samples_per_step
         self.state.consecutive_nonfinite = self.nan_guard.consecutive

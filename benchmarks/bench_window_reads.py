@@ -227,8 +227,8 @@ def main(**options: str) -> int:
     notes = (
         f"{num_episodes} episodes x {length} frames per store; random {WINDOW}-frame windows; real frames from a "
         f"random agent. Cold = per-window posix_fadvise(DONTNEED) of the episode file; {drop}. "
-        f"Store on {tmp_name.rsplit('/', 2)[0]} (local disk). Options: {opts}."
-        + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
+        f"Store under {Path.home()} (local disk). Rates from a shared machine vary with its load; compare rows "
+        f"of one run. Options: {opts}." + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
     )
     record("window_reads", rows, notes)
     return 0

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.components import STTransformer, VectorQuantizer, add_positions
+from models.components import QuantizerOutput, STTransformer, VectorQuantizer, add_positions
 from models.components.patches import patchify, unpatchify
 from models.config import LamConfig
 
@@ -65,13 +65,17 @@ class LatentActionModel(nn.Module):
         if frames.ndim != 5 or frames.shape[1] < 2 or frames.shape[-3:] != (3, size, size):
             raise ValueError(f"LAM expects frames [B, T>=2, 3, {size}, {size}], got {list(frames.shape)}")
 
-    def encode(self, frames: torch.Tensor):
-        """frames [B, T, 3, H, W] -> quantizer output over the T-1 transitions."""
+    def action_latents(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames [B, T, 3, H, W] -> continuous (pre-quantization) action latents [B, T-1, C]."""
         self.check_frames(frames)
         x = self.encoder_embed(patchify(frames, self.config.patch_size))  # [B, T, S, D]
         features = self.encoder(add_positions(x, self.config.grid))
         pooled = features[:, 1:].mean(dim=2)  # [B, T-1, D]: frame t+1's view of the transition t -> t+1
-        return self.quantizer(self.to_action(pooled))  # quantized [B, T-1, C], indices [B, T-1]
+        return self.to_action(pooled)
+
+    def encode(self, frames: torch.Tensor) -> QuantizerOutput:
+        """frames [B, T, 3, H, W] -> quantizer output over the T-1 transitions."""
+        return self.quantizer(self.action_latents(frames))  # quantized [B, T-1, C], indices [B, T-1]
 
     def decode(self, frames: torch.Tensor, action_codes: torch.Tensor) -> torch.Tensor:
         """frames [B, T, 3, H, W] (uses 0..T-2), action_codes [B, T-1, C] -> predicted frames 1..T-1."""

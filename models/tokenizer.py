@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.components import FrameCache, STTransformer, VectorQuantizer, add_positions
+from models.components import FrameCache, QuantizerOutput, STTransformer, VectorQuantizer, add_positions
 from models.components.patches import patchify, unpatchify
 from models.config import TokenizerConfig
 
@@ -62,7 +62,7 @@ class VideoTokenizer(nn.Module):
         if frames.ndim != 5 or frames.shape[2] != 3 or frames.shape[-2:] != (size, size):
             raise ValueError(f"expected frames [B, T, 3, {size}, {size}], got {list(frames.shape)}")
 
-    def encode_latents(self, frames: torch.Tensor):
+    def encode_latents(self, frames: torch.Tensor) -> QuantizerOutput:
         self.check_frames(frames)
         x = self.patch_embed(patchify(frames, self.config.patch_size))  # [B, T, h*w, D]
         x = self.encoder(add_positions(x, self.grid))

@@ -1,0 +1,114 @@
+"""MaskGIT dynamics: masking distribution, causality, config switches that matter, overfitting."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.dynamics import DynamicsModel
+from models.presets import build, part_configs
+
+
+def tiny_dynamics(**overrides) -> DynamicsModel:
+    torch.manual_seed(0)
+    return build("genie_redux_guided", "tiny", dynamics=overrides).dynamics
+
+
+def random_inputs(model: DynamicsModel, batch: int = 2, frames: int = 5):
+    torch.manual_seed(1)
+    token_ids = torch.randint(0, model.config.codebook_size, (batch, frames, 4, 4))
+    actions = torch.randn(batch, frames - 1, model.config.dim)
+    return token_ids, actions
+
+
+def test_mask_rate_is_uniform_between_half_and_one_per_sample_and_frame():
+    model = tiny_dynamics()
+    generator = torch.Generator().manual_seed(0)
+    mask = model.sample_mask(torch.Size((2000, 4, 256)), torch.device("cpu"), generator)
+    assert not mask[:, 0].any()  # first frame is context
+    rates = mask[:, 1:].float().mean(-1).flatten()  # one rate per (sample, frame)
+    assert rates.min() > 0.4 and rates.max() <= 1.0
+    assert abs(rates.mean().item() - 0.75) < 0.01
+    assert abs(rates.std().item() - 0.5 / 12**0.5) < 0.01  # U(0.5, 1) has std 0.144
+    assert abs((rates < 0.625).float().mean().item() - 0.25) < 0.03  # quartiles of U(0.5, 1)
+
+
+@pytest.mark.parametrize("conditioning", ["additive", "prepend"])
+def test_dynamics_logits_are_causal_in_time(conditioning):
+    model = tiny_dynamics(action_conditioning=conditioning).eval()
+    token_ids, actions = random_inputs(model)
+    frame_actions = model.frame_actions(actions)
+    perturbed = token_ids.clone()
+    perturbed[:, 3] = (perturbed[:, 3] + 1) % model.config.codebook_size
+    base, changed = model.logits(token_ids, frame_actions), model.logits(perturbed, frame_actions)
+    assert base.shape == (2, 5, 16, model.config.codebook_size)
+    torch.testing.assert_close(changed[:, :3], base[:, :3])
+    assert not torch.allclose(changed[:, 3:], base[:, 3:])
+    later_action = frame_actions.clone()
+    later_action[:, 4] += 1.0  # action a_3 conditions frame 4 only
+    torch.testing.assert_close(model.logits(token_ids, later_action)[:, :4], base[:, :4])
+
+
+def test_config_switches_change_the_model():
+    plain = tiny_dynamics()
+    prepend = tiny_dynamics(action_conditioning="prepend")
+    skip = tiny_dynamics(token_input_skip=True)
+    names = {n for n, _ in plain.named_parameters()}
+    assert {n for n, _ in prepend.named_parameters()} - names == {"action_token_type"}
+    assert {n for n, _ in skip.named_parameters()} - names == {"skip_norm.weight", "skip_norm.bias"}
+    with pytest.raises(ValueError, match="action_conditioning"):
+        tiny_dynamics(action_conditioning="concat")
+    with pytest.raises(ValueError, match="unknown dynamics config key"):
+        part_configs("tiny", "genie_redux", {"dynamics": {"tdce_weigth": 2.0}})
+
+
+def test_tdce_weights_grow_with_code_distance_and_change_the_loss():
+    model = tiny_dynamics(tdce=True, tdce_weight=2.0)
+    codes = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    weights = model.tdce_weights(torch.tensor([0, 1, 2]), torch.tensor([0, 0, 0]), codes)
+    torch.testing.assert_close(weights, torch.tensor([1.0, 2.0, 3.0]))  # 1 + 2 * d^2 / 4, d^2 = 0, 2, 4
+    token_ids, actions = random_inputs(model)
+    code_vectors = torch.randn(model.config.codebook_size, 8)
+    weighted = model(token_ids, actions, code_vectors, torch.Generator().manual_seed(0))
+    model.config = type(model.config)(**{**model.config.__dict__, "tdce": False})
+    plain = model(token_ids, actions, code_vectors, torch.Generator().manual_seed(0))
+    assert weighted.loss > plain.loss
+    torch.testing.assert_close(weighted.metrics["ce"], plain.metrics["ce"])
+    with pytest.raises(ValueError, match="code_vectors"):
+        tiny_dynamics(tdce=True)(token_ids, actions)
+
+
+def test_guided_model_checks_action_shape_and_range():
+    model = build("genie_redux_guided", "tiny")
+    frames = torch.rand(1, 3, 3, 16, 16)
+    with pytest.raises(ValueError, match="needs actions"):
+        model(frames)
+    with pytest.raises(ValueError, match=r"action ids must be in \[0, 8\)"):
+        model(frames, torch.tensor([[0, 9]]))
+    out = model(frames, torch.tensor([[0, 7]]))
+    out.loss.backward()
+    assert out.latent_actions is None and model.action_embed.weight.grad is not None
+
+
+@pytest.mark.slow
+def test_tiny_dynamics_overfits_a_clip_above_95_percent_token_accuracy():
+    torch.manual_seed(0)
+    model = build("genie_redux_guided", "tiny")
+    # a fixed clip of uniformly random tokens: the hardest clip to memorise (an untrained tokenizer maps
+    # the near-black Airstriker frames to a handful of ids, which would make 95 % trivial)
+    generator = torch.Generator().manual_seed(1)
+    token_ids = torch.randint(0, model.dynamics.config.codebook_size, (1, 16, 4, 4), generator=generator)
+    actions = torch.randint(0, 8, (1, 15), generator=generator)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=0.0
+    )
+    action_embeds = lambda: model.embed_actions(actions)  # noqa: E731
+    for _ in range(400):
+        loss = model.dynamics(token_ids, action_embeds()).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        out = model.dynamics(token_ids, action_embeds(), generator=torch.Generator().manual_seed(5))
+    assert out.metrics["token_accuracy"] >= 0.95, out.metrics

@@ -1,0 +1,80 @@
+"""Checkpoints: save -> load gives identical outputs, no pickle, clear errors, atomic overwrite."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from models.checkpoint import load_model, save_checkpoint
+from models.presets import build
+from models.world_model import WorldModel
+
+
+@pytest.mark.parametrize("kind", ["tokenizer", "genie_redux", "genie_redux_guided"])
+def test_save_load_gives_identical_outputs(tmp_path, kind):
+    torch.manual_seed(0)
+    model = build(kind, "tiny", dynamics={"tdce": True} if kind != "tokenizer" else None).eval()
+    frames = torch.rand(1, 3, 3, 16, 16)
+    save_checkpoint(model, tmp_path / "ckpt", {"step": 12})
+    config = yaml.safe_load((tmp_path / "ckpt" / "config.yaml").read_text())
+    assert config["kind"] == kind and config["preset"] == "tiny" and config["extra"] == {"step": 12}
+    assert config["tokenizer"]["codebook_size"] == 64
+    loaded = load_model(tmp_path / "ckpt", "cpu").eval()
+    if kind == "tokenizer":
+        torch.testing.assert_close(loaded.encode(frames), model.encode(frames))
+        torch.testing.assert_close(loaded(frames).reconstruction, model(frames).reconstruction)
+    else:
+        assert loaded.dynamics.config.tdce
+        actions = torch.tensor([[1, 2]])
+        torch.manual_seed(0)
+        a = model(frames, actions)
+        torch.manual_seed(0)
+        b = loaded(frames, actions)
+        torch.testing.assert_close(b.token_logits, a.token_logits)
+
+
+def test_world_model_from_checkpoint_reproduces_rollout(tmp_path):
+    torch.manual_seed(0)
+    model = build("genie_redux_guided", "tiny")
+    save_checkpoint(model, tmp_path / "ckpt", {})
+    frames, actions = torch.rand(1, 2, 3, 16, 16), torch.tensor([[3]])
+    expected = WorldModel(model).rollout(frames, torch.tensor([[1, 2]]), steps=3, prime_actions=actions)
+    got = WorldModel.from_checkpoint(tmp_path / "ckpt", "cpu").rollout(
+        frames, torch.tensor([[1, 2]]), steps=3, prime_actions=actions
+    )
+    torch.testing.assert_close(got, expected)
+
+
+def test_wrong_kind_image_size_and_missing_dir_errors(tmp_path):
+    save_checkpoint(build("tokenizer", "tiny"), tmp_path / "tok", {})
+    with pytest.raises(ValueError, match="holds a 'tokenizer' model, expected 'genie_redux'"):
+        load_model(tmp_path / "tok", expected_kind="genie_redux")
+    with pytest.raises(ValueError, match="trained at 16 px, expected 64 px"):
+        load_model(tmp_path / "tok", expected_image_size=64)
+    with pytest.raises(ValueError, match="needs genie_redux"):
+        WorldModel.from_checkpoint(tmp_path / "tok")
+    with pytest.raises(ValueError, match="not a model checkpoint"):
+        load_model(tmp_path / "nothing")
+
+
+def test_overwrite_is_atomic_and_leaves_no_temp_dirs(tmp_path):
+    torch.manual_seed(0)
+    first, second = build("tokenizer", "tiny"), build("tokenizer", "tiny")
+    save_checkpoint(first, tmp_path / "ckpt", {"n": 1})
+    save_checkpoint(second, tmp_path / "ckpt", {"n": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    loaded = load_model(tmp_path / "ckpt")
+    torch.testing.assert_close(loaded.quantizer.codebook, second.quantizer.codebook)
+    assert loaded.extra_config == {"n": 2}
+    assert (tmp_path / "ckpt" / "model.safetensors").read_bytes()[:8] != b"\x80\x04\x95"  # not a pickle
+
+
+def test_genie_built_from_a_tokenizer_checkpoint_uses_its_weights(tmp_path):
+    torch.manual_seed(0)
+    tokenizer = build("tokenizer", "tiny", codebook_size=32)
+    save_checkpoint(tokenizer, tmp_path / "tok", {})
+    genie = build("genie_redux", "tiny", tokenizer_dpath=tmp_path / "tok")
+    assert genie.dynamics.config.codebook_size == 32
+    torch.testing.assert_close(genie.tokenizer.quantizer.codebook, tokenizer.quantizer.codebook)
+    assert not any(p.requires_grad for p in genie.tokenizer.parameters())

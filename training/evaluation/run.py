@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 
 from common.errors import UserError
@@ -65,7 +66,8 @@ def run_evaluation(cfg: DictConfig) -> int:
     settings = EvalSettings.from_config(eval_cfg)
     if eval_cfg.batch_size < 1:
         raise UserError(f"eval.batch_size must be >= 1, got {eval_cfg.batch_size}")
-    accelerator = Accelerator()  # one process unless started by `accelerate launch`
+    # One process unless started by `accelerate launch`; cpu=True is what makes a CPU-only launch use gloo.
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     loader = build_loader(eval_cfg, settings, split_seed=cfg.train.split_seed)
     dataset = loader.dataset
     world_model = load_world_model(eval_cfg.model_fpath, accelerator.device, dataset.image_size)

@@ -17,7 +17,9 @@ def available() -> list[str]:
 def main(mode: str | None, args: list[str]) -> int:
     names = available()
     if not args or args[0] not in names:
-        raise UserError(f"name a benchmark: one of {', '.join(names) or '(none yet)'} (python run.py bench NAME)")
+        raise UserError(
+            f"name a benchmark: one of {', '.join(names) or '(none yet)'} (python run.py bench NAME)"
+        )
     module = importlib.import_module(f"benchmarks.bench_{args[0]}")
     options = dict(item.split("=", 1) for item in args[1:] if "=" in item)
     return int(module.main(**options) or 0)

@@ -7,7 +7,6 @@ number in RESULTS.md always says where and when it was measured.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import platform
 import subprocess
 from pathlib import Path
@@ -31,7 +30,9 @@ def device_description() -> str:
 
 def current_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH_DPATH, capture_output=True, text=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=BENCH_DPATH, capture_output=True, text=True
+        )
         return out.stdout.strip() or "unknown"
     except OSError:
         return "unknown"
@@ -64,7 +65,11 @@ def record(name: str, rows: list[dict[str, Any]], notes: str = "") -> str:
         + (f"\n{notes.strip()}\n" if notes.strip() else "")
         + f"<!-- /bench:{name} -->\n"
     )
-    text = RESULTS_MD_FPATH.read_text() if RESULTS_MD_FPATH.exists() else "# Benchmark results\n\nWritten by `python run.py bench <name>`; each block says where and when it was measured.\n\n"
+    text = (
+        RESULTS_MD_FPATH.read_text()
+        if RESULTS_MD_FPATH.exists()
+        else "# Benchmark results\n\nWritten by `python run.py bench <name>`; each block says where and when it was measured.\n\n"
+    )
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->\n"
     if start in text:
         head, rest = text.split(start, 1)

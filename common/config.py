@@ -53,7 +53,9 @@ def compose_config(config_dpath: Path, default_name: str, overrides: list[str]) 
             cfg = compose(config_name=config_fpath.stem, overrides=[*rest, search_path])
     except (HydraException, OmegaConfBaseException) as error:
         first_line = str(error).strip().splitlines()[0]
-        raise UserError(f"{first_line} (see `python run.py --help`; add keys with +key=value only if intended)") from None
+        raise UserError(
+            f"{first_line} (see `python run.py --help`; add keys with +key=value only if intended)"
+        ) from None
     resolve_relative_paths(cfg, Path(os.getcwd()))
     OmegaConf.set_struct(cfg, True)
     return cfg

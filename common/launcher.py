@@ -24,27 +24,39 @@ class Stack:
 
 STACKS: dict[str, Stack] = {
     "generate": Stack(
-        "data_generation.cli", (), "record game play into an episode store",
+        "data_generation.cli",
+        (),
+        "record game play into an episode store",
         "python run.py generate config=retro_act/pretrain n_sessions=2 n_steps_max=100",
     ),
     "genie_redux": Stack(
-        "training.cli", ("train", "eval"), "train or evaluate the world model (GenieRedux, GenieRedux-G)",
+        "training.cli",
+        ("train", "eval"),
+        "train or evaluate the world model (GenieRedux, GenieRedux-G)",
         "python run.py genie_redux train config=tokenizer train.num_train_steps=1000",
     ),
     "auto_explore": Stack(
-        "auto_explore.cli", ("train", "eval"), "train or evaluate the AutoExplore agent",
+        "auto_explore.cli",
+        ("train", "eval"),
+        "train or evaluate the AutoExplore agent",
         "python run.py auto_explore train model_fpath=checkpoints/genie_redux_guided",
     ),
     "roms": Stack(
-        "external.roms", ("import", "list"), "import ROMs into stable-retro; list playable RetroAct games",
+        "external.roms",
+        ("import", "list"),
+        "import ROMs into stable-retro; list playable RetroAct games",
         "python run.py roms list genre=pl",
     ),
     "bench": Stack(
-        "benchmarks.cli", (), "run a benchmark and record it in benchmarks/RESULTS.md",
+        "benchmarks.cli",
+        (),
+        "run a benchmark and record it in benchmarks/RESULTS.md",
         "python run.py bench generation",
     ),
     "test": Stack(
-        "common.test_runner", (), "run the test suite (pytest; extra args are passed through)",
+        "common.test_runner",
+        (),
+        "run the test suite (pytest; extra args are passed through)",
         "python run.py test -k store",
     ),
 }

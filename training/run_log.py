@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
 from common.atomic import atomic_write_text
+from common.progress import progress_bar
 
 METRICS_FNAME = "metrics.jsonl"
 
@@ -63,9 +63,7 @@ class RunLogger:
     ) -> None:
         self.is_main = is_main
         self.metrics_fpath = run_dpath / METRICS_FNAME
-        self.bar = tqdm(
-            total=num_train_steps, initial=start_step, desc="train", disable=not is_main, dynamic_ncols=True
-        )
+        self.bar = progress_bar(total=num_train_steps, initial=start_step, desc="train", disable=not is_main)
         self.wandb_run = None
         if is_main and wandb_cfg.enabled:
             self.wandb_run = start_wandb(run_dpath, wandb_cfg, cfg)

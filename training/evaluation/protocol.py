@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
+from common.progress import progress_bar
 from data.transforms import frames_to_model
 from training.evaluation.fid import FidAccumulator
 from training.evaluation.gifs import to_uint8_frames
@@ -217,7 +217,7 @@ def evaluate(
     fid = FidAccumulator(feature_extractor, device) if feature_extractor is not None else None
     tally = _Tally(n, env_names, fid)
     local_target = math.ceil(settings.num_sequences / num_processes)
-    progress = tqdm(total=local_target, desc="evaluating", unit="seq", disable=not is_main)
+    progress = progress_bar(total=local_target, desc="evaluating", unit="seq", disable=not is_main)
     for batch_index, batch in enumerate(dataloader):
         if tally.count >= local_target:
             break

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from data.actions import action_ids
-from data_generation.envs.frames import check_image_size, square_and_resize
+from data_generation.envs.frames import FrameResizer, check_image_size
 
 # Set in a step's info when the episode ended and the returned observation already belongs to the
 # next episode (procgen resets itself and never shows the final frame): recorders drop that step.
@@ -43,6 +43,7 @@ class GameEnv(gym.Env):
             raise ValueError(f"sticky_action_prob must be in [0, 1) (got {sticky_action_prob!r})")
         self.env_name = env_name
         self.image_size = check_image_size(image_size)
+        self._resize = FrameResizer(self.image_size)
         self.frame_skip = frame_skip
         self.sticky_action_prob = float(sticky_action_prob)
         self.action_names: tuple[str, ...] = tuple(action_names)
@@ -59,8 +60,16 @@ class GameEnv(gym.Env):
         """Put the emulator at the start of a new episode (seed: the episode's seed, if given)."""
 
     @abstractmethod
-    def _advance(self, action: int) -> tuple[float, bool, dict[str, Any]]:
-        """One emulator frame under local `action` -> (reward, terminated, info)."""
+    def _advance(self, action: int) -> tuple[float, bool]:
+        """One emulator frame under local `action` -> (reward, terminated).
+
+        Called `frame_skip` times per step; only the last frame's screen and info are read, so a
+        game should not read either here (reading them every frame was most of the wrapper's cost).
+        """
+
+    def _step_info(self) -> dict[str, Any]:
+        """The info dict of the step that just ended (read once per step, after its last frame)."""
+        return {}
 
     @abstractmethod
     def _screen(self) -> np.ndarray:
@@ -84,21 +93,22 @@ class GameEnv(gym.Env):
         action = int(action)
         if not 0 <= action < len(self.action_names):
             raise ValueError(f"action {action} is outside Discrete({len(self.action_names)})")
-        total_reward, terminated, info = 0.0, False, {}
+        total_reward, terminated = 0.0, False
+        is_sticky = self.sticky_action_prob > 0.0
         for _ in range(self.frame_skip):
             executed = action
             if (
-                self._previous_action is not None
-                and self.sticky_action_prob > 0.0
+                is_sticky
+                and self._previous_action is not None
                 and self._sticky_rng.random() < self.sticky_action_prob
             ):
                 executed = self._previous_action
             self._previous_action = executed
-            reward, terminated, info = self._advance(executed)
+            reward, terminated = self._advance(executed)
             total_reward += reward
             if terminated:
                 break
-        return self._observation(), total_reward, terminated, False, info
+        return self._observation(), total_reward, terminated, False, self._step_info()
 
     def _observation(self) -> np.ndarray:
-        return square_and_resize(self._screen(), self.image_size)  # [S, S, 3] uint8
+        return self._resize(self._screen())  # [S, S, 3] uint8

@@ -64,6 +64,7 @@ class CoinRunEnv(GameEnv):
         self._procgen = None
         self._procgen_actions: np.ndarray | None = None
         self._frame: np.ndarray | None = None
+        self._info: dict[str, Any] = {}
 
     def _restart(self, seed: int | None) -> None:
         procgen_env_cls = _import_procgen()
@@ -84,19 +85,24 @@ class CoinRunEnv(GameEnv):
         self._procgen_actions = procgen_action_indices(self._procgen.combos)
         _, observation, _ = self._procgen.observe()
         self._frame = observation["rgb"][0]  # [64, 64, 3]
+        self._info = {}
 
-    def _advance(self, action: int) -> tuple[float, bool, dict[str, Any]]:
+    def _advance(self, action: int) -> tuple[float, bool]:
         self._procgen.act(self._procgen_actions[action : action + 1])
         reward, observation, first = self._procgen.observe()
         self._frame = observation["rgb"][0]  # [64, 64, 3]
         if bool(first[0]):
             level_info = self._procgen.get_info()[0]
-            return (
-                float(reward[0]),
-                True,
-                {OBSERVATION_IS_RESET: True, "level_complete": bool(level_info["prev_level_complete"])},
-            )
-        return float(reward[0]), False, {}
+            self._info = {
+                OBSERVATION_IS_RESET: True,
+                "level_complete": bool(level_info["prev_level_complete"]),
+            }
+            return float(reward[0]), True
+        self._info = {}
+        return float(reward[0]), False
+
+    def _step_info(self) -> dict[str, Any]:
+        return self._info
 
     def _screen(self) -> np.ndarray:
         if self._frame is None:

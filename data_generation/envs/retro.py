@@ -74,23 +74,36 @@ class RetroGameEnv(GameEnv):
         )
         self.platform = platform_of(game)
         self._button_masks = button_vectors(self.platform, list(self._retro.buttons))  # [5, num_buttons]
-        self._frame: np.ndarray | None = None
+        # The emulator core and its RAM/reward glue, driven directly: RetroEnv.step would also copy
+        # the screen, rotate it and build the info dict on every emulator frame, which frame skip
+        # then throws away on all but the last (these cost about as much as emulating an Atari frame).
+        self._core, self._game_data = self._retro.em, self._retro.data
+        self._is_started = False
 
     def _restart(self, seed: int | None) -> None:
         # The emulator itself is deterministic (it starts from the integration's save state);
         # episode variety comes from the agent's and the sticky actions' seeded randomness.
-        self._frame, _ = self._retro.reset()
+        self._retro.reset()
+        self._is_started = True
 
-    def _advance(self, action: int) -> tuple[float, bool, dict[str, Any]]:
-        self._frame, reward, terminated, truncated, info = self._retro.step(self._button_masks[action])
-        return float(reward), bool(terminated or truncated), info
+    def _advance(self, action: int) -> tuple[float, bool]:
+        # The same calls, in the same order, as RetroEnv.step for one player with Actions.ALL.
+        self._core.set_button_mask(self._button_masks[action], 0)
+        self._core.step()
+        self._game_data.update_ram()
+        return float(self._game_data.current_reward()), bool(self._game_data.is_done())
+
+    def _step_info(self) -> dict[str, Any]:
+        return dict(self._game_data.lookup_all())
 
     def _screen(self) -> np.ndarray:
-        if self._frame is None:
+        if not self._is_started:
             raise RuntimeError("call reset() before step()")
-        return self._frame
+        return self._retro.get_screen(apply_rotation=True)  # [H, W, 3], cropped and rotated as RetroEnv does
 
     def close(self) -> None:
         if getattr(self, "_retro", None) is not None:
+            # Drop every reference to the core, or it outlives close() and blocks the next make_env.
+            self._core = self._game_data = None
             self._retro.close()
             self._retro = None

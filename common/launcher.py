@@ -23,6 +23,12 @@ class Stack:
 
 
 STACKS: dict[str, Stack] = {
+    "demo": Stack(
+        "pipelines.demo",
+        (),
+        "bundled games → data → tokenizer → GenieRedux-G → evaluation (~5 min on CPU)",
+        "python run.py demo output_dpath=outputs/demo",
+    ),
     "generate": Stack(
         "data_generation.cli",
         (),

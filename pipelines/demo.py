@@ -1,0 +1,146 @@
+"""`python run.py demo [key=value ...]`: data → tokenizer → GenieRedux-G → evaluation, on bundled games.
+
+Each step runs as its own `run.py` command (printed first, so the demo doubles as a tutorial) and is
+resumable on its own: generation skips recorded episodes, training resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from common.config import compose_config
+from common.errors import UserError
+
+REPO_DPATH = Path(__file__).resolve().parents[1]
+CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
+DATASET_NAME = "retro_act_pretrain"
+
+
+def training_overrides(cfg: DictConfig, part: DictConfig, run_dpath: Path) -> list[str]:
+    """Overrides shared by both training steps: data, size, schedule scaled to the short run."""
+    warmup_steps = max(1, part.num_train_steps // 10)
+    every_steps = max(1, part.num_train_steps // 2)
+    return [
+        f"model={cfg.model}",
+        f"+model_overrides.image_size={cfg.image_size}",
+        f"train.dataset_root_dpath={Path(cfg.output_dpath) / 'datasets'}",
+        f"train.dataset_name={DATASET_NAME}",
+        f"train.num_train_steps={part.num_train_steps}",
+        f"train.batch_size={part.batch_size}",
+        f"train.optimizer.lr_max={part.lr_max}",
+        f"train.optimizer.lr_min={part.lr_min}",
+        f"train.schedule.warmup_steps={warmup_steps}",
+        f"train.checkpoint.every_steps={every_steps}",
+        f"train.validation.every_steps={every_steps}",
+        "train.num_workers=1",
+        f"run_dpath={run_dpath}",
+    ]
+
+
+def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
+    out = Path(cfg.output_dpath)
+    tokenizer_dpath, dynamics_dpath = out / "tokenizer", out / "genie_redux_guided"
+    eval_common = [
+        "config=genie_redux_guided",
+        f"run_dpath={dynamics_dpath}",
+        f"train.dataset_root_dpath={out / 'datasets'}",
+        f"train.dataset_name={DATASET_NAME}",
+        f"eval.model_fpath={dynamics_dpath / 'best_model'}",
+        f"eval.num_sequences={cfg.eval.num_sequences}",
+    ]
+    return [
+        (
+            "record game play",
+            [
+                "generate",
+                f"config={cfg.generate.config}",
+                f"n_sessions={cfg.generate.n_sessions}",
+                f"n_steps_max={cfg.generate.n_steps_max}",
+                f"image_size={cfg.image_size}",
+                f"output_dpath={out / 'datasets' / DATASET_NAME}",
+            ],
+        ),
+        (
+            "train the video tokenizer",
+            [
+                "genie_redux",
+                "train",
+                "config=tokenizer",
+                *training_overrides(cfg, cfg.tokenizer, tokenizer_dpath),
+            ],
+        ),
+        (
+            "train GenieRedux-G (frozen tokenizer, real actions)",
+            [
+                "genie_redux",
+                "train",
+                "config=genie_redux_guided",
+                f"tokenizer_fpath={tokenizer_dpath / 'best_model'}",
+                *training_overrides(cfg, cfg.dynamics, dynamics_dpath),
+            ],
+        ),
+        ("evaluate replication (ground-truth actions)", ["genie_redux", "eval", *eval_common]),
+        (
+            f"evaluate control (every sequence pressing {cfg.eval.control_action})",
+            [
+                "genie_redux",
+                "eval",
+                *eval_common,
+                f"eval.action_to_take={cfg.eval.control_action}",
+                f"eval.output_dpath={dynamics_dpath / 'control'}",
+            ],
+        ),
+    ]
+
+
+def run_step(index: int, total: int, title: str, args: list[str]) -> float:
+    command = [sys.executable, str(REPO_DPATH / "run.py"), *args]
+    print(f"\n[{index}/{total}] {title}\n$ python run.py {shlex.join(args)}", flush=True)
+    start = time.perf_counter()
+    code = subprocess.call(command, env={**os.environ, "GENIE_REDUX_NO_BOOTSTRAP": "1"})
+    if code != 0:
+        raise UserError(
+            f"demo step {index} ({title}) failed with exit code {code}; fix it and rerun to resume"
+        )
+    return time.perf_counter() - start
+
+
+def read_metrics(results_fpath: Path) -> dict:
+    return json.loads(results_fpath.read_text())["metrics"] if results_fpath.is_file() else {}
+
+
+def print_summary(cfg: DictConfig, durations: list[float]) -> None:
+    out = Path(cfg.output_dpath)
+    dynamics_dpath = out / "genie_redux_guided"
+    replication = read_metrics(dynamics_dpath / "eval" / "results.json")
+    control = read_metrics(dynamics_dpath / "control" / "results.json")
+    fmt = lambda value: "n/a" if value is None else f"{value:.3f}"  # noqa: E731
+    print(f"\ndemo finished in {sum(durations) / 60:.1f} min; everything is under {out}")
+    print(f"  episodes:   {out / 'datasets' / DATASET_NAME}")
+    print(f"  tokenizer:  {out / 'tokenizer'}  (metrics.jsonl, samples/)")
+    print(f"  world model: {dynamics_dpath / 'best_model'}")
+    print(
+        f"  replication: PSNR {fmt(replication.get('psnr'))} dB, SSIM {fmt(replication.get('ssim'))}, "
+        f"ΔPSNR@4 {fmt(replication.get('delta_psnr_genie'))} dB, FID {fmt(replication.get('fid'))}"
+    )
+    print(
+        f"  control ({cfg.eval.control_action}): PSNR vs what the agent really did {fmt(control.get('psnr'))} dB"
+    )
+    print(f"  reports: {dynamics_dpath / 'eval' / 'report.html'}")
+    print(f"           {dynamics_dpath / 'control' / 'report.html'}")
+
+
+def main(mode: str | None, args: list[str]) -> int:
+    cfg = compose_config(CONFIG_DPATH, "demo", args)
+    steps = build_steps(cfg)
+    durations = [run_step(i, len(steps), title, step_args) for i, (title, step_args) in enumerate(steps, 1)]
+    print_summary(cfg, durations)
+    return 0

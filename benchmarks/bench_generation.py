@@ -1,82 +1,143 @@
 """Generation speed vs the raw emulator, worker scaling, and bytes per frame on disk.
 
-    python run.py bench generation [steps=1000] [games=Airstriker-Genesis,MontezumaRevenge-Atari2600,coinrun]
+    python run.py bench generation [steps=1000] [repeats=3] [games=Airstriker-Genesis,MontezumaRevenge-Atari2600,coinrun]
 
-Per game, in this process: raw emulator frames/s (the bare stable-retro / procgen step, random
-buttons, no preprocessing) and the recording loop that a worker runs (GameEnv with frame skip, pad +
-area resize, random agent, EpisodeWriter compression and atomic write). The ratio compares
-*emulator frames* per second (recorded frames x frame_skip), so 1.0 means generation costs nothing
-beyond emulation. Scaling runs the real multi-process generator with 1 and 2 workers.
+Unit: *emulator frames* per second. A recorded step emulates `frame_skip` frames (4 for retro
+games, 1 for CoinRun as in its config), so generation's rate is recorded steps x frame_skip / s and
+1.0 means recording costs nothing beyond emulating.
+
+Two references per game, measured in this process with random buttons:
+  raw   stable-retro's public `env.step` (screen copy + info dict every frame), or procgen's act+observe;
+  core  the least any wrapper can do per frame: set buttons, step the core, update RAM (CoinRun: = raw).
+Generation runs what a worker runs: GameEnv (frame skip, pad + BOX resize), the random agent,
+recording into reused frame buffers, zstd compression and atomic write on the background thread.
+Every measurement is repeated `repeats` times, interleaved (raw, core, each size, then again), and
+the median is kept, so a busy machine slows both sides alike. `cpu_ratio` uses process CPU time
+(all threads) instead of wall time: below the wall ratio when the background writer used a spare core.
+Scaling runs the real multi-process generator (spawned workers) with 1 and 2 workers.
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.recording import record
+from common.errors import UserError
 from data.episode_store import EpisodeWriter
-from data_generation.agents import build_agent
+from data_generation.agents.random_agent import RandomAgent
 from data_generation.envs import make_env
 from data_generation.generator import GenerationSpec, run_generation
-from data_generation.recorder import record_episode
+from data_generation.pipeline import BackgroundWrites, EpisodePipeline
+from data_generation.work import WorkItem
 
 DEFAULT_GAMES = "Airstriker-Genesis,MontezumaRevenge-Atari2600,coinrun"
+IMAGE_SIZES = {"coinrun": (64,)}  # CoinRun is 64 px natively and in its config; retro games: both
+RETRO_IMAGE_SIZES = (64, 256)
+EPISODE_STEPS = 500  # steps per recorded episode, as in the configs (n_steps_max)
 
 
-def raw_emulator_fps(game: str, num_frames: int) -> float:
-    """Bare emulator frames/s: random buttons straight into stable-retro or procgen."""
+def timed(loop: Callable[[], int]) -> tuple[float, float]:
+    """(wall s, process CPU s) of `loop`, which returns how many emulator frames it ran."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    num_frames = loop()
+    return num_frames / (time.perf_counter() - wall), num_frames / max(time.process_time() - cpu, 1e-9)
+
+
+def raw_coinrun_fps(num_frames: int) -> float:
+    from data_generation.envs.coinrun import _import_procgen
+
     rng = np.random.default_rng(0)
-    if game == "coinrun":
-        from data_generation.envs.coinrun import _import_procgen
+    env = _import_procgen()(num=1, env_name="coinrun", distribution_mode="easy", rand_seed=0)
 
-        env = _import_procgen()(num=1, env_name="coinrun", distribution_mode="easy", rand_seed=0)
-        started = time.perf_counter()
+    def loop() -> int:
         for _ in range(num_frames):
             env.act(rng.integers(15, size=1))
             env.observe()
-        elapsed = time.perf_counter() - started
-        env.close()
-        return num_frames / elapsed
+        return num_frames
+
+    fps, _ = timed(loop)
+    env.close()
+    return fps
+
+
+def raw_retro_fps(game: str, num_frames: int, core_only: bool) -> float:
+    """Random buttons into stable-retro: its public step, or the core calls alone (`core_only`)."""
     import stable_retro
 
     from data_generation.names import resolve_retro_game
 
+    rng = np.random.default_rng(0)
     env = stable_retro.make(
         resolve_retro_game(game), render_mode=None, use_restricted_actions=stable_retro.Actions.ALL
     )
     env.reset()
-    started = time.perf_counter()
-    for _ in range(num_frames):
-        _, _, terminated, truncated, _ = env.step(rng.integers(2, size=env.num_buttons))
-        if terminated or truncated:
-            env.reset()
-    elapsed = time.perf_counter() - started
+    buttons = rng.integers(2, size=(num_frames, env.num_buttons)).astype(np.uint8)  # [N, num_buttons]
+
+    def loop() -> int:
+        for pressed in buttons:
+            if core_only:
+                env.em.set_button_mask(pressed, 0)
+                env.em.step()
+                env.data.update_ram()
+                is_over = env.data.is_done()
+            else:
+                _, _, terminated, truncated, _ = env.step(pressed)
+                is_over = terminated or truncated
+            if is_over:
+                env.reset()
+        return num_frames
+
+    fps, _ = timed(loop)
     env.close()
-    return num_frames / elapsed
+    return fps
 
 
-def recording_loop(game: str, image_size: int, num_steps: int, out_dpath: Path) -> tuple[float, float, float]:
-    """(emulator frames/s, bytes per frame, raw bytes per frame) of the worker's record+write loop."""
+class _Reports(list):
+    """Stands in for the worker's message queue."""
+
+    def put(self, message: tuple) -> None:
+        self.append(message)
+
+
+class _ObservingRandomAgent(RandomAgent):
+    """The random agent, declared as looking at observations: forces the resize onto the emulator thread."""
+
+    uses_observation = True
+
+
+def generation_fps(
+    game: str, image_size: int, num_steps: int, out_dpath: Path, shard: str, defer_resize: bool
+) -> dict[str, float]:
+    """Emulator frames/s (wall and CPU) and bytes per frame of the worker's record + write pipeline."""
     frame_skip = 1 if game == "coinrun" else 4
     env = make_env(game, image_size, frame_skip=frame_skip)
-    agent = build_agent("random", env.action_space.n, {"repeat_prob": 0.0})
-    num_frames, num_bytes, session = 0, 0, 0
-    with EpisodeWriter(out_dpath, f"bench-{image_size}") as writer:
-        started = time.perf_counter()
-        while num_frames < num_steps:
-            recording = record_episode(env, agent, seed=session, n_steps_max=min(500, num_steps - num_frames))
-            num_bytes += writer.write(
-                f"{game}__s{session:06d}", recording.frames, recording.actions, game, session, {}
-            )
-            num_frames += len(recording.frames)
-            session += 1
-        elapsed = time.perf_counter() - started
+    agent = (RandomAgent if defer_resize else _ObservingRandomAgent)(env.action_space.n)
+    reports = _Reports()
+    with EpisodeWriter(out_dpath, shard) as writer:
+        writes = BackgroundWrites(writer, reports)
+        pipeline = EpisodePipeline(env, agent, EPISODE_STEPS, writes)
+
+        def loop() -> int:
+            num_steps_done, session = 0, 0
+            while num_steps_done < num_steps:
+                num_steps_done += pipeline.record(WorkItem(game, session), seed=session, info={}) - 1
+                session += 1
+            writes.close()  # the last write counts too
+            return num_steps_done * frame_skip  # emulator frames: T - 1 steps per episode
+
+        wall_fps, cpu_fps = timed(loop)
     env.close()
-    return num_frames * frame_skip / elapsed, num_bytes / num_frames, float(image_size * image_size * 3)
+    failed = [r for r in reports if r[0] != "done"]
+    if failed:
+        raise RuntimeError(f"benchmark episode write failed: {failed[0]}")
+    num_frames, num_bytes = sum(r[2] for r in reports), sum(r[3] for r in reports)
+    return {"wall": wall_fps, "cpu": cpu_fps, "bytes_per_frame": num_bytes / num_frames}
 
 
 def generator_fps(games: list[str], n_workers: int, steps: int, out_dpath: Path) -> float:
@@ -90,28 +151,67 @@ def generator_fps(games: list[str], n_workers: int, steps: int, out_dpath: Path)
     return summary.frames / (time.perf_counter() - started)
 
 
+def measure_game(game: str, steps: int, repeats: int, out_dpath: Path) -> list[dict]:
+    """Median-of-`repeats` rows for one game, references and generation interleaved per repeat."""
+    frame_skip = 1 if game == "coinrun" else 4
+    samples: dict[str, list[float]] = {}
+    for repeat in range(repeats):
+        if game == "coinrun":
+            samples.setdefault("raw", []).append(raw_coinrun_fps(steps * frame_skip))
+            samples.setdefault("core", []).append(samples["raw"][-1])  # procgen's act+observe is its core
+        else:
+            samples.setdefault("raw", []).append(raw_retro_fps(game, steps * frame_skip, core_only=False))
+            samples.setdefault("core", []).append(raw_retro_fps(game, steps * frame_skip, core_only=True))
+        for size in IMAGE_SIZES.get(game, RETRO_IMAGE_SIZES):
+            for defer in (True, False):
+                shard = f"{size}-{defer}-r{repeat}"
+                result = generation_fps(game, size, steps, out_dpath, shard, defer_resize=defer)
+                for key, value in result.items():
+                    samples.setdefault(f"{key}{size}{defer}", []).append(value)
+    median = {key: statistics.median(values) for key, values in samples.items()}
+    return [
+        {
+            "game": game,
+            "image_size": size,
+            "frame_skip": frame_skip,
+            "resize_on": "writer thread" if defer else "emulator thread",
+            "raw_emulator_fps": median["raw"],
+            "core_emulator_fps": median["core"],
+            "generation_emulator_fps": median[f"wall{size}{defer}"],
+            "ratio_to_raw": median[f"wall{size}{defer}"] / median["raw"],
+            "ratio_to_core": median[f"wall{size}{defer}"] / median["core"],
+            "cpu_ratio_to_core": median[f"cpu{size}{defer}"] / median["core"],
+            "bytes_per_frame": median[f"bytes_per_frame{size}{defer}"],
+            "compressed_over_raw": median[f"bytes_per_frame{size}{defer}"] / (size * size * 3),
+        }  # fmt: skip
+        for size in IMAGE_SIZES.get(game, RETRO_IMAGE_SIZES)
+        for defer in (True, False)
+    ]
+
+
 def main(**options: str) -> int:
-    steps = int(options.pop("steps", 1000))
+    try:
+        steps = int(options.pop("steps", 1000))
+        repeats = int(options.pop("repeats", 3))
+    except ValueError as error:
+        raise UserError(f"steps and repeats must be integers ({error}); e.g. steps=1000 repeats=3") from None
     games = options.pop("games", DEFAULT_GAMES).split(",")
     if options:
-        raise SystemExit(f"unknown options {sorted(options)}; known: steps, games")
+        raise UserError(f"unknown options {sorted(options)}; known: steps, repeats, games")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for game in games:
-            raw = raw_emulator_fps(game, steps * 4)
-            for image_size in (64, 256):
-                fps, bytes_per_frame, raw_bytes = recording_loop(game, image_size, steps, Path(tmp) / game)
-                rows.append({
-                    "game": game, "image_size": image_size, "raw_emulator_fps": raw, "generation_emulator_fps": fps,
-                    "ratio_to_raw": fps / raw, "bytes_per_frame": bytes_per_frame, "compressed_over_raw": bytes_per_frame / raw_bytes,
-                })  # fmt: skip
+            rows += measure_game(game, steps, repeats, Path(tmp) / game)
         one = generator_fps(games, 1, steps, Path(tmp) / "w1")
         two = generator_fps(games, 2, steps, Path(tmp) / "w2")
+    retro_games = [g for g in games if g != "coinrun"]
     notes = (
-        f"Generator with process spawn, {len([g for g in games if g != 'coinrun'])} retro games x 4 sessions, 64 px: "
-        f"1 worker {one:.0f} frames/s, 2 workers {two:.0f} frames/s, scaling {two / one:.2f}x "
-        "(the machine's other tenants share its cores). ratio_to_raw compares emulator frames/s "
-        "(recorded frames x frame_skip, 1 for CoinRun) of the record+resize+compress+write loop with the bare emulator."
+        f"Rates are emulator frames/s (recorded steps x frame_skip), medians of {repeats} interleaved repeats "
+        f"of {steps} recorded steps. ratio_to_raw: generation / stable-retro's env.step (procgen act+observe for "
+        "CoinRun); ratio_to_core: / the bare core calls; cpu_ratio_to_core: the same with process CPU time. "
+        f"Generator with spawned workers, {len(retro_games)} retro games x 4 sessions x {steps // 4} steps, 64 px: "
+        f"1 worker {one:.0f} recorded frames/s, 2 workers {two:.0f}, scaling {two / one:.2f}x "
+        "(the machine's other tenants share its cores)."
     )
     print(notes)
     record("generation", rows, notes)

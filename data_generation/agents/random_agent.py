@@ -14,6 +14,8 @@ from data_generation.agents import Agent
 
 
 class RandomAgent(Agent):
+    uses_observation = False
+
     def __init__(self, num_actions: int, repeat_prob: float = 0.0) -> None:
         if not 0.0 <= repeat_prob < 1.0:
             raise UserError(
@@ -26,7 +28,7 @@ class RandomAgent(Agent):
     def reset(self) -> None:
         self._previous = None
 
-    def act(self, observation: np.ndarray, rng: np.random.Generator) -> int:
+    def act(self, observation: np.ndarray | None, rng: np.random.Generator) -> int:
         # Draw the repeat coin only when it can matter, so repeat_prob=0 uses one draw per step.
         if self._previous is not None and self.repeat_prob > 0.0 and rng.random() < self.repeat_prob:
             return self._previous

@@ -84,7 +84,12 @@ class GameEnv(gym.Env):
         return self._observation(), {}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Repeat `action` for `frame_skip` emulator frames, summing rewards.
+        """Repeat `action` for `frame_skip` emulator frames, summing rewards (gymnasium's step)."""
+        reward, terminated, info = self.advance(action)
+        return self._observation(), reward, terminated, False, info
+
+    def advance(self, action: int) -> tuple[float, bool, dict[str, Any]]:
+        """`step` without making the observation -> (reward, terminated, info); `screen()` reads it.
 
         With sticky actions (Machado et al. 2018), each emulator frame keeps the previously executed
         action with probability `sticky_action_prob`, so a fixed action sequence does not replay
@@ -108,7 +113,20 @@ class GameEnv(gym.Env):
             total_reward += reward
             if terminated:
                 break
-        return self._observation(), total_reward, terminated, False, self._step_info()
+        return total_reward, terminated, self._step_info()
+
+    def screen(self) -> np.ndarray:
+        """The native screen now, uint8 [H, W, 3] of `screen_shape`; `resize_screen` makes it an observation."""
+        return self._screen()
+
+    def resize_screen(self, screen: np.ndarray) -> np.ndarray:
+        """Native screen [H, W, 3] -> observation [S, S, 3]: what `step` returns for that screen."""
+        return self._resize(screen)
+
+    @property
+    @abstractmethod
+    def screen_shape(self) -> tuple[int, int, int]:
+        """(H, W, 3) of the native screen."""
 
     def _observation(self) -> np.ndarray:
         return self._resize(self._screen())  # [S, S, 3] uint8

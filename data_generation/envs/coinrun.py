@@ -104,6 +104,10 @@ class CoinRunEnv(GameEnv):
     def _step_info(self) -> dict[str, Any]:
         return self._info
 
+    @property
+    def screen_shape(self) -> tuple[int, int, int]:
+        return (64, 64, 3)  # procgen renders every game at 64x64
+
     def _screen(self) -> np.ndarray:
         if self._frame is None:
             raise RuntimeError("call reset() before step()")

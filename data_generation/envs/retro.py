@@ -96,6 +96,10 @@ class RetroGameEnv(GameEnv):
     def _step_info(self) -> dict[str, Any]:
         return dict(self._game_data.lookup_all())
 
+    @property
+    def screen_shape(self) -> tuple[int, int, int]:
+        return tuple(self._retro.observation_space.shape)  # cropped and rotated, as _screen returns
+
     def _screen(self) -> np.ndarray:
         if not self._is_started:
             raise RuntimeError("call reset() before step()")

@@ -1,0 +1,107 @@
+"""Record episodes and write them, overlapping the two: what a worker does with its emulator.
+
+The emulator thread only plays: episode n + 1 is recorded while a background thread compresses and
+atomically writes episode n (zstd, Pillow's resize and fsync release the GIL). For an agent that
+ignores observations (the random agent) the emulator thread keeps native screens and the pad +
+BOX resize moves to the writer thread as well; the bytes are the same either way.
+
+Buffers: two recording buffers alternate between the emulator thread and the writer; the writer
+owns one frame buffer for resizing into. At most one write is in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from data_generation.agents import Agent
+from data_generation.envs import GameEnv
+from data_generation.envs.frames import FrameResizer
+from data_generation.recorder import Recording, frame_buffer, record_episode, record_screens
+from data_generation.work import WorkItem
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line for the parent's summary (the traceback too with GENIE_REDUX_DEBUG=1)."""
+    if os.environ.get("GENIE_REDUX_DEBUG") == "1":
+        traceback.print_exception(error)
+    return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
+class BackgroundWrites:
+    """Writes episodes on one background thread, one at a time, reporting each to `reports`.
+
+    Reports (the worker's queue protocol): ("done", episode_id, num_frames, bytes, raw_bytes) or
+    ("failed", episode_id, reason).
+    """
+
+    def __init__(self, writer: Any, reports: Any) -> None:
+        self._writer, self._reports = writer, reports
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="episode-writer")
+        self._pending: tuple[str, Future] | None = None
+
+    def submit(self, item: WorkItem, make_recording: Callable[[], Recording], info: dict[str, Any]) -> None:
+        """Once the previous write is done, make the recording and write it on the writer thread."""
+        self.wait()
+        self._pending = (item.episode_id, self._executor.submit(self._write, item, make_recording, info))
+
+    def _write(self, item: WorkItem, make_recording: Callable[[], Recording], info: dict[str, Any]) -> tuple:
+        recording = make_recording()
+        num_bytes = self._writer.write(
+            item.episode_id, recording.frames, recording.actions, item.env_name, item.session_index,
+            {**recording.info, **info},
+        )  # fmt: skip
+        return ("done", item.episode_id, len(recording.frames), num_bytes, recording.frames.nbytes)
+
+    def wait(self) -> None:
+        """Block until the write in flight (if any) is on disk, and report it."""
+        if self._pending is None:
+            return
+        episode_id, future = self._pending
+        self._pending = None
+        try:
+            self._reports.put(future.result())
+        except Exception as error:  # one bad episode must not stop the others; reported, rerun retries
+            self._reports.put(("failed", episode_id, failure_reason(error)))
+
+    def close(self) -> None:
+        self.wait()
+        self._executor.shutdown(wait=True)
+
+
+class EpisodePipeline:
+    """Plays one env with one agent and hands each episode to `writes`; owns the reused buffers."""
+
+    def __init__(self, env: GameEnv, agent: Agent, n_steps_max: int, writes: BackgroundWrites) -> None:
+        self.env, self.agent, self.n_steps_max, self._writes = env, agent, n_steps_max, writes
+        self.defers_resize = not agent.uses_observation
+        # What the emulator thread records into: native screens if deferring, else observations.
+        shape = env.screen_shape if self.defers_resize else env.observation_space.shape
+        self._buffers = [frame_buffer(n_steps_max + 1, shape) for _ in range(2)]
+        if self.defers_resize:  # the writer thread's own resizer and output (never shared)
+            self._resize = FrameResizer(env.image_size)
+            self._frames_out = frame_buffer(n_steps_max + 1, env.observation_space.shape)
+
+    def record(self, item: WorkItem, seed: int, info: dict[str, Any]) -> int:
+        """Record `item`'s episode, then queue its write (it starts once the previous one is done).
+        Returns the episode's number of frames T.
+
+        The only write that can be in flight while this records is the previous episode's, and that
+        one reads the other buffer.
+        """
+        self._buffers.reverse()
+        buffer = self._buffers[0]
+        if self.defers_resize:
+            screens = record_screens(self.env, self.agent, seed, self.n_steps_max, buffer)
+            self._writes.submit(item, lambda: screens.resized(self._resize, self._frames_out), info)
+            return len(screens.screens)
+        recording = record_episode(self.env, self.agent, seed, self.n_steps_max, frames_out=buffer)
+        self._writes.submit(item, lambda: recording, info)
+        return len(recording.frames)
+
+    def close(self) -> None:
+        """Wait for the last write; the buffers are free after this."""
+        self._writes.wait()

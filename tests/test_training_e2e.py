@@ -35,6 +35,7 @@ FAST = [
     "train.num_workers=0", "train.schedule.warmup_steps=2", "train.log_every_steps=1",
     "train.validation.num_prime_frames=2", "train.validation.maskgit_steps=2", "train.validation.num_batches=1",
     "train.validation.num_gifs=1", "train.optimizer.lr_max=3e-3", "train.optimizer.lr_min=1e-3",
+    "eval.num_first_frames=1", "eval.sample_num_frames=3", "eval.delta_psnr_frame=2", "eval.inference_steps=2",
 ]  # fmt: skip
 
 
@@ -109,6 +110,9 @@ def test_dynamics_loss_falls_with_frozen_tokenizer(config, tokenizer_run, store_
     assert (
         "val/next_frame_psnr" in summary["metrics"] and "val/next_frame_token_accuracy" in summary["metrics"]
     )
+    # validation also runs the evaluation protocol itself (one implementation with `genie_redux eval`)
+    assert summary["metrics"]["val/eval_psnr"] > 5
+    assert "val/eval_delta_psnr_genie" in summary["metrics"]
     if config == "genie_redux":  # LAM and dynamics trained jointly: both losses logged and summed
         last = read_metrics(run_dpath / "metrics.jsonl")[-2]
         assert last["train/loss"] == pytest.approx(
@@ -128,6 +132,18 @@ def test_fine_tune_starts_from_the_checkpoint(tokenizer_run, store_root, tmp_pat
     scratch_first = losses(tokenizer_run)[1]
     fine_tune_first = losses(tmp_path / "ft")[1]
     assert fine_tune_first < 0.7 * scratch_first
+
+
+def test_validation_protocol_needs_long_enough_windows(store_root, tmp_path):
+    args = [
+        "config=genie_redux_guided",
+        *FAST,
+        f"train.dataset_root_dpath={store_root}",
+        "eval.sample_num_frames=10",
+    ]
+    trainer_ = trainer.Trainer(cli.compose_config(cli.CONFIG_DPATH, "genie_redux", args), [])
+    with pytest.raises(UserError, match="train.validation.eval_protocol needs train.num_frames >= "):
+        trainer_.validation_eval_settings()
 
 
 def test_bad_tokenizer_path_is_one_clear_line(store_root, tmp_path):

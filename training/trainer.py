@@ -7,6 +7,7 @@ once per optimizer step (Accelerate's scheduler wrapper would step it once per p
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from pathlib import Path
@@ -17,10 +18,12 @@ from accelerate import Accelerator
 from omegaconf import DictConfig
 from safetensors.torch import load_file
 
+from common.errors import UserError
 from training import checkpointing as ckpt
 from training.checkpointing import TrainerState
 from training.data_setup import build_datasets, build_val_loader, train_epoch_order
 from training.data_stream import build_train_loader
+from training.evaluation.settings import EvalSettings
 from training.model_setup import build_training_model
 from training.nan_guard import NanGuard
 from training.optim import build_optimizer
@@ -223,11 +226,26 @@ class Trainer:
                     self.run_dpath / "samples",
                     self.state.step,
                     accelerator.device,
+                    self.validation_eval_settings(),
                 )
             self.logger.log(self.state.step, metrics)
             self.last_metrics.update(metrics)
             self.update_best(metrics, model)
         accelerator.wait_for_everyone()
+
+    def validation_eval_settings(self) -> EvalSettings | None:
+        """The `eval:` protocol settings for validation: its own windows, no gifs; None to skip it."""
+        vc = self.train_cfg.validation
+        if self.cfg.kind == "tokenizer" or not vc.eval_protocol:
+            return None
+        settings = EvalSettings.from_config(self.cfg.eval)
+        if settings.num_frames > self.train_cfg.num_frames:
+            raise UserError(
+                f"train.validation.eval_protocol needs train.num_frames >= eval.num_first_frames + "
+                f"eval.sample_num_frames ({settings.num_frames}); lower those or set train.validation.eval_protocol=false"
+            )
+        num_sequences = vc.num_batches * vc.batch_size
+        return dataclasses.replace(settings, action_to_take=-1, num_sequences=num_sequences, num_gifs=0)
 
     def update_best(self, metrics: dict[str, float], model: torch.nn.Module) -> None:
         from models.checkpoint import save_checkpoint

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from training.evaluation.gifs import save_gif, side_by_side, to_uint8_frames
 from training.evaluation.metrics import psnr, ssim
+from training.evaluation.settings import EvalSettings
 
 VALIDATION_SEED = 1234  # sampling and masking during validation; fixed so numbers compare across steps
 
@@ -28,8 +29,13 @@ def validate(
     samples_dpath: Path,
     step: int,
     device: torch.device,
+    eval_settings: EvalSettings | None = None,
 ) -> dict[str, float]:
-    """Metrics named `val/...` averaged over the validation subset; gifs under `samples_dpath`."""
+    """Metrics named `val/...` averaged over the validation subset; gifs under `samples_dpath`.
+
+    With `eval_settings` (dynamics kinds), the evaluation protocol itself also runs on the same
+    windows and its headline numbers are logged as `val/eval_*` (replication PSNR/SSIM, ΔPSNR).
+    """
     from data.transforms import frames_to_model
 
     was_training = model.training
@@ -55,8 +61,9 @@ def validate(
             for name, value in batch_metrics.items():
                 sums[name] += value
             num_batches += 1
+        protocol_metrics = run_protocol(model, loader, eval_settings, device) if eval_settings else {}
     model.train(was_training)
-    metrics = {name: value / max(num_batches, 1) for name, value in sums.items()}
+    metrics = {name: value / max(num_batches, 1) for name, value in sums.items()} | protocol_metrics
     if kind == "tokenizer":
         metrics["val/codebook_usage"] = len(used_codes) / model.config.codebook_size
     elif kind == "genie_redux":
@@ -131,3 +138,18 @@ def dynamics_batch(
             )
             save_gif(samples_dpath / f"step{step:07d}_rollout{index}.gif", clip)
     return metrics
+
+
+def run_protocol(
+    model: nn.Module, loader: DataLoader, settings: EvalSettings, device: torch.device
+) -> dict[str, float]:
+    """The one evaluation protocol (as `genie_redux eval` runs it) on the validation windows."""
+    from models.world_model import WorldModel
+    from training.evaluation.protocol import evaluate
+
+    dataset = loader.dataset
+    env_names = list(getattr(dataset, "dataset", dataset).env_names)  # the val loader holds a Subset
+    result = evaluate(
+        WorldModel(model), loader, settings, env_names=env_names, device=device, show_progress=False
+    )
+    return {f"val/eval_{name}": value for name, value in result.metrics.items() if value is not None}

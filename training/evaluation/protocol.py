@@ -197,6 +197,7 @@ def evaluate(
     accelerator: Any | None = None,
     device: torch.device | str | None = None,
     notes: list[str] | None = None,
+    show_progress: bool = True,
 ) -> EvalResult:
     """Run the protocol over `dataloader` batches ({"frames" uint8 [B,T,H,W,3], "actions", "env_id"}).
 
@@ -217,7 +218,9 @@ def evaluate(
     fid = FidAccumulator(feature_extractor, device) if feature_extractor is not None else None
     tally = _Tally(n, env_names, fid)
     local_target = math.ceil(settings.num_sequences / num_processes)
-    progress = progress_bar(total=local_target, desc="evaluating", unit="seq", disable=not is_main)
+    progress = progress_bar(
+        total=local_target, desc="evaluating", unit="seq", disable=not (is_main and show_progress)
+    )
     for batch_index, batch in enumerate(dataloader):
         if tally.count >= local_target:
             break

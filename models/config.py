@@ -24,7 +24,7 @@ class TokenizerConfig:
     codebook_size: int = 1024
     code_dim: int = 32
     commitment_weight: float = 0.25
-    dead_code_threshold: float = 0.01  # EMA assignments per batch below which a code is reset; 0 = never
+    dead_code_threshold: float = 0.01  # reset a code whose EMA share of assignments < this / codebook_size; 0 = never
     activation_checkpointing: bool = False  # recompute block activations in backward to save memory
 
     @property
@@ -46,7 +46,7 @@ class LamConfig:
     num_latent_actions: int = 7  # codebook size of the latent actions
     code_dim: int = 32
     commitment_weight: float = 0.25
-    dead_code_threshold: float = 0.01
+    dead_code_threshold: float = 0.01  # as in TokenizerConfig (relative to 1 / num_latent_actions)
     loss_weight: float = 1.0  # weight of the LAM reconstruction + VQ loss in GenieRedux's objective
     activation_checkpointing: bool = False
 

@@ -111,12 +111,64 @@ def test_quantizer_picks_nearest_code_and_reports_usage():
     assert abs(out.metrics["perplexity"].item() - expected_perplexity) < 1e-5
 
 
-def test_dead_codes_move_onto_batch_encodings():
+SPRITE_CENTRES = torch.nn.functional.normalize(
+    torch.randn(17, 8, generator=torch.Generator().manual_seed(7)), dim=-1
+)  # [17, 8]: 0 = background
+
+
+def low_entropy_encodings(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Game-frame-like encodings [2048, 8]: 90 % one background direction, 10 % spread over 16 sprites."""
+    labels = torch.where(
+        torch.rand(2048, generator=generator) < 0.9,
+        torch.zeros(2048, dtype=torch.long),
+        torch.randint(1, 17, (2048,), generator=generator),
+    )
+    encodings = SPRITE_CENTRES[labels] + 0.02 * torch.randn(2048, 8, generator=generator)
+    return encodings, labels
+
+
+def test_quantizer_does_not_collapse_on_low_entropy_encodings():
     torch.manual_seed(0)
-    quantizer = VectorQuantizer(8, 4, dead_code_threshold=0.5, usage_decay=0.5).train()
-    encodings = torch.nn.functional.normalize(torch.tensor([[1.0, 1.0, 0.0, 0.0]]).repeat(32, 1), dim=-1)
-    for _ in range(3):
-        quantizer(encodings)
-    # every code that was never chosen has been moved onto the (single) batch encoding direction
+    generator = torch.Generator().manual_seed(0)
+    quantizer = VectorQuantizer(32, 8).train()
+    optimizer = torch.optim.Adam(quantizer.parameters(), lr=1e-2)
+    for _ in range(60):
+        encodings, labels = low_entropy_encodings(generator)
+        out = quantizer(encodings)
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+    quantizer.eval()
+    encodings, labels = low_entropy_encodings(generator)
+    out = quantizer(encodings)
+    # every sprite keeps a code of its own (not the background's), and the codebook stays spread out
+    background_codes = set(out.indices[labels == 0].tolist())
+    for sprite in range(1, 17):
+        assert not set(out.indices[labels == sprite].tolist()) & background_codes, sprite
+    codes = quantizer.normalized_codebook()[out.indices]
+    cosine = (codes * torch.nn.functional.normalize(encodings, dim=-1)).sum(-1)
+    assert cosine.min() > 0.9, f"worst-represented encoding has cosine {cosine.min():.2f} to its code"
+    assert out.metrics["usage"] >= 0.5
+
+
+def test_dead_codes_move_onto_the_worst_represented_encodings():
+    torch.manual_seed(0)
+    quantizer = VectorQuantizer(8, 4, dead_code_threshold=0.01, usage_decay=0.5).train()
+    axes = torch.eye(4)
+    with torch.no_grad():  # code 0 = the common content; codes 1..7 point away from everything
+        quantizer.codebook.copy_(torch.cat([axes[:1], -axes[1:2].expand(7, -1)]))
+        quantizer.is_initialized.fill_(True)
+    common = axes[0].expand(1000, -1)
+    rare = torch.nn.functional.normalize(axes[2] + 0.3 * axes[3], dim=0).expand(4, -1)
+    encodings = torch.cat([common, rare])  # [1004, 4]
+    quantizer(encodings)  # before: every encoding goes to code 0, the rare ones badly
+    for _ in range(12):  # unused codes fall below 1 % of a fair share after 7 steps
+        out = quantizer(encodings)
     codebook = quantizer.normalized_codebook()
-    torch.testing.assert_close(codebook, encodings[:1].expand(8, -1), atol=1e-2, rtol=0)
+    torch.testing.assert_close(codebook[0], axes[0])  # a used code is never moved
+    # the rare encodings (the only ones with quantisation error) received the reset codes
+    assert (codebook[out.indices[1000:]] @ rare[0]).min() > 0.999
+    assert set(out.indices[1000:].tolist()) != {0}
+    for _ in range(12):  # rare (0.4 % of assignments) but real content keeps its code
+        out = quantizer(encodings)
+    assert (codebook[out.indices[1000:]] @ rare[0]).min() > 0.999

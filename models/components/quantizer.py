@@ -1,5 +1,14 @@
 """Vector quantizer with an l2-normalised codebook (cosine nearest neighbour), straight-through
-gradients, commitment loss and dead-code reset from the current batch's encodings."""
+gradients, commitment loss, k-means++ initialisation and dead-code reset onto poorly represented
+encodings of the current batch.
+
+Why these choices (measured on real Atari frames, see docs/models.md): game frames are mostly flat
+background, so a codebook seeded from random encodings of the first batch starts as near-duplicates of
+the background code and training collapses onto a handful of codes. k-means++ seeding spreads the
+initial codes over what the batch actually contains, and a dead code is moved onto an encoding the
+codebook represents badly (sampled in proportion to its quantisation error), which is where new codes
+are needed: rare sprites, edges, text.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+
+MAX_INIT_SAMPLES = 8192  # k-means++ over a random subset of the first batch: O(K * N) work
 
 
 @dataclass
@@ -26,19 +37,22 @@ class VectorQuantizer(nn.Module):
         code_dim: int,
         commitment_weight: float = 0.25,
         dead_code_threshold: float = 0.01,
-        usage_decay: float = 0.99,
+        usage_decay: float = 0.9,
     ) -> None:
         super().__init__()
         self.codebook_size = codebook_size
         self.commitment_weight = commitment_weight
-        # a code is dead when its smoothed assignments per batch fall below this (it has gone ~unused for
-        # hundreds of steps); an absolute count, so rare-but-real content (a small sprite) keeps its code; 0 = never
+        # relative criterion: a code is dead when its smoothed share of assignments falls below
+        # dead_code_threshold / K (a uniform codebook gives every code 1 / K). 0.01 = under 1 % of a fair
+        # share, i.e. practically never chosen: a small sprite seen a few times per batch keeps its code.
+        # 0 = never reset
         self.dead_code_threshold = dead_code_threshold
-        self.usage_decay = usage_decay
+        self.usage_decay = usage_decay  # 0.9: a never-chosen code is found dead after ~44 steps
         self.codebook = nn.Parameter(torch.randn(codebook_size, code_dim))
-        self.register_buffer("usage", torch.ones(codebook_size))  # EMA of assignments per batch
-        # data-dependent init: the first training batch seeds the codebook, so codes start where the
-        # encodings are instead of collapsing onto the few random codes nearest to them
+        # EMA of each code's share of the batch's assignments; starts uniform
+        self.register_buffer("usage", torch.full((codebook_size,), 1.0 / codebook_size))
+        # data-dependent init: the first training batch seeds the codebook (k-means++), so codes start
+        # where the encodings are instead of collapsing onto the few random codes nearest to them
         self.register_buffer("is_initialized", torch.tensor(False))
 
     def normalized_codebook(self) -> torch.Tensor:
@@ -54,13 +68,14 @@ class VectorQuantizer(nn.Module):
         if self.training and not bool(self.is_initialized):
             self.init_from(flat.detach())
         codebook = self.normalized_codebook()
-        indices = (flat @ codebook.t()).argmax(dim=-1)  # [N]: max cosine = min l2 on the sphere
+        similarity, indices = (flat @ codebook.t()).max(dim=-1)  # [N]: max cosine = min l2 on the sphere
         codes = codebook[indices]  # [N, C]
         loss = F.mse_loss(codes, flat.detach()) + self.commitment_weight * F.mse_loss(flat, codes.detach())
         quantized = flat + (codes - flat).detach()  # straight-through estimator
         counts = torch.bincount(indices, minlength=self.codebook_size).float()
         if self.training and self.dead_code_threshold > 0:
-            self.reset_dead_codes(counts, flat.detach())
+            # squared distance to the chosen code of unit vectors: 2 - 2 cos, in [0, 4]
+            self.reset_dead_codes(counts, flat.detach(), (2 - 2 * similarity.detach()).clamp_min(0))
         probs = counts / counts.sum()
         entropy = -(probs * torch.log(probs.clamp_min(1e-12))).sum()
         metrics = {
@@ -72,9 +87,20 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def init_from(self, encodings: torch.Tensor) -> None:
-        picks = torch.randint(0, encodings.shape[0], (self.codebook_size,), device=encodings.device)
+        """k-means++ seeding on (a subset of) the first batch's unit encodings [N, C]."""
+        if encodings.shape[0] > MAX_INIT_SAMPLES:
+            subset = torch.randperm(encodings.shape[0], device=encodings.device)[:MAX_INIT_SAMPLES]
+            encodings = encodings[subset]
+        picks = [int(torch.randint(0, encodings.shape[0], ()).item())]
+        nearest = (2 - 2 * encodings @ encodings[picks[0]]).clamp_min(0)  # [N] squared distance to seeds
+        for _ in range(1, self.codebook_size):
+            # the floor keeps the draw valid when every encoding already coincides with a seed
+            pick = int(torch.multinomial(nearest.clamp_min(1e-12), 1).item())
+            picks.append(pick)
+            nearest = torch.minimum(nearest, (2 - 2 * encodings @ encodings[pick]).clamp_min(0))
         noise = 1e-3 * torch.randn_like(self.codebook)  # distinct codes even when picks repeat
         self.codebook.data.copy_(encodings[picks].to(self.codebook.dtype) + noise)
+        self.usage.fill_(1.0 / self.codebook_size)
         self.is_initialized.fill_(True)
         self.broadcast_from_rank0()
 
@@ -85,12 +111,22 @@ class VectorQuantizer(nn.Module):
             dist.broadcast(self.usage, src=0)
 
     @torch.no_grad()
-    def reset_dead_codes(self, counts: torch.Tensor, encodings: torch.Tensor) -> None:
-        """Move codes nobody has used for a while onto random encodings of this batch."""
-        self.usage.mul_(self.usage_decay).add_((1 - self.usage_decay) * counts)
-        dead = (self.usage < self.dead_code_threshold).nonzero().squeeze(1)
-        if dead.numel() > 0:
-            picks = torch.randint(0, encodings.shape[0], (dead.numel(),), device=encodings.device)
+    def reset_dead_codes(self, counts: torch.Tensor, encodings: torch.Tensor, errors: torch.Tensor) -> None:
+        """Move codes whose usage share has dropped far below uniform onto badly quantised encodings.
+
+        counts [K] assignments this batch, encodings [N, C] unit vectors, errors [N] their squared
+        distance to their code. Replacements are drawn in proportion to the error, without replacement,
+        so several dead codes spread over the poorly represented content instead of piling on one vector.
+        """
+        share = counts / counts.sum().clamp_min(1.0)
+        self.usage.mul_(self.usage_decay).add_((1 - self.usage_decay) * share)
+        dead = (self.usage < self.dead_code_threshold / self.codebook_size).nonzero().squeeze(1)
+        # only encodings the codebook misses are worth a code; a copy of a live code would die again
+        candidates = (errors > 1e-6).nonzero().squeeze(1)
+        num = min(dead.numel(), candidates.numel())
+        if num > 0:
+            picks = candidates[torch.multinomial(errors[candidates], num, replacement=False)]
+            dead = dead[torch.randperm(dead.numel(), device=dead.device)[:num]]
             self.codebook.data[dead] = encodings[picks].to(self.codebook.dtype)
-            self.usage[dead] = 1.0
+            self.usage[dead] = 1.0 / self.codebook_size
         self.broadcast_from_rank0()

@@ -9,7 +9,7 @@ from common.errors import UserError
 from data.actions import COINRUN_ACTIONS, RETRO_ACTIONS, action_ids
 from data_generation.envs import make_env
 from data_generation.envs.coinrun import procgen_action_indices
-from data_generation.envs.frames import check_image_size, pad_to_square, square_and_resize
+from data_generation.envs.frames import FrameResizer, check_image_size, pad_to_square, square_and_resize
 from data_generation.envs.retro import PRIMARY_BUTTON, button_vectors
 
 # What ACTION_PRIMARY must press on each RetroAct platform (upstream facts).
@@ -141,3 +141,46 @@ def _has_rom(data_module, game: str) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+@pytest.mark.parametrize("screen_shape", [(224, 320, 3), (210, 160, 3), (64, 64, 3), (37, 100, 3)])
+@pytest.mark.parametrize("image_size", [8, 37, 64, 256])
+def test_frame_resizer_is_byte_identical_to_square_and_resize(screen_shape, image_size):
+    rng = np.random.default_rng(image_size)
+    resize = FrameResizer(image_size)
+    for _ in range(3):  # the cached canvas must not carry anything over between frames
+        screen = rng.integers(0, 256, screen_shape, dtype=np.uint8)
+        np.testing.assert_array_equal(resize(screen), square_and_resize(screen, image_size))
+    other = rng.integers(0, 256, (50, 20, 3), dtype=np.uint8)  # a core that changes resolution
+    np.testing.assert_array_equal(resize(other), square_and_resize(other, image_size))
+
+
+def test_retro_core_path_matches_stable_retros_own_step():
+    """GameEnv drives the core directly; screens, rewards and ends must equal RetroEnv.step's."""
+    import stable_retro
+
+    actions = [int(a) for a in np.random.default_rng(0).integers(5, size=60)]
+    env = make_env("Airstriker-Genesis", image_size=64, frame_skip=3)
+    try:
+        env.reset(seed=0)
+        masks = env._button_masks  # [5, num_buttons]
+        ours = []
+        for action in actions:
+            reward, terminated, info = env.advance(action)
+            ours.append((env.screen().copy(), reward, terminated, sorted(info)))
+    finally:
+        env.close()  # one emulator per process: the reference is made after
+    reference = stable_retro.make(
+        "Airstriker-Genesis-v0", render_mode=None, use_restricted_actions=stable_retro.Actions.ALL
+    )
+    try:
+        reference.reset()
+        for action, (screen, reward, terminated, info_keys) in zip(actions, ours, strict=True):
+            total = 0.0
+            for _ in range(3):
+                observation, frame_reward, done, _, info = reference.step(masks[action])
+                total += frame_reward
+            np.testing.assert_array_equal(screen, observation)
+            assert (total, bool(done), sorted(info)) == (reward, terminated, info_keys)
+    finally:
+        reference.close()

@@ -13,10 +13,15 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
-from data.episode_store import EpisodeStore
+from data.episode_store import EpisodeStore, EpisodeWriter
 from data_generation.agents import build_agent
+from data_generation.agents.random_agent import RandomAgent
+from data_generation.envs import make_env
+from data_generation.envs.frames import FrameResizer
 from data_generation.generator import GenerationSpec, run_generation
-from data_generation.work import build_work_list, episode_seed, split_for_workers
+from data_generation.pipeline import BackgroundWrites
+from data_generation.recorder import Recording, frame_buffer, record_episode, record_screens
+from data_generation.work import WorkItem, build_work_list, episode_seed, split_for_workers
 
 REPO_DPATH = Path(__file__).resolve().parents[1]
 GAMES = ("Pong-Atari2600-v0", "Breakout-Atari2600-v0")
@@ -85,6 +90,89 @@ def test_random_agent_is_seeded_and_repeats_with_probability():
         build_agent("agent57", 5, {})
     with pytest.raises(UserError, match="bad agent options"):
         build_agent("random", 5, {"temperature": 1.0})
+
+
+class ObservingRandomAgent(RandomAgent):
+    uses_observation = True  # forces the resize-as-you-play path
+
+
+def test_deferred_resize_and_reused_buffers_record_the_same_episode():
+    env = make_env("Pong-Atari2600", image_size=24, frame_skip=3, sticky_action_prob=0.3)
+    try:
+        fresh = record_episode(env, ObservingRandomAgent(5, repeat_prob=0.4), seed=9, n_steps_max=25)
+        buffer = frame_buffer(26, (24, 24, 3))
+        buffer[:] = 77  # whatever a previous episode left behind
+        reused = record_episode(env, ObservingRandomAgent(5, repeat_prob=0.4), 9, 25, frames_out=buffer)
+        screens = record_screens(
+            env, RandomAgent(5, repeat_prob=0.4), 9, 25, frame_buffer(26, env.screen_shape)
+        )
+        deferred = screens.resized(FrameResizer(24), frame_buffer(26, (24, 24, 3)))
+        with pytest.raises(ValueError, match="looks at observations"):
+            record_screens(env, ObservingRandomAgent(5), 9, 25, frame_buffer(26, env.screen_shape))
+        with pytest.raises(ValueError, match="cannot hold"):
+            record_episode(env, RandomAgent(5), 9, 25, frames_out=frame_buffer(10, (24, 24, 3)))
+    finally:
+        env.close()
+    assert fresh.frames.shape == (26, 24, 24, 3) and screens.screens.shape == (26, 210, 160, 3)
+    assert len(set(fresh.actions.tolist())) > 1 and fresh.frames.std() > 0
+    for other in (reused, deferred):
+        np.testing.assert_array_equal(other.frames, fresh.frames)
+        np.testing.assert_array_equal(other.actions, fresh.actions)
+        assert other.info == fresh.info
+
+
+class FlakyWriter:
+    """Fails the episode named 'bad', writes the others into a real shard."""
+
+    def __init__(self, writer: EpisodeWriter) -> None:
+        self.writer = writer
+
+    def write(self, episode_id: str, *args) -> int:
+        if episode_id.startswith("bad"):
+            raise OSError("disk full\nsecond line")
+        return self.writer.write(episode_id, *args)
+
+
+def test_background_writes_report_each_episode_and_survive_a_failure(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (5, 8, 8, 3), dtype=np.uint8)
+    reports = []
+    queue = type("Queue", (), {"put": staticmethod(reports.append)})
+    with EpisodeWriter(tmp_path, "w") as writer:
+        writes = BackgroundWrites(FlakyWriter(writer), queue)
+        for env_name in ("good", "bad", "fine"):
+            recording = Recording(frames.copy(), np.ones(4, dtype=np.int64), {"seed": 1})
+            writes.submit(WorkItem(env_name, 0), lambda recording=recording: recording, {"variant": "random"})
+        writes.close()
+    assert [r[:2] for r in reports] == [
+        ("done", "good__s000000"),
+        ("failed", "bad__s000000"),
+        ("done", "fine__s000000"),
+    ]
+    assert reports[1][2] == "OSError: disk full"  # one line for the summary
+    assert reports[0][2:] == (5, reports[0][3], frames.nbytes) and reports[0][3] > 0
+    store = EpisodeStore(tmp_path)
+    np.testing.assert_array_equal(store.read_frames("fine__s000000", 0, 5), frames)
+    assert store.header("good__s000000").info == {"seed": 1, "variant": "random"}
+
+
+@pytest.mark.slow
+def test_generator_files_equal_a_plain_record_and_write_loop(tmp_path):
+    """Workers (deferred resize, background writes) write exactly what the simplest loop writes."""
+    spec = spec_for(tmp_path / "gen", n_workers=1, env_names=GAMES[:1], n_sessions=2)
+    assert run_generation(spec).episodes == 2
+    env = make_env(GAMES[0], spec.image_size, spec.frame_skip, spec.sticky_action_prob)
+    with EpisodeWriter(tmp_path / "plain", "shard000-w000") as writer:
+        for session in range(2):
+            seed = episode_seed(spec.seed, GAMES[0], session)
+            recording = record_episode(
+                env, ObservingRandomAgent(env.action_space.n, **spec.agent_options), seed, spec.n_steps_max
+            )
+            info = {**recording.info, "variant": "random", "sticky_action_prob": spec.sticky_action_prob}
+            writer.write(
+                f"{GAMES[0]}__s{session:06d}", recording.frames, recording.actions, GAMES[0], session, info
+            )
+    env.close()
+    assert episode_file_bytes(tmp_path / "gen") == episode_file_bytes(tmp_path / "plain")
 
 
 @pytest.mark.slow

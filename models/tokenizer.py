@@ -32,6 +32,10 @@ class VideoTokenizer(nn.Module):
         self.config = config
         patch_features = 3 * config.patch_size**2
         self.patch_embed = nn.Linear(patch_features, config.dim)
+        # LayerNorms after the input projections: the fixed position codes have unit-scale entries, a
+        # fresh Linear of pixels (or of a unit code vector) is ~5x smaller, and the content would start
+        # drowned under the positions (measured: 400 steps at 32 px reach 20 dB without, see docs)
+        self.patch_norm = nn.LayerNorm(config.dim)
         self.encoder = STTransformer(
             config.dim,
             config.num_encoder_blocks,
@@ -44,6 +48,7 @@ class VideoTokenizer(nn.Module):
             config.codebook_size, config.code_dim, config.commitment_weight, config.dead_code_threshold
         )
         self.from_code = nn.Linear(config.code_dim, config.dim)
+        self.code_norm = nn.LayerNorm(config.dim)
         self.decoder = STTransformer(
             config.dim,
             config.num_decoder_blocks,
@@ -64,13 +69,13 @@ class VideoTokenizer(nn.Module):
 
     def encode_latents(self, frames: torch.Tensor) -> QuantizerOutput:
         self.check_frames(frames)
-        x = self.patch_embed(patchify(frames, self.config.patch_size))  # [B, T, h*w, D]
+        x = self.patch_norm(self.patch_embed(patchify(frames, self.config.patch_size)))  # [B, T, h*w, D]
         x = self.encoder(add_positions(x, self.grid))
         return self.quantizer(self.to_code(x))  # quantized [B, T, h*w, C], indices [B, T, h*w]
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """codes [B, T, h*w, C] -> frames [B, T, 3, H, W] (unclamped)."""
-        x = add_positions(self.from_code(codes), self.grid)
+        x = add_positions(self.code_norm(self.from_code(codes)), self.grid)
         patches = self.to_pixels(self.decoder(x))  # [B, T, h*w, p*p*3]
         return unpatchify(patches, self.grid, self.config.patch_size)
 
@@ -106,7 +111,7 @@ class VideoTokenizer(nn.Module):
         """
         start = cache.num_frames if cache is not None else 0
         codes = self.quantizer.lookup(token_ids.flatten(2))  # [B, Tn, h*w, C]
-        x = add_positions(self.from_code(codes), self.grid, start_frame=start)
+        x = add_positions(self.code_norm(self.from_code(codes)), self.grid, start_frame=start)
         hidden, new_kv = self.decoder.forward_cached(x, cache)
         frames = unpatchify(self.to_pixels(hidden), self.grid, self.config.patch_size).clamp(0, 1)
         return frames, (cache or FrameCache()).appended(new_kv)

@@ -17,6 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 from common.errors import UserError
+from data_generation.pipeline import writer_gets_a_core
 from data_generation.work import WorkItem, build_work_list, split_for_workers
 from data_generation.workers import WorkerSpec, run_worker
 
@@ -81,6 +82,8 @@ def finished_episode_ids(output_dpath: Path) -> set[str]:
 
 
 def _worker_specs(spec: GenerationSpec, todo: list[WorkItem]) -> list[WorkerSpec]:
+    shares = split_for_workers(todo, spec.n_workers)
+    defer_resize = writer_gets_a_core(len(shares))
     return [
         WorkerSpec(
             output_dpath=str(spec.output_dpath),
@@ -94,8 +97,9 @@ def _worker_specs(spec: GenerationSpec, todo: list[WorkItem]) -> list[WorkerSpec
             sticky_action_prob=spec.sticky_action_prob,
             variant=spec.variant,
             agent_options=dict(spec.agent_options),
+            defer_resize=defer_resize,
         )
-        for rank, items in enumerate(split_for_workers(todo, spec.n_workers))
+        for rank, items in enumerate(shares)
     ]
 
 

@@ -1,9 +1,10 @@
 """Record episodes and write them, overlapping the two: what a worker does with its emulator.
 
-The emulator thread only plays: episode n + 1 is recorded while a background thread compresses and
-atomically writes episode n (zstd, Pillow's resize and fsync release the GIL). For an agent that
-ignores observations (the random agent) the emulator thread keeps native screens and the pad +
-BOX resize moves to the writer thread as well; the bytes are the same either way.
+The emulator thread plays: episode n + 1 is recorded while a background thread compresses and
+atomically writes episode n (zstd, Pillow's resize and fsync release the GIL). With `defer_resize`
+and an agent that ignores observations (the random agent), the emulator thread keeps native
+screens and the pad + BOX resize moves to the writer thread as well; the bytes are the same either
+way. Deferring pays only when the writer thread has a core of its own (`writer_gets_a_core`).
 
 Buffers: two recording buffers alternate between the emulator thread and the writer; the writer
 owns one frame buffer for resizing into. At most one write is in flight.
@@ -29,6 +30,17 @@ def failure_reason(error: BaseException) -> str:
     if os.environ.get("GENIE_REDUX_DEBUG") == "1":
         traceback.print_exception(error)
     return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
+def writer_gets_a_core(n_workers: int) -> bool:
+    """True when each of `n_workers` workers can have a second core for its writer thread.
+
+    Measured (benchmarks/RESULTS.md, generation): resizing on the writer thread takes ~15 % more CPU
+    in all than resizing as frames are played (the screens come back from a cold buffer and the
+    two threads trade the GIL), so it only helps when a core would otherwise sit idle.
+    """
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable >= 2 * n_workers
 
 
 class BackgroundWrites:
@@ -75,9 +87,11 @@ class BackgroundWrites:
 class EpisodePipeline:
     """Plays one env with one agent and hands each episode to `writes`; owns the reused buffers."""
 
-    def __init__(self, env: GameEnv, agent: Agent, n_steps_max: int, writes: BackgroundWrites) -> None:
+    def __init__(
+        self, env: GameEnv, agent: Agent, n_steps_max: int, writes: BackgroundWrites, defer_resize: bool
+    ) -> None:
         self.env, self.agent, self.n_steps_max, self._writes = env, agent, n_steps_max, writes
-        self.defers_resize = not agent.uses_observation
+        self.defers_resize = defer_resize and not agent.uses_observation
         # What the emulator thread records into: native screens if deferring, else observations.
         shape = env.screen_shape if self.defers_resize else env.observation_space.shape
         self._buffers = [frame_buffer(n_steps_max + 1, shape) for _ in range(2)]

@@ -29,6 +29,7 @@ class WorkerSpec:
     sticky_action_prob: float
     variant: str
     agent_options: dict[str, Any]
+    defer_resize: bool  # resize on the writer thread (pipeline.writer_gets_a_core)
 
 
 def run_worker(spec: WorkerSpec, queue: Any, parent_pid: int) -> None:
@@ -67,7 +68,7 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
                     env = make_env(item.env_name, spec.image_size, spec.frame_skip, spec.sticky_action_prob)
                     env_name = item.env_name
                     agent = build_agent(spec.variant, env.action_space.n, dict(spec.agent_options))
-                    pipeline = EpisodePipeline(env, agent, spec.n_steps_max, writes)
+                    pipeline = EpisodePipeline(env, agent, spec.n_steps_max, writes, spec.defer_resize)
                 seed = episode_seed(spec.seed, item.env_name, item.session_index)
                 pipeline.record(item, seed, extra_info)
             except Exception as error:  # one bad episode must not stop the others; reported, rerun retries

@@ -19,7 +19,7 @@ from data_generation.agents.random_agent import RandomAgent
 from data_generation.envs import make_env
 from data_generation.envs.frames import FrameResizer
 from data_generation.generator import GenerationSpec, run_generation
-from data_generation.pipeline import BackgroundWrites
+from data_generation.pipeline import BackgroundWrites, writer_gets_a_core
 from data_generation.recorder import Recording, frame_buffer, record_episode, record_screens
 from data_generation.work import WorkItem, build_work_list, episode_seed, split_for_workers
 
@@ -153,6 +153,12 @@ def test_background_writes_report_each_episode_and_survive_a_failure(tmp_path):
     store = EpisodeStore(tmp_path)
     np.testing.assert_array_equal(store.read_frames("fine__s000000", 0, 5), frames)
     assert store.header("good__s000000").info == {"seed": 1, "variant": "random"}
+
+
+def test_resize_moves_to_the_writer_only_with_two_cores_per_worker(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert writer_gets_a_core(1) and writer_gets_a_core(2)
+    assert not writer_gets_a_core(3)
 
 
 @pytest.mark.slow

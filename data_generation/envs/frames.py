@@ -73,7 +73,7 @@ class FrameResizer:
             self._prepare(screen.shape)
         height, width, _ = screen.shape
         side = self._canvas.shape[0]
-        if side == self.image_size:
+        if side == self.image_size:  # nothing to average (CoinRun at 64 px): pad only, if at all
             return square_and_resize(screen, self.image_size)
         self._canvas[self._top : self._top + height, self._left : self._left + width] = screen
         # frombuffer reads the canvas as it is now (Pillow unpacks RGB into its own RGBX storage).

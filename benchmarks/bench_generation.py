@@ -7,8 +7,10 @@ games, 1 for CoinRun as in its config), so generation's rate is recorded steps x
 1.0 means recording costs nothing beyond emulating.
 
 Two references per game, measured in this process with random buttons:
-  raw   stable-retro's public `env.step` (screen copy + info dict every frame), or procgen's act+observe;
-  core  the least any wrapper can do per frame: set buttons, step the core, update RAM (CoinRun: = raw).
+  raw   stable-retro's public `env.step` (screen copy + info dict every frame), or procgen's act+observe
+        as procgen comes (a pool of 4 stepping threads);
+  core  the least any wrapper can do per frame: set buttons, step the core, update RAM; for CoinRun,
+        act+observe stepping in the calling thread (num_threads=0, which GameEnv uses).
 Generation runs what a worker runs (data_generation/pipeline.py): GameEnv (frame skip), the random
 agent, recording into reused buffers, then pad + BOX resize, zstd and the atomic write on the
 background writer thread (`resize_on=writer thread`, what workers do when each can have 2 cores);
@@ -24,6 +26,7 @@ Scaling runs the real multi-process generator (spawned workers) with 1 and 2 wor
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -59,11 +62,15 @@ def timed(loop: Callable[[], int]) -> dict[str, float]:
     }
 
 
-def raw_coinrun_fps(num_frames: int) -> dict[str, float]:
+def raw_coinrun_fps(num_frames: int, core_only: bool) -> dict[str, float]:
+    """Random keys into procgen: with its default 4 stepping threads, or stepping in this thread (`core_only`)."""
     from data_generation.envs.coinrun import _import_procgen
 
     rng = np.random.default_rng(0)
-    env = _import_procgen()(num=1, env_name="coinrun", distribution_mode="easy", rand_seed=0)
+    num_threads = 0 if core_only else 4
+    env = _import_procgen()(
+        num=1, env_name="coinrun", distribution_mode="easy", rand_seed=0, num_threads=num_threads
+    )
 
     def loop() -> int:
         for _ in range(num_frames):
@@ -147,7 +154,7 @@ def generation_fps(
 def generator_fps(games: list[str], n_workers: int, steps: int, out_dpath: Path) -> float:
     spec = GenerationSpec(
         env_names=tuple(g for g in games if g != "coinrun"), output_dpath=out_dpath, n_sessions=4,
-        n_steps_max=steps, n_workers=n_workers, image_size=64, frame_skip=4, sticky_action_prob=0.0,
+        n_steps_max=steps // 2, n_workers=n_workers, image_size=64, frame_skip=4, sticky_action_prob=0.0,
         seed=0, variant="random", agent_options={},
     )  # fmt: skip
     started = time.perf_counter()
@@ -161,8 +168,10 @@ def measure_game(game: str, steps: int, repeats: int, out_dpath: Path) -> list[d
     samples: dict[str, list[float]] = {}
     for repeat in range(repeats):
         if game == "coinrun":
-            references = {"raw": raw_coinrun_fps(steps * frame_skip)}
-            references["core"] = references["raw"]  # procgen's act+observe is its core
+            references = {
+                "raw": raw_coinrun_fps(steps * frame_skip, core_only=False),
+                "core": raw_coinrun_fps(steps * frame_skip, core_only=True),
+            }
         else:
             references = {
                 "raw": raw_retro_fps(game, steps * frame_skip, core_only=False),
@@ -190,7 +199,6 @@ def measure_game(game: str, steps: int, repeats: int, out_dpath: Path) -> list[d
             "ratio_to_raw": median[f"wall{size}{defer}"] / median["raw_wall"],
             "ratio_to_core": median[f"wall{size}{defer}"] / median["core_wall"],
             "cpu_ratio_to_core": median[f"cpu{size}{defer}"] / median["core_cpu"],
-            # procgen steps on threads of its own, so CoinRun's emulator-thread time misses its emulation
             "emulator_thread_ratio": median[f"thread{size}{defer}"] / median["core_cpu"]
             if game != "coinrun"
             else "n/a",
@@ -215,16 +223,22 @@ def main(**options: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for game in games:
             rows += measure_game(game, steps, repeats, Path(tmp) / game)
-        one = generator_fps(games, 1, steps, Path(tmp) / "w1")
-        two = generator_fps(games, 2, steps, Path(tmp) / "w2")
+        scaling = [
+            (
+                generator_fps(games, 1, steps, Path(tmp) / f"w1-{r}"),
+                generator_fps(games, 2, steps, Path(tmp) / f"w2-{r}"),
+            )
+            for r in range(repeats)
+        ]  # interleaved like the rows
+        one, two = (statistics.median(rates) for rates in zip(*scaling, strict=True))
     retro_games = [g for g in games if g != "coinrun"]
     notes = (
         f"Rates are emulator frames/s (recorded steps x frame_skip), medians of {repeats} interleaved repeats "
         f"of {steps} recorded steps. ratio_to_raw: generation / stable-retro's env.step (procgen act+observe for "
         "CoinRun); ratio_to_core: / the bare core calls; cpu_ratio_to_core: the same with process CPU time. "
-        f"Generator with spawned workers (start-up included), {len(retro_games)} retro games x 4 sessions x {steps} steps, 64 px: "
-        f"1 worker {one:.0f} recorded frames/s, 2 workers {two:.0f}, scaling {two / one:.2f}x "
-        "(the machine's other tenants share its cores)."
+        f"Generator with spawned workers (start-up included), {len(retro_games)} retro games x 4 sessions x {steps // 2} steps, 64 px, median of {repeats}: "
+        f"1 worker {one:.0f} recorded frames/s, 2 workers {two:.0f}, scaling {two / one:.2f}x on "
+        f"{len(os.sched_getaffinity(0))} usable cores shared with other tenants (load average {os.getloadavg()[0]:.1f} at the end)."
     )
     print(notes)
     record("generation", rows, notes)

@@ -81,6 +81,10 @@ class CoinRunEnv(GameEnv):
             start_level=0,
             num_levels=0,
             rand_seed=seed % (2**31 - 1),
+            # Step in the calling thread: procgen's default pool of 4 threads only pays with many
+            # envs per instance; for one env the hand-off cost a third of each step (measured:
+            # 24k steps/s with the pool, 37k without). The game is the same either way.
+            num_threads=0,
         )
         self._procgen_actions = procgen_action_indices(self._procgen.combos)
         _, observation, _ = self._procgen.observe()

@@ -83,7 +83,7 @@ def finished_episode_ids(output_dpath: Path) -> set[str]:
 
 def _worker_specs(spec: GenerationSpec, todo: list[WorkItem]) -> list[WorkerSpec]:
     shares = split_for_workers(todo, spec.n_workers)
-    defer_resize = writer_gets_a_core(len(shares))
+    has_spare_core = writer_gets_a_core(len(shares))
     return [
         WorkerSpec(
             output_dpath=str(spec.output_dpath),
@@ -97,7 +97,7 @@ def _worker_specs(spec: GenerationSpec, todo: list[WorkItem]) -> list[WorkerSpec
             sticky_action_prob=spec.sticky_action_prob,
             variant=spec.variant,
             agent_options=dict(spec.agent_options),
-            defer_resize=defer_resize,
+            has_spare_core=has_spare_core,
         )
         for rank, items in enumerate(shares)
     ]

@@ -1,10 +1,11 @@
 """Record episodes and write them, overlapping the two: what a worker does with its emulator.
 
-The emulator thread plays: episode n + 1 is recorded while a background thread compresses and
-atomically writes episode n (zstd, Pillow's resize and fsync release the GIL). With `defer_resize`
-and an agent that ignores observations (the random agent), the emulator thread keeps native
-screens and the pad + BOX resize moves to the writer thread as well; the bytes are the same either
-way. Deferring pays only when the writer thread has a core of its own (`writer_gets_a_core`).
+When each worker can have two cores (`writer_gets_a_core`), the emulator thread only plays:
+episode n + 1 is recorded while a writer thread compresses and atomically writes episode n (zstd,
+Pillow's resize and fsync release the GIL), and with `defer_resize` and an agent that ignores
+observations (the random agent) the emulator thread keeps native screens and the pad + BOX resize
+moves to the writer thread too. Otherwise all of it runs in the emulator's thread, which costs
+less CPU in all. The bytes are the same either way.
 
 Buffers: two recording buffers alternate between the emulator thread and the writer; the writer
 owns one frame buffer for resizing into. At most one write is in flight.
@@ -33,32 +34,45 @@ def failure_reason(error: BaseException) -> str:
 
 
 def writer_gets_a_core(n_workers: int) -> bool:
-    """True when each of `n_workers` workers can have a second core for its writer thread.
+    """True when each of `n_workers` workers can have a second core for a writer thread.
 
-    Measured (benchmarks/RESULTS.md, generation): resizing on the writer thread takes ~15 % more CPU
-    in all than resizing as frames are played (the screens come back from a cold buffer and the
-    two threads trade the GIL), so it only helps when a core would otherwise sit idle.
+    Measured (benchmarks/RESULTS.md, generation): a writer thread that compresses and resizes takes
+    10-15 % more CPU in all than doing the same work in the emulator's thread (screens come back
+    from a cold buffer, the two threads trade the GIL), so it only helps when a core would idle.
     """
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return usable >= 2 * n_workers
 
 
-class BackgroundWrites:
-    """Writes episodes on one background thread, one at a time, reporting each to `reports`.
+class EpisodeWrites:
+    """Writes episodes one at a time, on a background thread if `in_background`, reporting each.
 
     Reports (the worker's queue protocol): ("done", episode_id, num_frames, bytes, raw_bytes) or
-    ("failed", episode_id, reason).
+    ("failed", episode_id, reason). Without a core to spare, writing in the calling thread costs
+    5-10 % less CPU than handing the work to a thread (measured), so the worker decides.
     """
 
-    def __init__(self, writer: Any, reports: Any) -> None:
+    def __init__(self, writer: Any, reports: Any, in_background: bool) -> None:
         self._writer, self._reports = writer, reports
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="episode-writer")
+        self._executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="episode-writer") if in_background else None
+        )
         self._pending: tuple[str, Future] | None = None
 
     def submit(self, item: WorkItem, make_recording: Callable[[], Recording], info: dict[str, Any]) -> None:
-        """Once the previous write is done, make the recording and write it on the writer thread."""
+        """Once the previous write is done, make the recording and write it (on the writer thread)."""
         self.wait()
-        self._pending = (item.episode_id, self._executor.submit(self._write, item, make_recording, info))
+        if self._executor is None:
+            future: Future = Future()
+            try:
+                future.set_result(self._write(item, make_recording, info))
+            except Exception as error:  # reported by wait(), like a background failure
+                future.set_exception(error)
+        else:
+            future = self._executor.submit(self._write, item, make_recording, info)
+        self._pending = (item.episode_id, future)
+        if self._executor is None:
+            self.wait()  # report now
 
     def _write(self, item: WorkItem, make_recording: Callable[[], Recording], info: dict[str, Any]) -> tuple:
         recording = make_recording()
@@ -81,14 +95,15 @@ class BackgroundWrites:
 
     def close(self) -> None:
         self.wait()
-        self._executor.shutdown(wait=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
 
 
 class EpisodePipeline:
     """Plays one env with one agent and hands each episode to `writes`; owns the reused buffers."""
 
     def __init__(
-        self, env: GameEnv, agent: Agent, n_steps_max: int, writes: BackgroundWrites, defer_resize: bool
+        self, env: GameEnv, agent: Agent, n_steps_max: int, writes: EpisodeWrites, defer_resize: bool
     ) -> None:
         self.env, self.agent, self.n_steps_max, self._writes = env, agent, n_steps_max, writes
         self.defers_resize = defer_resize and not agent.uses_observation

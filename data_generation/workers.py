@@ -29,16 +29,16 @@ class WorkerSpec:
     sticky_action_prob: float
     variant: str
     agent_options: dict[str, Any]
-    defer_resize: bool  # resize on the writer thread (pipeline.writer_gets_a_core)
+    has_spare_core: bool  # write and resize on a second thread (pipeline.writer_gets_a_core)
 
 
 def run_worker(spec: WorkerSpec, queue: Any, parent_pid: int) -> None:
     """Process entry point. Exits on its own if the parent dies (kill -9 of the generator)."""
     from data.episode_store import EpisodeWriter
-    from data_generation.pipeline import BackgroundWrites
+    from data_generation.pipeline import EpisodeWrites
 
     with EpisodeWriter(spec.output_dpath, spec.shard_name) as writer:
-        writes = BackgroundWrites(writer, queue)
+        writes = EpisodeWrites(writer, queue, in_background=spec.has_spare_core)
         try:
             _record_items(spec, queue, parent_pid, writer, writes)
         finally:
@@ -68,7 +68,7 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
                     env = make_env(item.env_name, spec.image_size, spec.frame_skip, spec.sticky_action_prob)
                     env_name = item.env_name
                     agent = build_agent(spec.variant, env.action_space.n, dict(spec.agent_options))
-                    pipeline = EpisodePipeline(env, agent, spec.n_steps_max, writes, spec.defer_resize)
+                    pipeline = EpisodePipeline(env, agent, spec.n_steps_max, writes, spec.has_spare_core)
                 seed = episode_seed(spec.seed, item.env_name, item.session_index)
                 pipeline.record(item, seed, extra_info)
             except Exception as error:  # one bad episode must not stop the others; reported, rerun retries

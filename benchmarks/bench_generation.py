@@ -15,8 +15,9 @@ Generation runs what a worker runs (data_generation/pipeline.py): GameEnv (frame
 agent, recording into reused buffers, pad + BOX resize, zstd and the atomic write. `threads=1`: all
 in one thread (what workers do unless each can have 2 cores); `threads=2: resize+write`: the
 emulator thread only plays, a writer thread resizes, compresses and writes the previous episode.
-Every measurement is repeated `repeats` times, interleaved (raw, core, each size and path, then
-again), and the median is kept, so a busy machine slows both sides alike.
+Each generation run sits between two reference runs (raw and core, half its length each) and its
+ratios are taken against their mean, so the load of that moment weighs on both sides; every
+(size, path) is measured `repeats` times, interleaved, and the medians are reported.
 
 Ratios: `ratio_to_raw` / `ratio_to_core` are wall-clock rates (the target: >= 0.8). Two CPU-time
 ratios hold even on a loaded machine: `cpu_ratio_to_core` counts all threads (the whole CPU cost,
@@ -42,7 +43,7 @@ from data.episode_store import EpisodeWriter
 from data_generation.agents.random_agent import RandomAgent
 from data_generation.envs import make_env
 from data_generation.generator import GenerationSpec, run_generation
-from data_generation.pipeline import EpisodePipeline, EpisodeWrites
+from data_generation.pipeline import EpisodePipeline, EpisodeWrites, writer_gets_a_core
 from data_generation.work import WorkItem
 
 DEFAULT_GAMES = "Airstriker-Genesis,MontezumaRevenge-Atari2600,coinrun"
@@ -163,50 +164,55 @@ def generator_fps(games: list[str], n_workers: int, steps: int, out_dpath: Path)
     return summary.frames / (time.perf_counter() - started)
 
 
-def measure_game(game: str, steps: int, repeats: int, out_dpath: Path) -> list[dict]:
-    """Median-of-`repeats` rows for one game, references and generation interleaved per repeat."""
+def reference_fps(game: str, num_frames: int) -> dict[str, float]:
+    """raw and core emulator frames/s: {"raw_wall", "raw_cpu", "core_wall", "core_cpu", ...}."""
+    if game == "coinrun":
+        rates = {"raw": raw_coinrun_fps(num_frames, False), "core": raw_coinrun_fps(num_frames, True)}
+    else:
+        rates = {"raw": raw_retro_fps(game, num_frames, False), "core": raw_retro_fps(game, num_frames, True)}
+    return {f"{name}_{clock}": fps for name, by_clock in rates.items() for clock, fps in by_clock.items()}
+
+
+def measure_one(
+    game: str, size: int, defer: bool, steps: int, out_dpath: Path, shard: str
+) -> dict[str, float]:
+    """One generation run between two reference runs; ratios against their mean (the load then)."""
     frame_skip = 1 if game == "coinrun" else 4
-    samples: dict[str, list[float]] = {}
-    for repeat in range(repeats):
-        if game == "coinrun":
-            references = {
-                "raw": raw_coinrun_fps(steps * frame_skip, core_only=False),
-                "core": raw_coinrun_fps(steps * frame_skip, core_only=True),
-            }
-        else:
-            references = {
-                "raw": raw_retro_fps(game, steps * frame_skip, core_only=False),
-                "core": raw_retro_fps(game, steps * frame_skip, core_only=True),
-            }
-        for name, fps in references.items():
-            for key, value in fps.items():
-                samples.setdefault(f"{name}_{key}", []).append(value)
-        for size in IMAGE_SIZES.get(game, RETRO_IMAGE_SIZES):
-            for defer in (True, False):
-                shard = f"{size}-{defer}-r{repeat}"
-                result = generation_fps(game, size, steps, out_dpath, shard, defer_resize=defer)
-                for key, value in result.items():
-                    samples.setdefault(f"{key}{size}{defer}", []).append(value)
-    median = {key: statistics.median(values) for key, values in samples.items()}
-    return [
-        {
-            "game": game,
-            "image_size": size,
-            "frame_skip": frame_skip,
+    before = reference_fps(game, steps * frame_skip // 2)
+    result = generation_fps(game, size, steps, out_dpath, shard, defer_resize=defer)
+    after = reference_fps(game, steps * frame_skip // 2)
+    reference = {key: (before[key] + after[key]) / 2 for key in before}
+    return {
+        **reference, **result,
+        "ratio_to_raw": result["wall"] / reference["raw_wall"],
+        "ratio_to_core": result["wall"] / reference["core_wall"],
+        "cpu_ratio_to_core": result["cpu"] / reference["core_cpu"],
+        "emulator_thread_ratio": result["thread"] / reference["core_cpu"],
+    }  # fmt: skip
+
+
+def measure_game(game: str, steps: int, repeats: int, out_dpath: Path) -> list[dict]:
+    """Rows for one game: per size and path, the median over `repeats` of each figure."""
+    frame_skip = 1 if game == "coinrun" else 4
+    configs = [(size, defer) for size in IMAGE_SIZES.get(game, RETRO_IMAGE_SIZES) for defer in (True, False)]
+    samples: dict[tuple[int, bool], list[dict[str, float]]] = {config: [] for config in configs}
+    for repeat in range(repeats):  # repeats outermost: every config sees every phase of the load
+        for size, defer in configs:
+            shard = f"{size}-{defer}-r{repeat}"
+            samples[size, defer].append(measure_one(game, size, defer, steps, out_dpath, shard))
+    rows = []
+    for (size, defer), runs in samples.items():
+        median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        rows.append({
+            "game": game, "image_size": size, "frame_skip": frame_skip,
             "threads": "2: resize+write" if defer else "1",
-            "raw_emulator_fps": median["raw_wall"],
-            "core_emulator_fps": median["core_wall"],
-            "generation_emulator_fps": median[f"wall{size}{defer}"],
-            "ratio_to_raw": median[f"wall{size}{defer}"] / median["raw_wall"],
-            "ratio_to_core": median[f"wall{size}{defer}"] / median["core_wall"],
-            "cpu_ratio_to_core": median[f"cpu{size}{defer}"] / median["core_cpu"],
-            "emulator_thread_ratio": median[f"thread{size}{defer}"] / median["core_cpu"],
-            "bytes_per_frame": median[f"bytes_per_frame{size}{defer}"],
-            "compressed_over_raw": median[f"bytes_per_frame{size}{defer}"] / (size * size * 3),
-        }  # fmt: skip
-        for size in IMAGE_SIZES.get(game, RETRO_IMAGE_SIZES)
-        for defer in (True, False)
-    ]
+            "raw_emulator_fps": median["raw_wall"], "core_emulator_fps": median["core_wall"],
+            "generation_emulator_fps": median["wall"],
+            **{key: median[key] for key in ("ratio_to_raw", "ratio_to_core", "cpu_ratio_to_core", "emulator_thread_ratio")},
+            "bytes_per_frame": median["bytes_per_frame"],
+            "compressed_over_raw": median["bytes_per_frame"] / (size * size * 3),
+        })  # fmt: skip
+    return rows
 
 
 def main(**options: str) -> int:
@@ -231,13 +237,18 @@ def main(**options: str) -> int:
         ]  # interleaved like the rows
         one, two = (statistics.median(rates) for rates in zip(*scaling, strict=True))
     retro_games = [g for g in games if g != "coinrun"]
+    cores = len(os.sched_getaffinity(0))
     notes = (
-        f"Rates are emulator frames/s (recorded steps x frame_skip), medians of {repeats} interleaved repeats "
-        f"of {steps} recorded steps. ratio_to_raw: generation / stable-retro's env.step (procgen act+observe for "
-        "CoinRun); ratio_to_core: / the bare core calls; cpu_ratio_to_core: the same with process CPU time. "
-        f"Generator with spawned workers (start-up included), {len(retro_games)} retro games x 4 sessions x {steps // 2} steps, 64 px, median of {repeats}: "
-        f"1 worker {one:.0f} recorded frames/s, 2 workers {two:.0f}, scaling {two / one:.2f}x on "
-        f"{len(os.sched_getaffinity(0))} usable cores shared with other tenants (load average {os.getloadavg()[0]:.1f} at the end)."
+        f"Emulator frames/s (recorded steps x frame_skip). Each generation run sits between two reference runs; "
+        f"medians of {repeats} interleaved repeats of {steps} recorded steps. ratio_to_raw: / stable-retro's env.step "
+        "(CoinRun: procgen as it comes, 4 stepping threads); ratio_to_core: / the bare core calls (CoinRun: "
+        "num_threads=0); cpu_ratio_to_core: process CPU time, all threads; emulator_thread_ratio: the emulator "
+        "thread's CPU time only. threads=1 is what workers run unless each can have 2 cores. "
+        f"Generator with spawned workers (start-up included), {len(retro_games)} retro games x 4 sessions x "
+        f"{steps // 2} steps, 64 px, median of {repeats}: 1 worker {one:.0f} recorded frames/s "
+        f"({'2 threads' if writer_gets_a_core(1) else '1 thread'}), 2 workers {two:.0f} "
+        f"({'2 threads' if writer_gets_a_core(2) else '1 thread'} each), scaling {two / one:.2f}x on {cores} usable "
+        f"cores shared with other tenants (load average {os.getloadavg()[0]:.1f} at the end)."
     )
     print(notes)
     record("generation", rows, notes)

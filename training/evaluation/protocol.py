@@ -39,7 +39,8 @@ def _process_info(accelerator: Any | None) -> tuple[int, int, bool]:
 def _clip_actions(world_model: Any, frames: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Actions of the real clip, int64 [B, T-1]: recorded (action-guided) or LAM-inferred."""
     if world_model.is_action_guided:
-        return batch["actions"].to(frames.device).long()
+        # the loader's windows may be longer than the frames the protocol keeps
+        return batch["actions"].to(frames.device).long()[:, : frames.shape[1] - 1]
     return world_model.infer_actions(frames)
 
 

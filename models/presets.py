@@ -30,8 +30,10 @@ PRESETS: dict[str, dict[str, Any]] = {
             num_heads=4,
             num_encoder_blocks=2,
             num_decoder_blocks=2,
-            codebook_size=64,
-            code_dim=16,
+            # 1024 codes as in the papers: on 32 px Atari frames 64 codes cap recon PSNR (400 steps:
+            # 64 -> 22.8 dB, 512 -> 25.1, 1024 -> see docs/models.md) and cost nothing at this size
+            codebook_size=1024,
+            code_dim=16,  # 8 measured 0.6 dB worse than 16 at 512 codes
         ),
         "lam": LamConfig(
             image_size=16,

@@ -19,7 +19,7 @@ def test_save_load_gives_identical_outputs(tmp_path, kind):
     save_checkpoint(model, tmp_path / "ckpt", {"step": 12})
     config = yaml.safe_load((tmp_path / "ckpt" / "config.yaml").read_text())
     assert config["kind"] == kind and config["preset"] == "tiny" and config["extra"] == {"step": 12}
-    assert config["tokenizer"]["codebook_size"] == 64
+    assert config["tokenizer"]["codebook_size"] == 1024  # the tiny preset's
     loaded = load_model(tmp_path / "ckpt", "cpu").eval()
     if kind == "tokenizer":
         torch.testing.assert_close(loaded.encode(frames), model.encode(frames))

@@ -42,10 +42,10 @@ def psnr_db(prediction: torch.Tensor, target: torch.Tensor) -> float:
     return float(-10 * torch.log10(torch.mean((prediction - target) ** 2)))
 
 
-def overfit_tokenizer(clip: torch.Tensor, num_steps: int) -> torch.nn.Module:
-    """The tiny tokenizer trained on one clip with the library's defaults (fixed seed), in eval mode."""
+def overfit_tokenizer(clip: torch.Tensor, num_steps: int, **overrides: int) -> torch.nn.Module:
+    """The tiny tokenizer (plus `overrides`) trained on one clip with a fixed seed, in eval mode."""
     torch.manual_seed(0)
-    tokenizer = build("tokenizer", "tiny")
+    tokenizer = build("tokenizer", "tiny", **overrides)
     optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=2e-3, weight_decay=0.0)
     for _ in range(num_steps):
         loss = tokenizer(clip).loss
@@ -104,12 +104,14 @@ def test_unknown_override_and_wrong_frame_size_fail_loudly():
 @pytest.mark.slow
 def test_tiny_tokenizer_overfits_a_real_clip_above_30db_and_beats_the_mean_frame():
     clip, _ = game_clip()
-    tokenizer = overfit_tokenizer(clip, num_steps=1200)
+    tokenizer = overfit_tokenizer(clip, num_steps=800)
     token_ids = tokenizer.encode(clip)
     psnr = psnr_db(tokenizer.decode(token_ids), clip)
     # the per-pixel mean over the clip: what a model that ignores the codes could reach at best
     mean_psnr = psnr_db(clip.mean(dim=1, keepdim=True).expand_as(clip), clip)
     assert psnr >= 30.0, f"PSNR {psnr:.1f} dB"
     assert psnr >= mean_psnr + 10.0, f"PSNR {psnr:.1f} dB vs per-pixel mean {mean_psnr:.1f} dB"
-    usage = token_ids.unique().numel() / tokenizer.config.codebook_size
-    assert usage >= 0.5, f"only {usage:.0%} of the codebook in use"
+    # a collapsed codebook cannot reach 30 dB on this clip; still, say so directly
+    num_tokens = token_ids.numel()
+    num_distinct = token_ids.unique().numel()
+    assert num_distinct >= num_tokens // 4, f"{num_distinct} distinct codes for {num_tokens} tokens"

@@ -58,7 +58,11 @@ def test_step_returns_frames_and_logits_and_one_go_generates_jointly():
     frames, prime_actions = prime()
     wm.reset(frames, prime_actions)
     result = wm.step(torch.tensor([0, 1]), steps=3, generator=torch.Generator().manual_seed(0))
-    assert result.frames.shape == (2, 3, 16, 16) and result.token_logits.shape == (2, 16, 64)
+    assert result.frames.shape == (2, 3, 16, 16) and result.token_logits.shape == (
+        2,
+        16,
+        wm.model.tokenizer.config.codebook_size,
+    )
     assert result.frames.min() >= 0 and result.frames.max() <= 1
     one_go = wm.rollout(
         frames, torch.tensor([[1, 2, 3], [4, 5, 6]]), method="one_go", steps=6, prime_actions=prime_actions

@@ -49,8 +49,8 @@ def frame_buffer(num_frames: int, frame_shape: tuple[int, ...]) -> np.ndarray:
 
 def _play(
     env: GameEnv, agent: Agent, seed: int, n_steps_max: int, out: np.ndarray, keep_screens: bool
-) -> tuple[int, dict]:
-    """Play into `out` (observations, or native screens if `keep_screens`) -> (T, info with local actions)."""
+) -> tuple[np.ndarray, dict]:
+    """Play into `out` (observations, or native screens if `keep_screens`) -> (vocabulary actions [T-1], info)."""
     if out.shape[0] < n_steps_max + 1:
         raise ValueError(f"buffer of {out.shape[0]} frames cannot hold {n_steps_max + 1}")
     rng = np.random.default_rng(seed)
@@ -79,12 +79,8 @@ def _play(
         "terminated": bool(terminated),
         "frame_skip": env.frame_skip,
     }
-    return len(local_actions) + 1, {"local_actions": local_actions, **info}
-
-
-def _vocabulary_actions(env: GameEnv, info: dict) -> np.ndarray:
-    local = np.asarray(info.pop("local_actions"), dtype=np.int64)  # [T-1]
-    return env.action_ids[local].astype(np.int64)  # local index -> vocabulary id
+    local = np.asarray(local_actions, dtype=np.int64)  # [T-1]
+    return env.action_ids[local].astype(np.int64), info  # local index -> vocabulary id
 
 
 def record_episode(
@@ -97,8 +93,8 @@ def record_episode(
     """
     if frames_out is None:
         frames_out = frame_buffer(n_steps_max + 1, env.observation_space.shape)
-    num_frames, info = _play(env, agent, seed, n_steps_max, frames_out, keep_screens=False)
-    return Recording(frames_out[:num_frames], _vocabulary_actions(env, info), info)
+    actions, info = _play(env, agent, seed, n_steps_max, frames_out, keep_screens=False)
+    return Recording(frames_out[: len(actions) + 1], actions, info)
 
 
 def record_screens(
@@ -107,5 +103,5 @@ def record_screens(
     """`record_episode` for an agent that ignores observations, keeping native screens in `screens_out`."""
     if agent.uses_observation:
         raise ValueError(f"{type(agent).__name__} looks at observations: use record_episode")
-    num_frames, info = _play(env, agent, seed, n_steps_max, screens_out, keep_screens=True)
-    return ScreenRecording(screens_out[:num_frames], _vocabulary_actions(env, info), info)
+    actions, info = _play(env, agent, seed, n_steps_max, screens_out, keep_screens=True)
+    return ScreenRecording(screens_out[: len(actions) + 1], actions, info)

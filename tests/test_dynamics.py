@@ -50,9 +50,10 @@ def test_dynamics_logits_are_causal_in_time(conditioning):
 
 
 def test_config_switches_change_the_model():
-    plain = tiny_dynamics()
+    assert tiny_dynamics().config.action_conditioning == "prepend"  # the measured default
+    plain = tiny_dynamics(action_conditioning="additive")
     prepend = tiny_dynamics(action_conditioning="prepend")
-    skip = tiny_dynamics(token_input_skip=True)
+    skip = tiny_dynamics(action_conditioning="additive", token_input_skip=True)
     names = {n for n, _ in plain.named_parameters()}
     assert {n for n, _ in prepend.named_parameters()} - names == {"action_token_type"}
     assert {n for n, _ in skip.named_parameters()} - names == {"skip_norm.weight", "skip_norm.bias"}

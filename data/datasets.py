@@ -77,6 +77,22 @@ class WindowDataset(Dataset):
         """The vocabulary the `actions` ids index (episodes with another vocabulary are remapped)."""
         return ACTION_VOCABULARY
 
+    def env_action_ids(self) -> list[list[int]]:
+        """Per env id, the vocabulary ids of that game's own actions (from an episode's `env_actions`).
+
+        Evaluation draws "random actions" from these: an id the game never produces (e.g. NOOP in a
+        retro game) was never trained and would measure nothing but its untrained embedding. Stores
+        written before `env_actions` was recorded fall back to the whole vocabulary.
+        """
+        action_ids = []
+        for positions in self._env_episodes:
+            names = ACTION_VOCABULARY
+            if positions.size > 0:
+                info = self.store.header(self.episodes[int(positions[0])].episode_id).info
+                names = tuple(info.get("env_actions") or ACTION_VOCABULARY)
+            action_ids.append([ACTION_VOCABULARY.index(name) for name in names])
+        return action_ids
+
     def __len__(self) -> int:
         return int(self._window_ends[-1])
 

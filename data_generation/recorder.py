@@ -78,6 +78,7 @@ def _play(
         "total_reward": total_reward,
         "terminated": bool(terminated),
         "frame_skip": env.frame_skip,
+        "env_actions": list(env.action_names),  # this game's own actions: what "a random action" may be
     }
     local = np.asarray(local_actions, dtype=np.int64)  # [T-1]
     return env.action_ids[local].astype(np.int64), info  # local index -> vocabulary id

@@ -109,6 +109,48 @@ def test_delta_psnr_positive_when_the_model_follows_actions_and_zero_when_it_ign
     assert ignorer.metrics["psnr"] < 60.0
 
 
+class DerailedByUntrainedActions(MovingSquareWorld):
+    """Ignores the game's actions (RIGHT..DOWN) but outputs garbage for ids the game never had."""
+
+    def __init__(self) -> None:
+        super().__init__(follows_actions=False)
+
+    def rollout(self, prime_frames, actions, method, steps, temperature, schedule, seed, prime_actions=None):
+        frames = super().rollout(prime_frames, actions, method, steps, temperature, schedule, seed)
+        untrained = ~torch.isin(actions, torch.tensor(list(MOVES)))  # [B, N]
+        return torch.where(untrained[:, :, None, None, None], torch.ones_like(frames), frames)
+
+
+def test_random_actions_come_from_each_games_own_actions() -> None:
+    batches = make_batches(2, 4, SETTINGS.num_frames)
+    game_actions = [sorted(MOVES), sorted(MOVES)]  # both games have RIGHT, LEFT, UP, DOWN only
+    restricted = evaluate(
+        DerailedByUntrainedActions(), batches, SETTINGS, env_names=["a", "b"], env_action_ids=game_actions
+    )
+    assert restricted.metrics["delta_psnr_genie"] == 0.0  # the model ignores every action the games have
+    assert restricted.metrics["delta_psnr_upstream"] == 0.0
+    everything = [list(range(NUM_ACTIONS))] * 2
+    unrestricted = evaluate(
+        DerailedByUntrainedActions(), batches, SETTINGS, env_names=["a", "b"], env_action_ids=everything
+    )
+    assert unrestricted.metrics["delta_psnr_genie"] > 1.0  # what drawing from the whole vocabulary reports
+
+    control = EvalSettings(action_to_take="RIGHT", sample_num_frames=3, num_sequences=2, num_gifs=1)
+    (clip,) = evaluate(
+        MovingSquareWorld(),
+        make_batches(1, 2, control.num_frames),
+        control,
+        env_names=["a", "b"],
+        env_action_ids=[[action_id("RIGHT"), action_id("LEFT")], [action_id("UP")]],
+    ).clips
+    assert list(clip.columns) == ["ground truth", "RIGHT", "LEFT"]  # clip 0 is game a: only its actions
+    lacking = evaluate(
+        MovingSquareWorld(), make_batches(1, 2, control.num_frames), control, env_names=["a", "b"],
+        env_action_ids=[[action_id("RIGHT")], [action_id("UP")]],
+    )  # fmt: skip
+    assert any("not one of these games' actions (never trained): b" in note for note in lacking.notes)
+
+
 def test_latent_actions_are_inferred_from_the_ground_truth_clip() -> None:
     result = evaluate(
         MovingSquareWorld(latent=True),

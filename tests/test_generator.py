@@ -250,5 +250,8 @@ def test_end_to_end_retro_and_coinrun_read_back(tmp_path):
     from data.datasets import WindowDataset
 
     dataset = WindowDataset(root, "train", num_frames=8, split_fractions=(1.0, 0.0, 0.0))
+    by_env = dict(zip(dataset.env_names, dataset.env_action_ids()))  # each game's own actions, recorded
+    assert set(by_env["Pong-Atari2600-v0"]) == {1, 2, 3, 4, 5}
+    assert set(by_env["coinrun"]) == {0, 1, 2, 3, 4, 6, 7}
     sample = dataset[0]
     assert sample["frames"].shape == (8, 64, 64, 3) and sample["actions"].shape == (7,)

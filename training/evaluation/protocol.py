@@ -77,13 +77,17 @@ def _delta_psnrs(
     pred: torch.Tensor,
     future: torch.Tensor,
     t: int,
-    num_actions: int,
+    allowed: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sequence ΔPSNR@t [B]: Genie's (all actions random) and upstream's (t-th action random)."""
+    """Per-sequence ΔPSNR@t [B]: Genie's (all actions random) and upstream's (t-th action random).
+
+    `allowed` [B, num_actions] bool: the actions each sequence's game has; random actions are drawn
+    uniformly from those (an action the game never produced was never trained and measures nothing).
+    """
     generator = torch.Generator().manual_seed(rollout.seed)
-    random_actions = torch.randint(num_actions, actions.shape, generator=generator).to(
-        actions.device
-    )  # [B, N]
+    random_actions = torch.multinomial(
+        allowed.float().cpu(), actions.shape[1], replacement=True, generator=generator
+    ).to(actions.device)  # [B, N]
     last_random = actions.clone()
     last_random[:, t - 1] = random_actions[:, t - 1]
     target = future[:, t - 1 : t]  # [B, 1, 3, H, W]
@@ -94,23 +98,46 @@ def _delta_psnrs(
 
 
 def _control_clips(
-    rollout: _Rollouts, frames: torch.Tensor, indices: range, titles: list[str], names: list[str]
+    rollout: _Rollouts,
+    frames: torch.Tensor,
+    indices: range,
+    titles: list[str],
+    names: list[str],
+    allowed: torch.Tensor,
 ) -> list[Clip]:
-    """Ground truth beside one rollout per action, all from the same prime frames, for `indices`."""
+    """Ground truth beside one rollout per action of the sequence's game, all from the same prime frames."""
     prime = rollout.prime_frames  # [B, T0, 3, H, W]
-    per_action = []
-    for action in range(len(names)):
+    shown = allowed[list(indices)].any(dim=0).nonzero().flatten().tolist()  # actions any kept clip has
+    per_action = {}
+    for action in shown:
         actions = torch.full(
             (prime.shape[0], rollout.settings.sample_num_frames), action, device=prime.device
         )
-        per_action.append(rollout(actions))  # [B, N, 3, H, W]
+        per_action[action] = rollout(actions)  # [B, N, 3, H, W]
     clips = []
     for index, title in zip(indices, titles):
         columns = {"ground truth": to_uint8_frames(frames[index])}
-        for name, pred in zip(names, per_action):
-            columns[name] = to_uint8_frames(torch.cat([prime[index], pred[index]]))
+        for action, pred in per_action.items():
+            if allowed[index, action]:
+                columns[names[action]] = to_uint8_frames(torch.cat([prime[index], pred[index]]))
         clips.append(Clip(title=title, columns=columns))
     return clips
+
+
+def _allowed_actions(world_model: Any, num_envs: int, env_action_ids: list[list[int]] | None) -> torch.Tensor:
+    """[num_envs, num_actions] bool: which actions each game has (latent actions: all of them)."""
+    allowed = torch.ones(num_envs, world_model.num_actions, dtype=torch.bool)
+    if world_model.is_action_guided and env_action_ids is not None:
+        allowed.zero_()
+        for env_id, ids in enumerate(env_action_ids[:num_envs]):
+            allowed[env_id, [i for i in ids if i < world_model.num_actions]] = True
+    return allowed
+
+
+def _dataset_env_action_ids(dataloader: Iterable) -> list[list[int]] | None:
+    dataset = getattr(dataloader, "dataset", None)
+    dataset = getattr(dataset, "dataset", dataset)  # a Subset (training's validation) wraps the dataset
+    return dataset.env_action_ids() if hasattr(dataset, "env_action_ids") else None
 
 
 def _action_names(world_model: Any) -> list[str]:
@@ -194,6 +221,7 @@ def evaluate(
     cfg: Any,
     *,
     env_names: list[str] | None = None,
+    env_action_ids: list[list[int]] | None = None,
     feature_extractor: torch.nn.Module | None = None,
     accelerator: Any | None = None,
     device: torch.device | str | None = None,
@@ -204,7 +232,9 @@ def evaluate(
 
     `cfg` is the `eval:` config node (or an EvalSettings). `feature_extractor` enables FID (None:
     FID is null). With an `accelerator`, every process evaluates its shard and sums are reduced.
-    `env_names` (env_id -> name) defaults to `dataloader.dataset.env_names`.
+    `env_names` (env_id -> name) defaults to `dataloader.dataset.env_names`; `env_action_ids` (env_id ->
+    the vocabulary ids that game has; random and control actions come from these) defaults to
+    `dataloader.dataset.env_action_ids()`, else every action.
     """
     settings = cfg if isinstance(cfg, EvalSettings) else EvalSettings.from_config(cfg)
     env_names = env_names or list(getattr(getattr(dataloader, "dataset", None), "env_names", None) or ["all"])
@@ -216,6 +246,15 @@ def evaluate(
     control_action = settings.control_action(num_actions, is_guided) if settings.is_control else None
     n, t, t0 = settings.sample_num_frames, settings.delta_psnr_frame, settings.num_first_frames
     has_delta = control_action is None and t <= n
+    if env_action_ids is None:
+        env_action_ids = _dataset_env_action_ids(dataloader)
+    allowed_by_env = _allowed_actions(world_model, len(env_names), env_action_ids)  # [E, num_actions]
+    notes = list(notes or [])
+    if control_action is not None and not allowed_by_env[:, control_action].all():
+        lacking = [name for name, has in zip(env_names, allowed_by_env[:, control_action]) if not has]
+        notes.append(
+            f"action {settings.action_to_take} is not one of these games' actions (never trained): {', '.join(lacking)}"
+        )
     fid = FidAccumulator(feature_extractor, device) if feature_extractor is not None else None
     tally = _Tally(n, env_names, fid)
     local_target = math.ceil(settings.num_sequences / num_processes)
@@ -237,9 +276,10 @@ def evaluate(
             actions = torch.full((batch_size, n), control_action, dtype=torch.long, device=device)
         pred = rollout(actions).float()  # [B, N, 3, H, W]
         env_ids = _env_ids(batch, batch_size, env_names)
+        allowed = allowed_by_env[env_ids]  # [B, num_actions]
         tally.add_frames(pred, future, env_ids)
         if has_delta:
-            tally.add_deltas(*_delta_psnrs(rollout, actions, pred, future, t, num_actions))
+            tally.add_deltas(*_delta_psnrs(rollout, actions, pred, future, t, allowed))
         clip_indices = range(min(batch_size, settings.num_gifs - len(tally.clips)))
         if control_action is None:
             for index in clip_indices:
@@ -247,11 +287,13 @@ def evaluate(
                 tally.clips.append(_replication_clip(title, frames[index], prime[index], pred[index]))
         elif clip_indices:
             titles = [f"{env_names[int(env_ids[i])]}_control_seq{len(tally.clips) + i}" for i in clip_indices]
-            tally.clips += _control_clips(rollout, frames, clip_indices, titles, _action_names(world_model))
+            tally.clips += _control_clips(
+                rollout, frames, clip_indices, titles, _action_names(world_model), allowed
+            )
         progress.update(batch_size)
     progress.close()
     tally.reduce(accelerator)
-    return _summarise(settings, tally, has_delta, notes or [])
+    return _summarise(settings, tally, has_delta, notes)
 
 
 def _notes(settings: EvalSettings, count: int, has_delta: bool) -> list[str]:

@@ -1,84 +1,171 @@
 """Training-step time (forward + backward + AdamW) and peak memory for the tokenizer and the guided
-dynamics, batch 1 x 16 frames, `tiny` and `neurips` presets, on this machine's CPU (or GPU if any).
+dynamics, batch 1 x 16 frames, in fp32 and CPU bf16 autocast, with and without activation checkpointing.
 
-`python run.py bench model_step [presets=tiny,neurips] [steps=2] [threads=2] [checkpointing=both]`
-Each configuration runs in a fresh process so the peak RSS (ru_maxrss) is its own.
+`python run.py bench model_step [presets=tiny,neurips] [steps=2] [threads=2] [checkpointing=both]
+[precision=fp32,bf16] [loss_check_steps=30]`
+Each configuration runs in a fresh process so the peak RSS (ru_maxrss) is its own. bf16 is
+`torch.autocast(device, dtype=torch.bfloat16)` around the forward pass (weights and AdamW state stay
+fp32), which is what the trainer's `train.mixed_precision=bf16` gives through Accelerate.
+`loss_check_steps` > 0 also trains the `tiny` tokenizer and guided dynamics that many steps on one fixed
+batch from the same initialisation in fp32 and bf16 and reports how closely the bf16 loss tracks fp32.
 Upstream reference on this machine kind (CPU): neurips tokenizer 33.8 s/step at 12.5 GB, guided
 dynamics 21.9 s/step at 8.4 GB.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import resource
+import statistics
 import time
 
+from common.errors import UserError
+
 UPSTREAM = {("neurips", "tokenizer"): (33.8, 12.5), ("neurips", "genie_redux_guided"): (21.9, 8.4)}
+KINDS = ("tokenizer", "genie_redux_guided")
+PRECISIONS = ("fp32", "bf16")
 
 
-def measure(preset: str, kind: str, steps: int, threads: int, checkpointing: bool, queue: mp.Queue) -> None:
+def forward_context(precision: str, device: str):  # noqa: ANN201 (a context manager)
+    """bf16: autocast the forward only; the backward then runs each op in its forward's dtype."""
+    import torch
+
+    if precision == "bf16":
+        return torch.autocast(device, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_steps(preset: str, kind: str, steps: int, checkpointing: bool, precision: str):  # noqa: ANN201
+    """Build one model and run `steps` optimizer steps on a fixed batch -> (seconds, losses) per step."""
     import torch
 
     from models.presets import build
 
-    torch.set_num_threads(threads)
     torch.manual_seed(0)
     part = {"activation_checkpointing": checkpointing}
     model = build(
         kind, preset, **({"tokenizer": part} if kind == "tokenizer" else {"dynamics": part})
     ).train()
     size = model.config.image_size if kind == "tokenizer" else model.image_size
-    frames = torch.rand(1, 16, 3, size, size)
-    actions = torch.randint(0, 8, (1, 15))
+    frames = torch.rand(1, 16, 3, size, size)  # [B, T, 3, H, W]
+    actions = torch.randint(0, 8, (1, 15))  # [B, T-1]
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    times = []
+    times, losses = [], []
     for _ in range(steps):
         start = time.perf_counter()
-        out = model(frames) if kind == "tokenizer" else model(frames, actions)
+        with forward_context(precision, "cpu"):
+            out = model(frames) if kind == "tokenizer" else model(frames, actions)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
         times.append(time.perf_counter() - start)
+        losses.append(float(out.loss.detach()))
+    return times, losses
+
+
+def measure(
+    preset: str, kind: str, steps: int, threads: int, checkpointing: bool, precision: str, queue: mp.Queue
+) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    times, _ = train_steps(preset, kind, steps, checkpointing, precision)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
-    queue.put((min(times[1:] or times), peak_gb))
+    queue.put((statistics.median(times[1:] or times), peak_gb))  # the first step pays one-off allocations
+
+
+def run_isolated(context, *args) -> tuple[float, float]:  # noqa: ANN001
+    queue = context.Queue()
+    proc = context.Process(target=measure, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def loss_tracking(steps: int, threads: int) -> str:
+    """Tiny models, same init and batch: fp32 vs bf16 losses -> one sentence for the notes."""
+    import torch
+
+    torch.set_num_threads(threads)
+    parts = []
+    for kind in KINDS:
+        fp32 = train_steps("tiny", kind, steps, False, "fp32")[1]
+        bf16 = train_steps("tiny", kind, steps, False, "bf16")[1]
+        worst = max(abs(a - b) / abs(a) for a, b in zip(fp32, bf16))
+        parts.append(
+            f"{kind}: loss {fp32[0]:.4g} -> {fp32[-1]:.4g} (fp32) vs {bf16[0]:.4g} -> {bf16[-1]:.4g} (bf16), "
+            f"largest per-step relative gap {worst:.1%}"
+        )
+    return (
+        f"bf16 loss tracking, tiny, {steps} steps on one fixed batch from the same init: "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def parse_options(options: dict[str, str]) -> dict:
+    known = {"presets", "steps", "threads", "checkpointing", "precision", "loss_check_steps"}
+    unknown = set(options) - known
+    if unknown:
+        raise UserError(f"unknown model_step option(s) {sorted(unknown)}; use {sorted(known)}")
+    modes = {"both": (False, True), "on": (True,), "off": (False,)}
+    if options.get("checkpointing", "both") not in modes:
+        raise UserError("checkpointing must be both, on or off, e.g. checkpointing=on")
+    precisions = options.get("precision", "fp32,bf16").split(",")
+    if not set(precisions) <= set(PRECISIONS):
+        raise UserError(f"precision must be a comma list of {PRECISIONS}, got {precisions}")
+    return {
+        "presets": options.get("presets", "tiny,neurips").split(","),
+        "steps": int(options.get("steps", "2")),
+        "threads": int(options.get("threads", "2")),
+        "modes": modes[options.get("checkpointing", "both")],
+        "precisions": precisions,
+        "loss_check_steps": int(options.get("loss_check_steps", "30")),
+    }
 
 
 def main(**options: str) -> int:
+    from tqdm import tqdm
+
     from benchmarks.recording import record
 
-    presets = options.get("presets", "tiny,neurips").split(",")
-    steps = int(options.get("steps", "2"))
-    threads = int(options.get("threads", "2"))
-    modes = {"both": (False, True), "on": (True,), "off": (False,)}[options.get("checkpointing", "both")]
+    opts = parse_options(options)
     context = mp.get_context("spawn")
+    configs = [
+        (preset, kind, ckpt, precision)
+        for preset in opts["presets"]
+        for kind in KINDS
+        for ckpt in opts["modes"]
+        for precision in opts["precisions"]
+    ]
     rows = []
-    for preset in presets:
-        for kind in ("tokenizer", "genie_redux_guided"):
-            for checkpointing in modes:
-                queue = context.Queue()
-                proc = context.Process(
-                    target=measure, args=(preset, kind, steps, threads, checkpointing, queue)
-                )
-                proc.start()
-                seconds, peak_gb = queue.get()
-                proc.join()
-                ref = UPSTREAM.get((preset, kind))
-                rows.append(
-                    {
-                        "preset": preset,
-                        "model": kind,
-                        "act_ckpt": checkpointing,
-                        "s_per_step": seconds,
-                        "peak_rss_gb": peak_gb,
-                        "speedup_vs_upstream": ref[0] / seconds if ref else "",
-                        "mem_frac_of_upstream": peak_gb / ref[1] if ref else "",
-                    }
-                )
-                print(rows[-1], flush=True)
+    for preset, kind, ckpt, precision in tqdm(configs, desc="model_step"):
+        seconds, peak_gb = run_isolated(
+            context, preset, kind, opts["steps"], opts["threads"], ckpt, precision
+        )
+        ref = UPSTREAM.get((preset, kind))
+        rows.append(
+            {
+                "preset": preset,
+                "model": kind,
+                "act_ckpt": ckpt,
+                "precision": precision,
+                "s_per_step": seconds,
+                "peak_rss_gb": peak_gb,
+                "speedup_vs_upstream": ref[0] / seconds if ref else "",
+                "mem_frac_of_upstream": peak_gb / ref[1] if ref else "",
+            }
+        )
+        tqdm.write(str(rows[-1]))
     notes = (
-        f"batch 1 x 16 frames, fwd+bwd+AdamW, best of the steps after the first ({steps} steps), {threads} threads; "
-        "peak RSS of a fresh process (includes the Python/torch baseline, ~0.3 GB). Upstream figures are "
+        f"batch 1 x 16 frames, fwd+bwd+AdamW, median of the steps after the first ({opts['steps']} steps), "
+        f"{opts['threads']} threads; bf16 = CPU autocast around the forward, fp32 weights and optimizer. "
+        "Peak RSS of a fresh process (includes the Python/torch baseline, ~0.3 GB). Upstream figures are "
         "the references given for this machine kind, not re-measured here."
     )
+    if opts["loss_check_steps"] > 0:
+        notes += " " + loss_tracking(opts["loss_check_steps"], opts["threads"])
     record("model_step", rows, notes)
     return 0

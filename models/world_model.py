@@ -4,8 +4,9 @@ A batch of B independent sessions: `reset` with prime frames, then `step(actions
 frame per session. Generation happens in token space with MaskGIT; the dynamics' temporal keys/values
 of past frames are cached, so each MaskGIT iteration runs the transformer on the new frame's tokens
 only, and the tokenizer's causal decoder decodes each frame once with its own cache. Context is a
-sliding window of the dynamics' training length: when full, the caches are rebuilt from the most
-recent frames (the first frame of the window then carries no action, as in training).
+sliding window of the dynamics' training length: when full, the oldest `context_shift` frames are
+dropped and the caches rebuilt from the rest (the first frame of the window then carries no action, as
+in training), so the full-window rebuild is paid once every `context_shift` frames.
 """
 
 from __future__ import annotations
@@ -27,8 +28,15 @@ class StepResult:
     token_logits: torch.Tensor  # [B, h*w, K]: the distribution each token was sampled from
 
 
+DEFAULT_CONTEXT_SHIFT = (
+    4  # frames dropped per slide: a full-window cache rebuild every 4th frame, not every frame
+)
+
+
 class WorldModel:
-    def __init__(self, model: GenieBase, use_cache: bool = True) -> None:
+    def __init__(
+        self, model: GenieBase, use_cache: bool = True, context_shift: int = DEFAULT_CONTEXT_SHIFT
+    ) -> None:
         if not isinstance(model, GenieBase):
             raise ValueError(
                 f"WorldModel needs a genie_redux or genie_redux_guided model, got {type(model).__name__}"
@@ -38,6 +46,13 @@ class WorldModel:
         self.dynamics = model.dynamics
         self.tokenizer = model.tokenizer
         self.max_frames = self.dynamics.config.num_frames
+        if not 1 <= context_shift < self.max_frames:
+            raise ValueError(f"context_shift must be in [1, {self.max_frames - 1}], got {context_shift}")
+        # Temporal positions are absolute within the window, so sliding it invalidates the cached
+        # keys/values and costs one full-window pass. Dropping `context_shift` frames per slide pays
+        # that once every `context_shift` generated frames; the context then spans
+        # max_frames - context_shift .. max_frames - 1 frames (1 = always the longest, slowest).
+        self.context_shift = context_shift
         self.token_history: torch.Tensor | None = None
 
     @classmethod
@@ -93,12 +108,11 @@ class WorldModel:
             )
         self.token_history = self.tokenizer.encode(prime_frames)  # [B, T0, h, w]
         self.action_history = self.model.embed_actions(prime_actions)  # [B, T0-1, D]
-        self.window_start = 0
         self.rebuild_caches()
 
     def window(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids [B, W, h, w] and per-frame action embeddings [B, W, D] of the current window."""
-        tokens = self.token_history[:, self.window_start :]
+        tokens = self.token_history  # the history is trimmed to the window when it slides
         num = tokens.shape[1]
         actions = (
             self.action_history[:, self.action_history.shape[1] - (num - 1) :]
@@ -114,9 +128,13 @@ class WorldModel:
 
     def slide_window(self, num_new: int) -> None:
         """Make room for num_new frames within the dynamics' trained context length."""
-        window_len = self.token_history.shape[1] - self.window_start
-        if window_len + num_new > self.max_frames:
-            self.window_start = self.token_history.shape[1] - (self.max_frames - num_new)
+        if self.token_history.shape[1] + num_new > self.max_frames:
+            keep = max(1, self.max_frames - num_new - (self.context_shift - 1))  # frames kept as context
+            # history beyond the window is never read again: drop it so long sessions stay O(window)
+            self.token_history = self.token_history[:, -keep:]
+            self.action_history = (
+                self.action_history[:, -(keep - 1) :] if keep > 1 else self.action_history[:, :0]
+            )
             self.rebuild_caches()
 
     def new_frame_logits(self, token_ids: torch.Tensor, new_actions: torch.Tensor) -> torch.Tensor:
@@ -166,7 +184,7 @@ class WorldModel:
         if self.use_cache:
             new_kv = self.dynamics.logits_cached(token_ids, action_embeds, self.dynamics_cache)[1]
             self.dynamics_cache = self.dynamics_cache.appended(new_kv)
-        window_tokens = self.token_history[:, self.window_start :]
+        window_tokens = self.token_history
         self.token_history = torch.cat([self.token_history, token_ids], dim=1)
         self.action_history = torch.cat([self.action_history, action_embeds], dim=1)
         if self.use_cache:

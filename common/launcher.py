@@ -26,7 +26,7 @@ STACKS: dict[str, Stack] = {
     "demo": Stack(
         "pipelines.demo",
         (),
-        "bundled games → data → tokenizer → GenieRedux-G → evaluation (~5 min on CPU)",
+        "bundled games → data → tokenizer → GenieRedux-G → evaluation (~7 min on CPU)",
         "python run.py demo output_dpath=outputs/demo",
     ),
     "generate": Stack(

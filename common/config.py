@@ -6,6 +6,7 @@ value is made absolute against the directory the user ran from, so relative path
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
@@ -33,7 +34,6 @@ def available_configs(config_dpath: Path) -> list[str]:
 
 def compose_config(config_dpath: Path, default_name: str, overrides: list[str]) -> DictConfig:
     """Compose `config=NAME` from `config_dpath` with Hydra overrides; errors become one-line UserErrors."""
-    from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -45,20 +45,78 @@ def compose_config(config_dpath: Path, default_name: str, overrides: list[str]) 
         if "=" not in item:
             raise UserError(f"override '{item}' is not key=value (example: n_sessions=4)")
     try:
-        # Compose from the file's own folder so its keys land at the top level (Hydra would otherwise nest
-        # `retro_act/pretrain` under `retro_act:`); the root stays on the search path for shared groups.
-        config_fpath = config_dpath / f"{name}.yaml"
-        search_path = f"hydra.searchpath=[file://{config_dpath}]"
-        with initialize_config_dir(config_dir=str(config_fpath.parent), version_base="1.3"):
-            cfg = compose(config_name=config_fpath.stem, overrides=[*rest, search_path])
+        cfg = _compose(config_dpath, name, rest)
     except (HydraException, OmegaConfBaseException) as error:
         first_line = str(error).strip().splitlines()[0]
         raise UserError(
-            f"{first_line} (see `python run.py --help`; add keys with +key=value only if intended)"
+            _unknown_keys(config_dpath, name, rest) or f"{first_line} (see `python run.py --help`)"
         ) from None
+    if rest:
+        check_override_types(_compose(config_dpath, name, []), cfg, rest)
     resolve_relative_paths(cfg, Path(os.getcwd()))
     OmegaConf.set_struct(cfg, True)
     return cfg
+
+
+def check_override_types(defaults: DictConfig, cfg: DictConfig, overrides: list[str]) -> None:
+    """An override must keep a number a number and a boolean a boolean (`n_sessions=abc` is a typo)."""
+    for item in overrides:
+        key = item.split("=", 1)[0].lstrip("+~")
+        default = OmegaConf.select(defaults, key, throw_on_missing=False)
+        value = OmegaConf.select(cfg, key, throw_on_missing=False)
+        if (
+            default is None
+            or value is None
+            or isinstance(default, DictConfig | list)
+            or OmegaConf.is_list(default)
+        ):
+            continue
+        expected = (
+            bool if isinstance(default, bool) else float if isinstance(default, float) else type(default)
+        )
+        is_ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
+        if expected is float:
+            is_ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if expected in (int, float, bool) and not is_ok:
+            raise UserError(f"{key}={value!r} should be {expected.__name__} like its default ({default!r})")
+
+
+def _compose(config_dpath: Path, name: str, overrides: list[str]) -> DictConfig:
+    from hydra import compose, initialize_config_dir
+
+    # Compose from the file's own folder so its keys land at the top level (Hydra would otherwise nest
+    # `retro_act/pretrain` under `retro_act:`); the root stays on the search path for shared groups.
+    config_fpath = config_dpath / f"{name}.yaml"
+    search_path = f"hydra.searchpath=[file://{config_dpath}]"
+    with initialize_config_dir(config_dir=str(config_fpath.parent), version_base="1.3"):
+        return compose(config_name=config_fpath.stem, overrides=[*overrides, search_path])
+
+
+def dotted_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in cfg.items():
+        dotted = f"{prefix}{key}"
+        keys.append(dotted)
+        if isinstance(value, DictConfig):
+            keys += dotted_keys(value, f"{dotted}.")
+    return keys
+
+
+def _unknown_keys(config_dpath: Path, name: str, overrides: list[str]) -> str:
+    """'unknown key ... (did you mean ...?)' for override keys the config lacks; '' if none is unknown."""
+    try:
+        known = dotted_keys(_compose(config_dpath, name, []))
+    except Exception:  # the config itself is broken: the error already says why
+        return ""
+    hints = []
+    for item in overrides:
+        key = item.split("=", 1)[0].lstrip("+~")
+        if key not in known and not key.startswith("hydra"):
+            close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+            hints.append(f"unknown key '{key}'" + (f" (did you mean: {', '.join(close)}?)" if close else ""))
+    if hints:
+        return "; ".join(hints) + f" in config '{name}' (add a new key with +key=value only if intended)"
+    return ""
 
 
 def resolve_relative_paths(cfg: DictConfig, base_dpath: Path) -> None:

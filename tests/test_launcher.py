@@ -81,9 +81,18 @@ def test_compose_applies_overrides_and_resolves_relative_paths(tmp_path, monkeyp
 
 def test_compose_rejects_unknown_key_and_unknown_config(tmp_path):
     config_dpath = write_config(tmp_path / "configs")
-    with pytest.raises(UserError, match="n_sesions"):
+    with pytest.raises(
+        UserError, match=r"unknown key 'n_sesions' \(did you mean: n_sessions\?\) in config 'group/example'"
+    ):
         compose_config(config_dpath, "group/example", ["n_sesions=7"])
+    with pytest.raises(UserError, match=r"unknown key 'nested.nmae' \(did you mean: nested.name"):
+        compose_config(config_dpath, "group/example", ["nested.nmae=7"])
     with pytest.raises(UserError, match="unknown config 'group/missing'; choose one of: group/example"):
         compose_config(config_dpath, "group/missing", [])
+    with pytest.raises(UserError, match=r"n_sessions='abc' should be int like its default \(3\)"):
+        compose_config(config_dpath, "group/example", ["n_sessions=abc"])
+    assert (
+        compose_config(config_dpath, "group/example", ["n_sessions=null"]).n_sessions is None
+    )  # null is fine
     with pytest.raises(UserError, match="not key=value"):
         compose_config(config_dpath, "group/example", ["n_sessions"])

@@ -29,7 +29,29 @@ def split_config_override(overrides: list[str], default_name: str) -> tuple[str,
 
 
 def available_configs(config_dpath: Path) -> list[str]:
+    """Every YAML under `config_dpath` as a `config=` name (including `_partials` and group options)."""
     return sorted(str(p.relative_to(config_dpath).with_suffix("")) for p in config_dpath.rglob("*.yaml"))
+
+
+def group_names(config_dpath: Path) -> set[str]:
+    """Folders that the root configs pull in as Hydra groups (`- optional eval: default`): not choices."""
+    names = set()
+    for fpath in config_dpath.glob("*.yaml"):
+        defaults = (OmegaConf.load(fpath) or {}).get("defaults") or []
+        for entry in defaults:
+            if isinstance(entry, DictConfig | dict):
+                names |= {str(key).removeprefix("optional ").split("@")[0].strip("/") for key in entry}
+    return names
+
+
+def selectable_configs(config_dpath: Path) -> list[str]:
+    """The names `config=` is meant for: no `_partials`, no options of a Hydra group."""
+    groups = group_names(config_dpath)
+    return [
+        name
+        for name in available_configs(config_dpath)
+        if not Path(name).name.startswith("_") and name.split("/")[0] not in groups
+    ]
 
 
 def compose_config(config_dpath: Path, default_name: str, overrides: list[str]) -> DictConfig:
@@ -39,8 +61,10 @@ def compose_config(config_dpath: Path, default_name: str, overrides: list[str]) 
 
     name, rest = split_config_override(overrides, default_name)
     if not (config_dpath / f"{name}.yaml").is_file():
-        choices = ", ".join(c for c in available_configs(config_dpath) if not c.startswith("_"))
-        raise UserError(f"unknown config '{name}'; choose one of: {choices}")
+        choices = selectable_configs(config_dpath)
+        close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UserError(f"unknown config '{name}'{hint}; choose one of: {', '.join(choices)}")
     for item in rest:
         if "=" not in item:
             raise UserError(f"override '{item}' is not key=value (example: n_sessions=4)")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from common.config import available_configs, compose_config
+from common.config import compose_config, selectable_configs
 
 REPO_DPATH = Path(__file__).resolve().parents[1]
 CONFIG_DPATHS = {
@@ -20,12 +20,7 @@ SOURCE_DPATHS = ("common", "data", "data_generation", "models", "training", "pip
 
 
 def shipped_configs() -> list[tuple[str, str]]:
-    return [
-        (stack, name)
-        for stack, dpath in CONFIG_DPATHS.items()
-        for name in available_configs(dpath)
-        if not Path(name).name.startswith("_") and not name.startswith("eval/")
-    ]
+    return [(stack, name) for stack, dpath in CONFIG_DPATHS.items() for name in selectable_configs(dpath)]
 
 
 def leaf_keys(cfg: DictConfig) -> set[str]:
@@ -59,6 +54,9 @@ def test_config_composes_and_every_key_is_read(stack, name, source_text):
     assert not unread, f"{stack} config {name}: keys never read by code: {unread}"
 
 
-def test_every_stack_has_configs():
+def test_every_stack_has_configs_and_group_options_are_not_choices():
     stacks = {stack for stack, _ in shipped_configs()}
     assert stacks == set(CONFIG_DPATHS)
+    world_model_configs = selectable_configs(CONFIG_DPATHS["genie_redux"])
+    assert "tokenizer" in world_model_configs and "eval/default" not in world_model_configs
+    assert "retro_act/pretrain" in selectable_configs(CONFIG_DPATHS["generate"])

@@ -89,6 +89,8 @@ def test_compose_rejects_unknown_key_and_unknown_config(tmp_path):
         compose_config(config_dpath, "group/example", ["nested.nmae=7"])
     with pytest.raises(UserError, match="unknown config 'group/missing'; choose one of: group/example"):
         compose_config(config_dpath, "group/missing", [])
+    with pytest.raises(UserError, match=r"unknown config 'group/exampel' \(did you mean group/example\?\)"):
+        compose_config(config_dpath, "group/exampel", [])
     with pytest.raises(UserError, match=r"n_sessions='abc' should be int like its default \(3\)"):
         compose_config(config_dpath, "group/example", ["n_sessions=abc"])
     assert (

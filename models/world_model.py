@@ -111,15 +111,11 @@ class WorldModel:
         self.rebuild_caches()
 
     def window(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids [B, W, h, w] and per-frame action embeddings [B, W, D] of the current window."""
-        tokens = self.token_history  # the history is trimmed to the window when it slides
-        num = tokens.shape[1]
-        actions = (
-            self.action_history[:, self.action_history.shape[1] - (num - 1) :]
-            if num > 1
-            else self.action_history[:, :0]
-        )
-        return tokens, self.dynamics.frame_actions(actions)
+        """Token ids [B, W, h, w] and per-frame action embeddings [B, W, D] of the current window.
+
+        The histories are the window (trimmed when it slides): W frames and the W-1 actions between them.
+        """
+        return self.token_history, self.dynamics.frame_actions(self.action_history)
 
     def rebuild_caches(self) -> None:
         tokens, frame_actions = self.window()

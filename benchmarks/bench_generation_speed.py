@@ -55,7 +55,7 @@ def timed_uncached_pass(wm, frames, actions, repeats: int) -> float:  # noqa: AN
     with torch.no_grad():
         for _ in range(repeats):
             start = time.perf_counter()
-            wm.new_frame_logits(masked, action_embeds)
+            wm.new_frame_logits(masked, action_embeds, None)
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 

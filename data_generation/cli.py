@@ -1,4 +1,4 @@
-"""`python run.py generate config=retro_act/pretrain|control|control_test|coinrun/random|random_test key=value ...`."""
+"""`python run.py generate config=retro_act/pretrain|control|control_test|coinrun/random|random_test|synthetic/block key=value ...`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from common.config import compose_config
 from common.errors import UserError
 from data_generation.generator import GenerationSpec, run_generation
-from data_generation.names import COINRUN
+from data_generation.names import NON_RETRO_GAMES
 from data_generation.selection import GameFilter, Selection, select_games, select_named_games
 
 CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
@@ -47,10 +47,10 @@ def choose_env_names(cfg: DictConfig) -> list[str]:
     """Resolve `game` (+ the RetroAct filters when game=all); prints what was selected and skipped."""
     games = as_names(cfg.game)
     has_filters = all(key in cfg for key in SELECTION_KEYS)
-    wants_coinrun = [g for g in games if g.lower() == COINRUN]
-    retro_games = [g for g in games if g.lower() != COINRUN]
+    others = [g.lower() for g in games if g.lower() in NON_RETRO_GAMES]  # coinrun, synthetic-block
+    retro_games = [g for g in games if g.lower() not in NON_RETRO_GAMES]
     if not retro_games:
-        return [COINRUN] if wants_coinrun else []
+        return others
     if retro_games == ["all"]:
         if not has_filters:
             raise UserError(
@@ -60,7 +60,7 @@ def choose_env_names(cfg: DictConfig) -> list[str]:
     else:
         selection = select_named_games(retro_games, cfg.get("n_envs"))
     report_selection(selection)
-    return list(selection.selected) + ([COINRUN] if wants_coinrun else [])
+    return list(selection.selected) + others
 
 
 def report_selection(selection: Selection) -> None:
@@ -103,6 +103,6 @@ def main(mode: str | None, args: list[str]) -> int:
         raise UserError(f"frame_skip must be >= 1 (got {cfg.frame_skip})")
     env_names = choose_env_names(cfg)
     if not env_names:
-        raise UserError("game= names no game; e.g. game=all, game=Pong-Atari2600 or game=coinrun")
+        raise UserError("game= names no game; e.g. game=all, game=Pong-Atari2600, game=coinrun or game=synthetic-block")
     summary = run_generation(build_spec(cfg, env_names))
     return 1 if summary.failed else 0

@@ -19,6 +19,9 @@ from torch import nn
 from models.config import DynamicsConfig, LamConfig, TokenizerConfig, make_config, to_dict
 from models.presets import KINDS, build_from_configs, model_tokenizer
 
+# 2: time as a relative bias in temporal attention (issue 8); format-1 weights expect absolute
+# temporal codes added to the tokens and would load as a shape error or run silently wrong.
+FORMAT_VERSION = 2
 CONFIG_FNAME = "config.yaml"
 WEIGHTS_FNAME = "model.safetensors"
 PART_CLASSES = {"tokenizer": TokenizerConfig, "lam": LamConfig, "dynamics": DynamicsConfig}
@@ -37,6 +40,7 @@ def save_checkpoint(model: nn.Module, dpath: str | Path, extra_config: dict[str,
     dpath = Path(dpath)
     dpath.parent.mkdir(parents=True, exist_ok=True)
     config = {
+        "format_version": FORMAT_VERSION,
         "kind": model.kind,
         "preset": getattr(model, "preset", "custom"),
         **{part: to_dict(cfg) for part, cfg in model_configs(model).items()},
@@ -71,6 +75,13 @@ def read_config(dpath: str | Path) -> dict[str, Any]:
     config = yaml.safe_load(fpath.read_text())
     if not isinstance(config, dict) or config.get("kind") not in KINDS:
         raise ValueError(f"{fpath} names no known model kind (expected one of {KINDS})")
+    version = config.get("format_version", 1)
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"checkpoint {dpath} has format {version} and this version reads format {FORMAT_VERSION} "
+            f"(format 2 replaced absolute frame-index codes with relative time in attention): "
+            f"retrain it with this version (docs/models.md, 'Checkpoint format')"
+        )
     return config
 
 

@@ -72,6 +72,9 @@ class DynamicsConfig:
     action_code_dim: int = 32  # GenieRedux: width of the LAM code vectors fed in (= LamConfig.code_dim)
     mask_rate_min: float = 0.5  # per (sample, frame) mask rate ~ U(mask_rate_min, mask_rate_max)
     mask_rate_max: float = 1.0
+    # share of each batch trained with clean context frames (what autoregressive inference conditions
+    # on; two streams, ~2x compute); the rest keep Genie's masked context (what one_go sees). See dynamics.py
+    clean_context_fraction: float = 1.0
     tdce: bool = False  # token-distance-weighted cross-entropy (CVPR paper)
     tdce_weight: float = 1.0  # lambda in w = 1 + lambda * ||c_pred - c_true||^2 / 4
     token_input_skip: bool = False  # re-add the input token embedding before the output head
@@ -106,6 +109,8 @@ def validate(config: Any) -> None:
             )
         if not 0.0 <= config.mask_rate_min <= config.mask_rate_max <= 1.0:
             raise ValueError("need 0 <= mask_rate_min <= mask_rate_max <= 1")
+        if not 0.0 <= config.clean_context_fraction <= 1.0:
+            raise ValueError(f"clean_context_fraction must be in [0, 1], got {config.clean_context_fraction}")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -5,6 +5,16 @@ Training masks each future frame's tokens with a rate drawn per (sample, frame) 
 U(mask_rate_min, mask_rate_max); frame 0 is always visible context. Loss: cross-entropy on masked
 positions, optionally weighted by the distance between predicted and true codebook vectors (TDCE).
 Actions arrive as embeddings [B, T-1, D] so one model serves both latent (LAM) and named actions.
+
+Two training regimes, mixed per batch by `clean_context_fraction`:
+- clean context (as autoregressive inference sees it): the clip runs through the transformer twice,
+  clean and masked, and each masked frame t attends to the *clean* frames before it and to itself.
+  At inference the past comes from the cache of final (clean) frames, so this is the conditional the
+  sampler asks for: next frame given clean history and the action. It costs ~2x compute per sample.
+- masked context (Genie's regime, as one_go inference sees it): one stream, every frame after the
+  first partially masked, each attending to the masked frames before it.
+Measured on the synthetic block game (docs/models.md), the masked-only regime learns to lean on the
+always-clean frame 0 and integrate actions from there, and barely responds to the last action.
 """
 
 from __future__ import annotations
@@ -53,7 +63,7 @@ class DynamicsModel(nn.Module):
         start = self.start_action.expand(action_embeds.shape[0], 1, -1).to(action_embeds.dtype)
         return torch.cat([start, action_embeds], dim=1)
 
-    def embed(self, token_ids: torch.Tensor, frame_actions: torch.Tensor, start_frame: int) -> torch.Tensor:
+    def embed(self, token_ids: torch.Tensor, frame_actions: torch.Tensor) -> torch.Tensor:
         """token_ids [B, T, h, w] (mask_id allowed), frame_actions [B, T, D] -> stream [B, T, S', D]."""
         tokens = self.token_embed(token_ids.flatten(2))  # [B, T, h*w, D]
         if self.config.action_conditioning == "additive":
@@ -61,7 +71,7 @@ class DynamicsModel(nn.Module):
         else:  # prepend: one action token per frame joins the spatial attention of that frame
             action_tokens = (frame_actions + self.action_token_type)[:, :, None, :]  # [B, T, 1, D]
             x = torch.cat([action_tokens, tokens], dim=2)  # [B, T, 1+h*w, D]
-        return add_positions(x, self.grid, start_frame=start_frame)
+        return add_positions(x, self.grid)
 
     def to_logits(self, hidden: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
         """hidden [B, T, S', D] -> logits [B, T, h*w, K]."""
@@ -73,17 +83,30 @@ class DynamicsModel(nn.Module):
             hidden = hidden + self.skip_norm(self.token_embed(token_ids.flatten(2)))
         return self.head(hidden)
 
-    def logits(self, token_ids: torch.Tensor, frame_actions: torch.Tensor) -> torch.Tensor:
-        """Whole clip: token_ids [B, T, h, w], frame_actions [B, T, D] -> logits [B, T, h*w, K]."""
-        hidden = self.transformer(self.embed(token_ids, frame_actions, start_frame=0))
+    def logits(
+        self, token_ids: torch.Tensor, frame_actions: torch.Tensor, window: int | None = None
+    ) -> torch.Tensor:
+        """Whole clip: token_ids [B, T, h, w], frame_actions [B, T, D] -> logits [B, T, h*w, K].
+
+        `window`: each frame attends to at most this many frames (itself included); None = all.
+        """
+        hidden = self.transformer(self.embed(token_ids, frame_actions), window=window)
         return self.to_logits(hidden, token_ids)
+
+    def logits_clean_context(
+        self, clean_ids: torch.Tensor, masked_ids: torch.Tensor, frame_actions: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits [B, T, h*w, K] of masked_ids [B, T, h, w] where frame t sees clean_ids of frames < t."""
+        hidden = self.transformer.forward_two_stream(
+            self.embed(clean_ids, frame_actions), self.embed(masked_ids, frame_actions)
+        )
+        return self.to_logits(hidden, masked_ids)
 
     def logits_cached(
         self, token_ids: torch.Tensor, frame_actions: torch.Tensor, cache: FrameCache | None
     ) -> tuple[torch.Tensor, list[KeyValue]]:
         """New frames only: token_ids [B, Tn, h, w] after the cached frames -> (logits, their k/v)."""
-        start = cache.num_frames if cache is not None else 0
-        hidden, new_kv = self.transformer.forward_cached(self.embed(token_ids, frame_actions, start), cache)
+        hidden, new_kv = self.transformer.forward_cached(self.embed(token_ids, frame_actions), cache)
         return self.to_logits(hidden, token_ids), new_kv
 
     def sample_mask(
@@ -109,7 +132,17 @@ class DynamicsModel(nn.Module):
         targets = token_ids.flatten(2)  # [B, T, S]
         mask = self.sample_mask(targets.shape, token_ids.device, generator)
         inputs = torch.where(mask, torch.full_like(targets, self.mask_id), targets).view_as(token_ids)
-        logits = self.logits(inputs, self.frame_actions(action_embeds))  # [B, T, S, K]
+        frame_actions = self.frame_actions(action_embeds)  # [B, T, D]
+        # the first num_clean samples train with clean context, the rest with masked context
+        num_clean = round(b * self.config.clean_context_fraction)
+        parts = []
+        if num_clean > 0:
+            parts.append(
+                self.logits_clean_context(token_ids[:num_clean], inputs[:num_clean], frame_actions[:num_clean])
+            )
+        if num_clean < b:
+            parts.append(self.logits(inputs[num_clean:], frame_actions[num_clean:]))
+        logits = torch.cat(parts) if len(parts) > 1 else parts[0]  # [B, T, S, K]
         ce = F.cross_entropy(logits.flatten(0, 2).float(), targets.flatten(), reduction="none").view_as(
             targets
         )

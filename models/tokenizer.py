@@ -1,7 +1,9 @@
 """ST-ViViT VQ-VAE video tokenizer: patchify -> causal ST encoder -> VQ -> causal ST decoder -> unpatchify.
 
 Both halves are causal in time, so frame t's tokens depend only on frames <= t and decoding can be
-done frame by frame with cached keys/values (see `decode_step`).
+done frame by frame with cached keys/values (see `decode_step`). Time enters only as a relative
+attention bias, never as a code added to the tokens: a frame's tokens depend on its content and its
+recent history, not on its index in the clip (an unchanged clip keeps its tokens at every t).
 """
 
 from __future__ import annotations
@@ -73,10 +75,10 @@ class VideoTokenizer(nn.Module):
         x = self.encoder(add_positions(x, self.grid))
         return self.quantizer(self.to_code(x))  # quantized [B, T, h*w, C], indices [B, T, h*w]
 
-    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes [B, T, h*w, C] -> frames [B, T, 3, H, W] (unclamped)."""
+    def decode_codes(self, codes: torch.Tensor, window: int | None = None) -> torch.Tensor:
+        """codes [B, T, h*w, C] -> frames [B, T, 3, H, W] (unclamped); `window` as in STTransformer."""
         x = add_positions(self.code_norm(self.from_code(codes)), self.grid)
-        patches = self.to_pixels(self.decoder(x))  # [B, T, h*w, p*p*3]
+        patches = self.to_pixels(self.decoder(x, window=window))  # [B, T, h*w, p*p*3]
         return unpatchify(patches, self.grid, self.config.patch_size)
 
     def forward(self, frames: torch.Tensor) -> TokenizerOutput:
@@ -96,10 +98,14 @@ class VideoTokenizer(nn.Module):
         return indices.reshape(*indices.shape[:2], *self.grid)
 
     @torch.no_grad()
-    def decode(self, token_ids: torch.Tensor) -> torch.Tensor:
-        """token_ids [B, T, h, w] -> frames [B, T, 3, H, W] in [0, 1]."""
+    def decode(self, token_ids: torch.Tensor, window: int | None = None) -> torch.Tensor:
+        """token_ids [B, T, h, w] -> frames [B, T, 3, H, W] in [0, 1].
+
+        `window`: each frame's decoder attends to at most this many frames (itself included), as
+        `decode_step` does with a cache of `window - 1` frames; None = every frame before it.
+        """
         codes = self.quantizer.lookup(token_ids.flatten(2))  # [B, T, h*w, C]
-        return self.decode_codes(codes).clamp(0, 1)
+        return self.decode_codes(codes, window).clamp(0, 1)
 
     @torch.no_grad()
     def decode_step(
@@ -107,11 +113,12 @@ class VideoTokenizer(nn.Module):
     ) -> tuple[torch.Tensor, FrameCache]:
         """Decode new frames given the decoder cache of the frames before them.
 
-        token_ids [B, Tn, h, w] -> (frames [B, Tn, 3, H, W], cache extended by these frames).
+        token_ids [B, Tn, h, w] -> (frames [B, Tn, 3, H, W], cache extended by these frames). The
+        caller bounds the cache (`FrameCache.last`); keys carry no frame index, so dropping old
+        frames needs no recompute.
         """
-        start = cache.num_frames if cache is not None else 0
         codes = self.quantizer.lookup(token_ids.flatten(2))  # [B, Tn, h*w, C]
-        x = add_positions(self.code_norm(self.from_code(codes)), self.grid, start_frame=start)
+        x = add_positions(self.code_norm(self.from_code(codes)), self.grid)
         hidden, new_kv = self.decoder.forward_cached(x, cache)
         frames = unpatchify(self.to_pixels(hidden), self.grid, self.config.patch_size).clamp(0, 1)
         return frames, (cache or FrameCache()).appended(new_kv)

@@ -3,10 +3,14 @@
 A batch of B independent sessions: `reset` with prime frames, then `step(actions)` generates one
 frame per session. Generation happens in token space with MaskGIT; the dynamics' temporal keys/values
 of past frames are cached, so each MaskGIT iteration runs the transformer on the new frame's tokens
-only, and the tokenizer's causal decoder decodes each frame once with its own cache. Context is a
-sliding window of the dynamics' training length: when full, the oldest `context_shift` frames are
-dropped and the caches rebuilt from the rest (the first frame of the window then carries no action, as
-in training), so the full-window rebuild is paid once every `context_shift` frames.
+only, and the tokenizer's causal decoder decodes each frame once with its own cache.
+
+Context is a sliding window of the dynamics' training length W: a new frame attends to the W-1 frames
+before it. Temporal attention uses relative time (models/components/attention.py), so a cached key
+means the same whatever frame the window starts at: sliding the window is dropping the oldest cache
+entry, never a recompute, and frame 1000 costs what frame 20 costs. The reference path
+(`use_cache=False`) recomputes the whole history with the same W-frame attention window each MaskGIT
+iteration and gives the same frames.
 """
 
 from __future__ import annotations
@@ -28,31 +32,18 @@ class StepResult:
     token_logits: torch.Tensor  # [B, h*w, K]: the distribution each token was sampled from
 
 
-DEFAULT_CONTEXT_SHIFT = (
-    4  # frames dropped per slide: a full-window cache rebuild every 4th frame, not every frame
-)
-
-
 class WorldModel:
-    def __init__(
-        self, model: GenieBase, use_cache: bool = True, context_shift: int = DEFAULT_CONTEXT_SHIFT
-    ) -> None:
+    def __init__(self, model: GenieBase, use_cache: bool = True) -> None:
         if not isinstance(model, GenieBase):
             raise ValueError(
                 f"WorldModel needs a genie_redux or genie_redux_guided model, got {type(model).__name__}"
             )
         self.model = model.eval()
-        self.use_cache = use_cache  # False recomputes the whole window per MaskGIT step (reference path)
+        self.use_cache = use_cache  # False recomputes the whole history per MaskGIT step (reference path)
         self.dynamics = model.dynamics
         self.tokenizer = model.tokenizer
-        self.max_frames = self.dynamics.config.num_frames
-        if not 1 <= context_shift < self.max_frames:
-            raise ValueError(f"context_shift must be in [1, {self.max_frames - 1}], got {context_shift}")
-        # Temporal positions are absolute within the window, so sliding it invalidates the cached
-        # keys/values and costs one full-window pass. Dropping `context_shift` frames per slide pays
-        # that once every `context_shift` generated frames; the context then spans
-        # max_frames - context_shift .. max_frames - 1 frames (1 = always the longest, slowest).
-        self.context_shift = context_shift
+        self.max_frames = self.dynamics.config.num_frames  # W: frames a generated frame attends to
+        self.decoder_frames = self.tokenizer.config.num_frames  # the same for the tokenizer's decoder
         self.token_history: torch.Tensor | None = None
 
     @classmethod
@@ -87,17 +78,15 @@ class WorldModel:
 
     @torch.no_grad()
     def reset(self, prime_frames: torch.Tensor, prime_actions: torch.Tensor | None = None) -> None:
-        """Start B sessions from prime_frames [B, T0, 3, H, W]; prime_actions [B, T0-1] (G: required)."""
+        """Start B sessions from prime_frames [B, T0, 3, H, W]; prime_actions [B, T0-1] (G: required).
+
+        At most the last W-1 prime frames are kept (room for the first generated frame).
+        """
         b, t0 = prime_frames.shape[:2]
         if t0 > self.max_frames - 1:
             prime_frames, t0 = prime_frames[:, -(self.max_frames - 1) :], self.max_frames - 1
-            prime_actions = (
-                None
-                if prime_actions is None
-                else prime_actions[:, -(t0 - 1) :]
-                if t0 > 1
-                else prime_actions[:, :0]
-            )
+            if prime_actions is not None:
+                prime_actions = prime_actions[:, prime_actions.shape[1] - (t0 - 1) :]
         if prime_actions is None:
             if self.is_action_guided and t0 > 1:
                 raise ValueError("GenieRedux-G needs prime_actions [B, T0-1] for more than one prime frame")
@@ -107,41 +96,27 @@ class WorldModel:
                 else torch.zeros(b, 0, dtype=torch.long, device=self.device)
             )
         self.token_history = self.tokenizer.encode(prime_frames)  # [B, T0, h, w]
-        self.action_history = self.model.embed_actions(prime_actions)  # [B, T0-1, D]
-        self.rebuild_caches()
+        # per-frame action embeddings [B, T0, D]: frame 0 gets the dynamics' "no action yet" embedding
+        self.action_history = self.dynamics.frame_actions(self.model.embed_actions(prime_actions))
+        if self.use_cache:
+            tokens, frame_actions = self.token_history, self.action_history
+            self.dynamics_cache = FrameCache(self.dynamics.logits_cached(tokens, frame_actions, None)[1])
+            self.decoder_cache = self.tokenizer.decode_step(tokens, None)[1]
 
-    def window(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids [B, W, h, w] and per-frame action embeddings [B, W, D] of the current window.
+    def new_frame_logits(
+        self, token_ids: torch.Tensor, new_actions: torch.Tensor, past: FrameCache | None
+    ) -> torch.Tensor:
+        """token_ids [B, Tn, h, w] of new frames, new_actions [B, Tn, D] -> logits [B, Tn*h*w, K].
 
-        The histories are the window (trimmed when it slides): W frames and the W-1 actions between them.
+        `past`: the cache of the frames the new ones attend to (cached path only).
         """
-        return self.token_history, self.dynamics.frame_actions(self.action_history)
-
-    def rebuild_caches(self) -> None:
-        tokens, frame_actions = self.window()
-        self.dynamics_cache = FrameCache(self.dynamics.logits_cached(tokens, frame_actions, None)[1])
-        self.decoder_cache = self.tokenizer.decode_step(tokens, None)[1]
-
-    def slide_window(self, num_new: int) -> None:
-        """Make room for num_new frames within the dynamics' trained context length."""
-        if self.token_history.shape[1] + num_new > self.max_frames:
-            keep = max(1, self.max_frames - num_new - (self.context_shift - 1))  # frames kept as context
-            # history beyond the window is never read again: drop it so long sessions stay O(window)
-            self.token_history = self.token_history[:, -keep:]
-            self.action_history = (
-                self.action_history[:, -(keep - 1) :] if keep > 1 else self.action_history[:, :0]
-            )
-            self.rebuild_caches()
-
-    def new_frame_logits(self, token_ids: torch.Tensor, new_actions: torch.Tensor) -> torch.Tensor:
-        """token_ids [B, Tn, h, w] of new frames, new_actions [B, Tn, D] -> logits [B, Tn*h*w, K]."""
         b, tn = token_ids.shape[:2]
         if self.use_cache:
-            logits = self.dynamics.logits_cached(token_ids, new_actions, self.dynamics_cache)[0]
-        else:
-            past_tokens, past_actions = self.window()
-            all_tokens = torch.cat([past_tokens, token_ids], dim=1)
-            logits = self.dynamics.logits(all_tokens, torch.cat([past_actions, new_actions], dim=1))[:, -tn:]
+            logits = self.dynamics.logits_cached(token_ids, new_actions, past)[0]
+        else:  # whole history, each frame attending to its own last W frames
+            all_tokens = torch.cat([self.token_history, token_ids], dim=1)
+            all_actions = torch.cat([self.action_history, new_actions], dim=1)
+            logits = self.dynamics.logits(all_tokens, all_actions, window=self.max_frames)[:, -tn:]
         return logits.reshape(b, -1, logits.shape[-1])
 
     @torch.no_grad()
@@ -157,11 +132,14 @@ class WorldModel:
         if self.token_history is None:
             raise ValueError("call reset(prime_frames) before step/rollout")
         b, tn = actions.shape
+        if tn >= self.max_frames:
+            raise ValueError(f"can generate at most {self.max_frames - 1} frames jointly, got {tn}")
         h, w = self.dynamics.grid
-        self.slide_window(tn)
         action_embeds = self.model.embed_actions(actions.to(self.device))  # [B, Tn, D]
+        # the frames the new ones attend to: together with them, at most W (dropping older entries)
+        past = self.dynamics_cache.last(self.max_frames - tn) if self.use_cache else None
         token_ids, logits = maskgit_sample(
-            lambda ids: self.new_frame_logits(ids.view(b, tn, h, w), action_embeds),
+            lambda ids: self.new_frame_logits(ids.view(b, tn, h, w), action_embeds, past),
             b,
             tn * h * w,
             self.dynamics.mask_id,
@@ -172,22 +150,27 @@ class WorldModel:
             generator,
         )
         token_ids = token_ids.view(b, tn, h, w)
-        frames = self.commit(token_ids, action_embeds)
+        frames = self.commit(token_ids, action_embeds, past)
         return frames, logits
 
-    def commit(self, token_ids: torch.Tensor, action_embeds: torch.Tensor) -> torch.Tensor:
+    def commit(
+        self, token_ids: torch.Tensor, action_embeds: torch.Tensor, past: FrameCache | None
+    ) -> torch.Tensor:
         """Append final tokens to the history and caches; decode them once -> frames [B, Tn, 3, H, W]."""
+        tn = token_ids.shape[1]
         if self.use_cache:
-            new_kv = self.dynamics.logits_cached(token_ids, action_embeds, self.dynamics_cache)[1]
-            self.dynamics_cache = self.dynamics_cache.appended(new_kv)
-        window_tokens = self.token_history
+            new_kv = self.dynamics.logits_cached(token_ids, action_embeds, past)[1]
+            self.dynamics_cache = past.appended(new_kv)
+            decoder_past = self.decoder_cache.last(self.decoder_frames - tn)
+            frames, self.decoder_cache = self.tokenizer.decode_step(token_ids, decoder_past)
         self.token_history = torch.cat([self.token_history, token_ids], dim=1)
         self.action_history = torch.cat([self.action_history, action_embeds], dim=1)
         if self.use_cache:
-            frames, self.decoder_cache = self.tokenizer.decode_step(token_ids, self.decoder_cache)
+            # only the window is ever read again: long sessions stay O(W) in memory and time
+            self.token_history = self.token_history[:, -self.max_frames :]
+            self.action_history = self.action_history[:, -self.max_frames :]
             return frames
-        tn = token_ids.shape[1]
-        return self.tokenizer.decode(torch.cat([window_tokens, token_ids], dim=1))[:, -tn:]
+        return self.tokenizer.decode(self.token_history, window=self.decoder_frames)[:, -tn:]
 
     def step(
         self,

@@ -7,7 +7,7 @@ import math
 import torch
 
 from models.components import Attention, FrameCache, STBlock, STTransformer, VectorQuantizer
-from models.components.position import spatial_encoding, temporal_encoding
+from models.components.position import spatial_encoding
 
 
 def naive_attention(attn: Attention, x: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -82,11 +82,51 @@ def test_cached_forward_equals_full_forward():
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=1e-5)
 
 
-def test_position_encodings_distinguish_every_position():
+def test_spatial_position_encodings_distinguish_every_patch():
     spatial = spatial_encoding(4, 5, 32)
-    temporal = temporal_encoding(0, 30, 32)
     assert torch.cdist(spatial, spatial).add(torch.eye(20)).min() > 1e-3
-    assert torch.cdist(temporal, temporal).add(torch.eye(30)).min() > 1e-3
+
+
+def test_relative_time_gives_identical_frames_identical_outputs_at_every_t():
+    """No frame index reaches the tokens: an unchanged input stays unchanged along the clip."""
+    torch.manual_seed(0)
+    model = STTransformer(32, 2, 4).eval()
+    frame = torch.randn(1, 1, 5, 32)
+    out = model(frame.expand(1, 9, 5, 32).contiguous())  # [1, 9, 5, 32]
+    torch.testing.assert_close(out, out[:, :1].expand_as(out), atol=1e-5, rtol=1e-5)
+
+
+def test_temporal_bias_prefers_recent_frames_and_is_learned():
+    attn = Attention(32, 4, relative_time=True)
+    slopes = attn.slopes()
+    assert (slopes > 0).all() and slopes[0] > slopes[-1]  # head 0 strongly recent, the last nearly flat
+    x = torch.randn(2, 6, 32, requires_grad=True)
+    attn(x, is_causal=True)[0].sum().backward()
+    assert attn.log_time_slopes.grad is not None and attn.log_time_slopes.grad.abs().sum() > 0
+
+
+def test_attention_window_hides_keys_older_than_the_window():
+    torch.manual_seed(0)
+    attn = Attention(32, 4, relative_time=True)
+    x = torch.randn(2, 8, 32)
+    base = attn(x, is_causal=True, window=3)[0]
+    old, recent = x.clone(), x.clone()
+    old[:, 4] += 5.0  # 3 frames before frame 7: outside its window of 3 (frames 5, 6, 7)
+    recent[:, 5] += 5.0
+    torch.testing.assert_close(attn(old, is_causal=True, window=3)[0][:, 7], base[:, 7])
+    assert not torch.allclose(attn(recent, is_causal=True, window=3)[0][:, 7], base[:, 7])
+
+
+def test_two_stream_training_sees_exactly_what_cached_inference_sees():
+    """Masked frame t in training == the same masked frame generated after the clean frames < t."""
+    torch.manual_seed(0)
+    model = STTransformer(32, 3, 4).eval()
+    clean, masked = torch.randn(2, 5, 4, 32), torch.randn(2, 5, 4, 32)
+    trained = model.forward_two_stream(clean, masked)  # [2, 5, 4, 32]
+    for t in range(5):
+        cache = FrameCache(model.forward_cached(clean[:, :t], None)[1]) if t > 0 else None
+        inferred = model.forward_cached(masked[:, t : t + 1], cache)[0]
+        torch.testing.assert_close(trained[:, t : t + 1], inferred, atol=1e-5, rtol=1e-5)
 
 
 def test_quantizer_straight_through_gradient_reaches_encoder():

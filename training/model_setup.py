@@ -67,9 +67,13 @@ def build_training_model(cfg: DictConfig) -> nn.Module:
         if cfg.tokenizer_fpath is not None:
             tokenizer_dpath = resolve_checkpoint_dpath(cfg.tokenizer_fpath, "tokenizer_fpath", "tokenizer")
     if cfg.model_fpath is not None:
-        model = load_model(resolve_checkpoint_dpath(cfg.model_fpath, "model_fpath", cfg.kind), "cpu")
-        if tokenizer_dpath is not None:  # fine-tuning on a new game: swap in that game's tokenizer
-            model.set_tokenizer(load_model(tokenizer_dpath, "cpu"))
+        model_dpath = resolve_checkpoint_dpath(cfg.model_fpath, "model_fpath", cfg.kind)
+        try:
+            model = load_model(model_dpath, "cpu")
+            if tokenizer_dpath is not None:  # fine-tuning on a new game: swap in that game's tokenizer
+                model.set_tokenizer(load_model(tokenizer_dpath, "cpu"))
+        except ValueError as error:
+            raise UserError(f"{error} (model_fpath / tokenizer_fpath)") from None
         return model
     overrides = model_overrides(cfg)
     if tokenizer_dpath is not None:

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from safetensors.torch import load_file
 
 from common.errors import UserError
+from models.checkpoint import read_config
 from training import checkpointing as ckpt
 from training.checkpointing import TrainerState
 from training.data_setup import build_datasets, build_val_loader, train_epoch_order
@@ -66,6 +67,10 @@ class Trainer:
         model = build_training_model(self.cfg)
         resume_dpath = self.find_resume_checkpoint()
         if resume_dpath is not None:
+            try:
+                read_config(resume_dpath / "model")  # a checkpoint of an older format stops here, in one line
+            except ValueError as error:
+                raise UserError(f"cannot resume: {error}; or start afresh with another run_dpath") from None
             model.load_state_dict(load_file(str(resume_dpath / "model" / "model.safetensors")), strict=True)
         if tc.compile:
             model = torch.compile(model)

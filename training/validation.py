@@ -116,7 +116,8 @@ def dynamics_batch(
     generator = torch.Generator(device=frames.device).manual_seed(VALIDATION_SEED)
     result = world_model.step(actions[:, num_prime - 1], steps=cfg.maskgit_steps, generator=generator)
     target = frames[:, num_prime]  # [B, 3, H, W]
-    true_tokens = model.tokenize(frames[:, num_prime : num_prime + 1]).flatten(1)  # [B, h*w]
+    # the target frame tokenized in its own context (the tokenizer is causal: tokens depend on history)
+    true_tokens = model.tokenize(frames[:, : num_prime + 1])[:, -1].flatten(1)  # [B, h*w]
     token_accuracy = (result.token_logits.argmax(-1) == true_tokens).float().mean()
     metrics = {
         "val/next_frame_psnr": psnr(result.frames[:, None], target[:, None]),

@@ -1,7 +1,8 @@
-"""Factorised sinusoidal position encodings: 2-D spatial (row, column) plus 1-D temporal.
+"""Fixed 2-D sinusoidal position encodings of a frame's patches (row, column).
 
-Fixed sinusoids work for every preset's grid and frame count without retraining a table, and a
-frame's temporal code depends only on its index, so cached keys/values stay valid as frames append.
+Only space is encoded in the tokens. Time is never added: an absolute frame index stamped into every
+token made an unchanged frame encode to different tokens at every t (issue 8: 2-14 % of a static
+clip's tokens kept). Temporal attention carries time instead, as a relative bias (attention.py).
 """
 
 from __future__ import annotations
@@ -32,19 +33,11 @@ def spatial_encoding(height: int, width: int, dim: int, device: torch.device | N
     return grid.reshape(height * width, dim)
 
 
-def temporal_encoding(
-    start: int, num_frames: int, dim: int, device: torch.device | None = None
-) -> torch.Tensor:
-    """[num_frames, dim] for frame indices start .. start+num_frames-1."""
-    return sinusoid(torch.arange(start, start + num_frames, device=device), dim)
-
-
-def add_positions(x: torch.Tensor, grid: tuple[int, int], start_frame: int = 0) -> torch.Tensor:
-    """x [B, T, S, D] (S = h*w, or h*w + extra leading tokens) -> x + spatial + temporal codes."""
-    _, num_frames, num_tokens, dim = x.shape
+def add_positions(x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """x [B, T, S, D] (S = h*w, or h*w + extra leading tokens) -> x + spatial codes (same for every t)."""
+    num_tokens, dim = x.shape[-2:]
     spatial = spatial_encoding(grid[0], grid[1], dim, x.device)  # [h*w, D]
     num_extra = num_tokens - spatial.shape[0]
     if num_extra > 0:  # extra tokens (e.g. a prepended action token) get their own fixed code
         spatial = torch.cat([sinusoid(torch.arange(-num_extra, 0, device=x.device) - 1000, dim), spatial])
-    temporal = temporal_encoding(start_frame, num_frames, dim, x.device)  # [T, D]
-    return x + (spatial[None, None] + temporal[None, :, None]).to(x.dtype)
+    return x + spatial.to(x.dtype)

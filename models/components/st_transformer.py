@@ -2,7 +2,8 @@
 frame, causal temporal attention across frames at each token position, then one FFN; pre-norm.
 
 Memory is linear in the number of frames (attention is over h*w or T, never h*w*T), and because
-temporal attention is causal, the keys/values of past frames can be cached for generation.
+temporal attention is causal with relative time (attention.py), the keys/values of past frames can
+be cached for generation and stay valid when old frames leave the window.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from models.components.attention import Attention
-
-KeyValue = tuple[torch.Tensor, torch.Tensor]
+from models.components.attention import Attention, KeyValue
 
 
 class STBlock(nn.Module):
@@ -24,21 +23,47 @@ class STBlock(nn.Module):
         self.norm_spatial = nn.LayerNorm(dim)
         self.spatial = Attention(dim, num_heads)
         self.norm_temporal = nn.LayerNorm(dim)
-        self.temporal = Attention(dim, num_heads)
+        self.temporal = Attention(dim, num_heads, relative_time=True)
         self.norm_mlp = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor, past_kv: KeyValue | None = None) -> tuple[torch.Tensor, KeyValue]:
-        """x [B, T, S, D] -> (x [B, T, S, D], temporal (k, v) of these T frames, each [B*S, H, T, hd])."""
+    def with_spatial_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """Spatial attention: x [B, T, S, D] -> x + attention over the S tokens of each frame."""
         b, t, s, d = x.shape
         spatial_in = self.norm_spatial(x).reshape(b * t, s, d)  # [B*T, S, D]: one sequence per frame
-        x = x + self.spatial(spatial_in)[0].reshape(b, t, s, d)
-        temporal_in = self.norm_temporal(x).transpose(1, 2).reshape(b * s, t, d)  # [B*S, T, D]
-        temporal_out, new_kv = self.temporal(temporal_in, is_causal=True, past_kv=past_kv)
-        x = x + temporal_out.reshape(b, s, t, d).transpose(1, 2)  # back to [B, T, S, D]
+        return x + self.spatial(spatial_in)[0].reshape(b, t, s, d)
+
+    @staticmethod
+    def to_time_major(x: torch.Tensor) -> torch.Tensor:
+        b, t, s, d = x.shape
+        return x.transpose(1, 2).reshape(b * s, t, d)  # [B*S, T, D]: one sequence per token position
+
+    @staticmethod
+    def from_time_major(x: torch.Tensor, b: int, s: int) -> torch.Tensor:
+        return x.reshape(b, s, -1, x.shape[-1]).transpose(1, 2)  # back to [B, T, S, D]
+
+    def forward(
+        self, x: torch.Tensor, past_kv: KeyValue | None = None, window: int | None = None
+    ) -> tuple[torch.Tensor, KeyValue]:
+        """x [B, T, S, D] -> (x [B, T, S, D], temporal (k, v) of these T frames, each [B*S, H, T, hd])."""
+        b, _, s, _ = x.shape
+        x = self.with_spatial_attention(x)
+        temporal_in = self.to_time_major(self.norm_temporal(x))
+        temporal_out, new_kv = self.temporal(temporal_in, is_causal=True, past_kv=past_kv, window=window)
+        x = x + self.from_time_major(temporal_out, b, s)
         x = x + self.mlp(self.norm_mlp(x))
         return x, new_kv
+
+    def forward_two_stream(self, clean: torch.Tensor, masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """clean, masked [B, T, S, D] of the same clip -> both updated; masked t sees clean < t (attention.py)."""
+        b, _, s, _ = clean.shape
+        both = self.with_spatial_attention(torch.cat([clean, masked]))  # [2B, T, S, D]
+        temporal_in = self.to_time_major(self.norm_temporal(both))  # [2B*S, T, D]
+        clean_out, masked_out = self.temporal.forward_two_stream(*temporal_in.split(b * s))
+        both = both + self.from_time_major(torch.cat([clean_out, masked_out]), 2 * b, s)
+        both = both + self.mlp(self.norm_mlp(both))
+        return both[:b], both[b:]
 
 
 @dataclass
@@ -61,6 +86,14 @@ class FrameCache:
             ]
         )
 
+    def last(self, num_frames: int) -> FrameCache:
+        """The newest `num_frames` frames only: sliding the window is dropping old entries, no recompute."""
+        if num_frames >= self.num_frames:
+            return self
+        if num_frames <= 0:
+            return FrameCache()
+        return FrameCache([(k[:, :, -num_frames:], v[:, :, -num_frames:]) for k, v in self.layers])
+
 
 class STTransformer(nn.Module):
     """A stack of ST blocks with a final LayerNorm; optional activation checkpointing per block."""
@@ -73,22 +106,38 @@ class STTransformer(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.checkpointing = checkpointing
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Whole clip at once: x [B, T, S, D] -> [B, T, S, D], causal in T."""
+    def is_checkpointing(self) -> bool:
+        return self.checkpointing and self.training and torch.is_grad_enabled()
+
+    def forward(self, x: torch.Tensor, window: int | None = None) -> torch.Tensor:
+        """Whole clip at once: x [B, T, S, D] -> [B, T, S, D], causal in T.
+
+        `window`: each frame attends to at most this many frames (itself included); None = all before it.
+        """
         for block in self.blocks:
-            if self.checkpointing and self.training and torch.is_grad_enabled():
+            if self.is_checkpointing():
                 # recompute activations in backward: memory per block instead of per network
-                x = checkpoint(lambda inp, blk=block: blk(inp)[0], x, use_reentrant=False)
+                x = checkpoint(lambda inp, blk=block: blk(inp, window=window)[0], x, use_reentrant=False)
             else:
-                x = block(x)[0]
+                x = block(x, window=window)[0]
         return self.norm(x)
+
+    def forward_two_stream(self, clean: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+        """Masked-stream output [B, T, S, D] where masked frame t saw clean frames < t (training only)."""
+        for block in self.blocks:
+            if self.is_checkpointing():
+                clean, masked = checkpoint(block.forward_two_stream, clean, masked, use_reentrant=False)
+            else:
+                clean, masked = block.forward_two_stream(clean, masked)
+        return self.norm(masked)
 
     def forward_cached(
         self, x: torch.Tensor, cache: FrameCache | None
     ) -> tuple[torch.Tensor, list[KeyValue]]:
         """New frames x [B, Tn, S, D] attending to cached past frames -> (out, their own k/v per block).
 
-        The caller decides whether to append the returned k/v (only once a frame is final).
+        The caller decides whether to append the returned k/v (only once a frame is final) and how
+        many past frames the cache keeps (`FrameCache.last`).
         """
         new_layers: list[KeyValue] = []
         for i, block in enumerate(self.blocks):

@@ -103,6 +103,8 @@ def main(mode: str | None, args: list[str]) -> int:
         raise UserError(f"frame_skip must be >= 1 (got {cfg.frame_skip})")
     env_names = choose_env_names(cfg)
     if not env_names:
-        raise UserError("game= names no game; e.g. game=all, game=Pong-Atari2600, game=coinrun or game=synthetic-block")
+        raise UserError(
+            "game= names no game; e.g. game=all, game=Pong-Atari2600, game=coinrun or game=synthetic-block"
+        )
     summary = run_generation(build_spec(cfg, env_names))
     return 1 if summary.failed else 0

@@ -138,7 +138,9 @@ class DynamicsModel(nn.Module):
         parts = []
         if num_clean > 0:
             parts.append(
-                self.logits_clean_context(token_ids[:num_clean], inputs[:num_clean], frame_actions[:num_clean])
+                self.logits_clean_context(
+                    token_ids[:num_clean], inputs[:num_clean], frame_actions[:num_clean]
+                )
             )
         if num_clean < b:
             parts.append(self.logits(inputs[num_clean:], frame_actions[num_clean:]))

@@ -41,9 +41,7 @@ def time_bias(
     return bias.masked_fill(~allowed, float("-inf")).to(dtype)
 
 
-def causal_allowed(
-    query_times: torch.Tensor, key_times: torch.Tensor, window: int | None
-) -> torch.Tensor:
+def causal_allowed(query_times: torch.Tensor, key_times: torch.Tensor, window: int | None) -> torch.Tensor:
     """bool [Lq, Lk]: a query sees keys at or before its own frame, at most `window` frames back in all."""
     distance = query_times[:, None] - key_times[None, :]
     allowed = distance >= 0

@@ -55,7 +55,9 @@ class STBlock(nn.Module):
         x = x + self.mlp(self.norm_mlp(x))
         return x, new_kv
 
-    def forward_two_stream(self, clean: torch.Tensor, masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_two_stream(
+        self, clean: torch.Tensor, masked: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """clean, masked [B, T, S, D] of the same clip -> both updated; masked t sees clean < t (attention.py)."""
         b, _, s, _ = clean.shape
         both = self.with_spatial_attention(torch.cat([clean, masked]))  # [2B, T, S, D]

@@ -212,3 +212,25 @@ def test_dead_codes_move_onto_the_worst_represented_encodings():
     for _ in range(12):  # rare (0.4 % of assignments) but real content keeps its code
         out = quantizer(encodings)
     assert (codebook[out.indices[1000:]] @ rare[0]).min() > 0.999
+
+
+def test_codebook_init_and_resets_never_make_near_duplicate_codes():
+    """Few distinct patches (game frames) must get one code each, not hundreds of copies picked by float noise."""
+    from models.components.quantizer import MIN_NEW_CODE_DISTANCE
+
+    torch.manual_seed(0)
+    directions = torch.nn.functional.normalize(torch.randn(5, 8), dim=-1)
+    encodings = directions.repeat_interleave(400, dim=0) + 1e-6 * torch.randn(2000, 8)  # [2000, 8]
+    quantizer = VectorQuantizer(64, 8, dead_code_threshold=0.01, usage_decay=0.5).train()
+    for _ in range(20):  # init, then many steps in which 59 codes are dead and get reset if they can
+        out = quantizer(encodings)
+    assert out.indices.unique().numel() == 5  # one code per distinct content
+    codebook = quantizer.normalized_codebook()
+    near_data = (codebook @ directions.T).max(1).values > 0.99  # codes that sit on some content
+    assert int(near_data.sum()) == 5
+    # the same content, re-encoded with float noise, keeps its code
+    noisy = encodings + 1e-6 * torch.randn_like(encodings)
+    torch.testing.assert_close(quantizer.eval()(noisy).indices, out.indices)
+    seeded = codebook[near_data]
+    sq_distance = 2 - 2 * seeded @ seeded.T
+    assert (sq_distance + 4 * torch.eye(5)).min() >= MIN_NEW_CODE_DISTANCE / 2

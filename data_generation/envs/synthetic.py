@@ -30,6 +30,33 @@ def block_background() -> np.ndarray:
     return np.broadcast_to(stripes[None], (SCREEN_SIZE, SCREEN_SIZE, 3)).copy()
 
 
+def move_block(position: tuple[int, int], action_name: str) -> tuple[int, int]:
+    """The game's whole physics: (row, col) of the block's top-left corner after `action_name`."""
+    dy, dx = BLOCK_MOVES[action_name]
+    limit = SCREEN_SIZE - BLOCK_SIZE
+    row, col = position
+    return min(max(row + dy * STEP_PX, 0), limit), min(max(col + dx * STEP_PX, 0), limit)
+
+
+def find_block(frames: np.ndarray, tolerance: int = 60) -> np.ndarray:
+    """Block centres in native pixels, float [..., 2] (row, col); NaN where no block-coloured pixel is seen.
+
+    frames uint8 [..., S, S, 3] at any size S (coordinates are rescaled to the 32 px screen). A pixel is
+    the block's when every channel is within `tolerance` of BLOCK_COLOUR (the stripes are far from it).
+    """
+    size = frames.shape[-2]
+    distance = np.abs(frames.astype(np.int16) - np.asarray(BLOCK_COLOUR, dtype=np.int16)).max(
+        -1
+    )  # [..., S, S]
+    is_block = distance <= tolerance
+    count = is_block.sum((-2, -1))  # [...]
+    coords = (np.arange(size) + 0.5) * SCREEN_SIZE / size  # pixel centres in native px
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rows = (is_block * coords[:, None]).sum((-2, -1)) / count
+        cols = (is_block * coords[None, :]).sum((-2, -1)) / count
+    return np.stack([rows, cols], axis=-1)
+
+
 class BlockGameEnv(GameEnv):
     """Discrete(5) over NOOP, RIGHT, LEFT, UP, DOWN; the block's top-left corner is (row, col) in px."""
 
@@ -46,10 +73,7 @@ class BlockGameEnv(GameEnv):
         self._position = (int(row) * STEP_PX, int(col) * STEP_PX)
 
     def _advance(self, action: int) -> tuple[float, bool]:
-        dy, dx = BLOCK_MOVES[self.action_names[action]]
-        limit = SCREEN_SIZE - BLOCK_SIZE
-        row, col = self._position
-        self._position = (min(max(row + dy * STEP_PX, 0), limit), min(max(col + dx * STEP_PX, 0), limit))
+        self._position = move_block(self._position, self.action_names[action])
         return 0.0, False
 
     @property

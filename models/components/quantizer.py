@@ -20,6 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 
 MAX_INIT_SAMPLES = 8192  # k-means++ over a random subset of the first batch: O(K * N) work
+# A new code (at init or on a dead-code reset) must be at least this squared distance (2 - 2 cos) from
+# every code already placed: cos < 0.995. Game frames hold few distinct patches, and seeding or
+# resetting codes onto encodings that codes already sit on made near-duplicate codes (measured on the
+# block game: 432 used codes for 3 kinds of patch, each within 1e-7 cosine of another), between which
+# float noise picked at random, so an unchanged patch changed token from frame to frame.
+MIN_NEW_CODE_DISTANCE = 0.01
+MAX_RESETS_PER_STEP = 64  # bounds the greedy pick loop (and its host syncs); the rest wait a step
 
 
 @dataclass
@@ -93,13 +100,14 @@ class VectorQuantizer(nn.Module):
             encodings = encodings[subset]
         picks = [int(torch.randint(0, encodings.shape[0], ()).item())]
         nearest = (2 - 2 * encodings @ encodings[picks[0]]).clamp_min(0)  # [N] squared distance to seeds
-        for _ in range(1, self.codebook_size):
-            # the floor keeps the draw valid when every encoding already coincides with a seed
-            pick = int(torch.multinomial(nearest.clamp_min(1e-12), 1).item())
+        while len(picks) < self.codebook_size and bool((nearest >= MIN_NEW_CODE_DISTANCE).any()):
+            far_enough = torch.where(nearest >= MIN_NEW_CODE_DISTANCE, nearest, torch.zeros_like(nearest))
+            pick = int(torch.multinomial(far_enough, 1).item())
             picks.append(pick)
             nearest = torch.minimum(nearest, (2 - 2 * encodings @ encodings[pick]).clamp_min(0))
-        noise = 1e-3 * torch.randn_like(self.codebook)  # distinct codes even when picks repeat
-        self.codebook.data.copy_(encodings[picks].to(self.codebook.dtype) + noise)
+        # the codes the batch has no distinct content for stay at their random init, far from every
+        # encoding (random directions): unused, they are reset onto new content when it appears
+        self.codebook.data[: len(picks)] = encodings[picks].to(self.codebook.dtype)
         self.usage.fill_(1.0 / self.codebook_size)
         self.is_initialized.fill_(True)
         self.broadcast_from_rank0()
@@ -121,12 +129,22 @@ class VectorQuantizer(nn.Module):
         share = counts / counts.sum().clamp_min(1.0)
         self.usage.mul_(self.usage_decay).add_((1 - self.usage_decay) * share)
         dead = (self.usage < self.dead_code_threshold / self.codebook_size).nonzero().squeeze(1)
-        # only encodings the codebook misses are worth a code; a copy of a live code would die again
-        candidates = (errors > 1e-6).nonzero().squeeze(1)
-        num = min(dead.numel(), candidates.numel())
-        if num > 0:
-            picks = candidates[torch.multinomial(errors[candidates], num, replacement=False)]
-            dead = dead[torch.randperm(dead.numel(), device=dead.device)[:num]]
+        if dead.numel() > 0:
+            picks = self.distinct_badly_quantised(encodings, errors, min(dead.numel(), MAX_RESETS_PER_STEP))
+            dead = dead[torch.randperm(dead.numel(), device=dead.device)[: len(picks)]]
             self.codebook.data[dead] = encodings[picks].to(self.codebook.dtype)
             self.usage[dead] = 1.0 / self.codebook_size
         self.broadcast_from_rank0()
+
+    @staticmethod
+    def distinct_badly_quantised(encodings: torch.Tensor, errors: torch.Tensor, max_picks: int) -> list[int]:
+        """Up to `max_picks` encodings drawn in proportion to their error, each at least
+        MIN_NEW_CODE_DISTANCE from its current code and from the other picks (no duplicate codes)."""
+        remaining = torch.where(errors >= MIN_NEW_CODE_DISTANCE, errors, torch.zeros_like(errors))  # [N]
+        picks: list[int] = []
+        while len(picks) < max_picks and bool((remaining > 0).any()):
+            pick = int(torch.multinomial(remaining, 1).item())
+            picks.append(pick)
+            too_close = (2 - 2 * encodings @ encodings[pick]) < MIN_NEW_CODE_DISTANCE  # [N]
+            remaining = remaining.masked_fill(too_close, 0.0)
+        return picks

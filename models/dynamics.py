@@ -34,7 +34,7 @@ from models.config import DynamicsConfig
 class DynamicsOutput:
     loss: torch.Tensor
     metrics: dict[str, torch.Tensor]
-    logits: torch.Tensor  # [B, T, h*w, K]
+    masked_logits: torch.Tensor  # [M, K]: logits at the M masked positions, in mask.nonzero() order
     mask: torch.Tensor  # bool [B, T, h*w], True where the input token was masked
 
 
@@ -48,7 +48,12 @@ class DynamicsModel(nn.Module):
         if config.action_conditioning == "prepend":
             self.action_token_type = nn.Parameter(torch.zeros(config.dim))
         self.transformer = STTransformer(
-            config.dim, config.num_blocks, config.num_heads, config.mlp_ratio, config.activation_checkpointing
+            config.dim,
+            config.num_blocks,
+            config.num_heads,
+            config.mlp_ratio,
+            config.activation_checkpointing,
+            grid=(config.grid_size, config.grid_size),
         )
         if config.token_input_skip:
             self.skip_norm = nn.LayerNorm(config.dim)
@@ -73,15 +78,19 @@ class DynamicsModel(nn.Module):
             x = torch.cat([action_tokens, tokens], dim=2)  # [B, T, 1+h*w, D]
         return add_positions(x, self.grid)
 
-    def to_logits(self, hidden: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
-        """hidden [B, T, S', D] -> logits [B, T, h*w, K]."""
+    def token_features(self, hidden: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
+        """Transformer output [B, T, S', D] -> what the head reads for each token [B, T, h*w, D]."""
         if self.config.action_conditioning == "prepend":
             hidden = hidden[:, :, 1:]  # drop the action token
         if self.config.token_input_skip:
             # skip connection from the input token embedding: visible tokens reach the head directly,
             # so the transformer's capacity goes to the masked ones
             hidden = hidden + self.skip_norm(self.token_embed(token_ids.flatten(2)))
-        return self.head(hidden)
+        return hidden
+
+    def to_logits(self, hidden: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
+        """hidden [B, T, S', D] -> logits [B, T, h*w, K]."""
+        return self.head(self.token_features(hidden, token_ids))
 
     def logits(
         self, token_ids: torch.Tensor, frame_actions: torch.Tensor, window: int | None = None
@@ -97,10 +106,15 @@ class DynamicsModel(nn.Module):
         self, clean_ids: torch.Tensor, masked_ids: torch.Tensor, frame_actions: torch.Tensor
     ) -> torch.Tensor:
         """Logits [B, T, h*w, K] of masked_ids [B, T, h, w] where frame t sees clean_ids of frames < t."""
+        return self.head(self.clean_context_features(clean_ids, masked_ids, frame_actions))
+
+    def clean_context_features(
+        self, clean_ids: torch.Tensor, masked_ids: torch.Tensor, frame_actions: torch.Tensor
+    ) -> torch.Tensor:
         hidden = self.transformer.forward_two_stream(
             self.embed(clean_ids, frame_actions), self.embed(masked_ids, frame_actions)
         )
-        return self.to_logits(hidden, masked_ids)
+        return self.token_features(hidden, masked_ids)  # [B, T, h*w, D]
 
     def logits_cached(
         self, token_ids: torch.Tensor, frame_actions: torch.Tensor, cache: FrameCache | None
@@ -138,28 +152,31 @@ class DynamicsModel(nn.Module):
         parts = []
         if num_clean > 0:
             parts.append(
-                self.logits_clean_context(
+                self.clean_context_features(
                     token_ids[:num_clean], inputs[:num_clean], frame_actions[:num_clean]
                 )
             )
         if num_clean < b:
-            parts.append(self.logits(inputs[num_clean:], frame_actions[num_clean:]))
-        logits = torch.cat(parts) if len(parts) > 1 else parts[0]  # [B, T, S, K]
-        ce = F.cross_entropy(logits.flatten(0, 2).float(), targets.flatten(), reduction="none").view_as(
-            targets
-        )
+            masked_part = self.transformer(self.embed(inputs[num_clean:], frame_actions[num_clean:]))
+            parts.append(self.token_features(masked_part, inputs[num_clean:]))
+        features = torch.cat(parts) if len(parts) > 1 else parts[0]  # [B, T, S, D]
+        # the head and the loss only where there is something to predict (~75 % of tokens, and the
+        # head over K codes is the largest matmul of a small model)
+        logits = self.head(features[mask])  # [M, K]
+        masked_targets = targets[mask]  # [M]
+        ce = F.cross_entropy(logits.float(), masked_targets, reduction="none")  # [M]
         predicted = logits.argmax(-1)
         weights = torch.ones_like(ce)
         if self.config.tdce:
             if code_vectors is None:
                 raise ValueError("tdce=True needs the tokenizer's codebook vectors (code_vectors)")
-            weights = self.tdce_weights(predicted, targets, code_vectors)
-        num_masked = mask.sum().clamp_min(1)
-        loss = (ce * weights * mask).sum() / num_masked
+            weights = self.tdce_weights(predicted, masked_targets, code_vectors)
+        num_masked = max(int(mask.sum()), 1)
+        loss = (ce * weights).sum() / num_masked
         with torch.no_grad():
             metrics = {
-                "ce": (ce * mask).sum() / num_masked,
-                "token_accuracy": ((predicted == targets) & mask).sum() / num_masked,
+                "ce": ce.sum() / num_masked,
+                "token_accuracy": (predicted == masked_targets).sum() / num_masked,
                 "mask_rate": mask[:, 1:].float().mean() if t > 1 else mask.float().mean(),
             }
         return DynamicsOutput(loss, metrics, logits, mask)
@@ -170,5 +187,5 @@ class DynamicsModel(nn.Module):
         """w = 1 + lambda * ||c[pred] - c[true]||^2 / 4, in [1, 1 + lambda] for unit codes; no gradient."""
         with torch.no_grad():
             codes = F.normalize(code_vectors.float(), dim=-1)
-            sq_distance = (codes[predicted] - codes[targets]).pow(2).sum(-1)  # [B, T, S] in [0, 4]
+            sq_distance = (codes[predicted] - codes[targets]).pow(2).sum(-1)  # [...] in [0, 4]
             return 1.0 + self.config.tdce_weight * sq_distance / 4.0

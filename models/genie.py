@@ -25,7 +25,7 @@ from models.tokenizer import VideoTokenizer
 class GenieOutput:
     loss: torch.Tensor
     metrics: dict[str, torch.Tensor]
-    token_logits: torch.Tensor  # [B, T, h*w, K]
+    masked_logits: torch.Tensor  # [M, K]: the dynamics' logits at its M masked positions
     latent_actions: torch.Tensor | None  # int64 [B, T-1] (GenieRedux) or None (guided)
 
 
@@ -110,7 +110,7 @@ class GenieRedux(GenieBase):
         metrics.update({f"lam/{k}": v for k, v in lam_out.metrics.items()})
         metrics["dynamics/loss"] = dyn_out.loss.detach()
         metrics["lam/loss"] = lam_out.loss.detach()
-        return GenieOutput(loss, metrics, dyn_out.logits, lam_out.actions)
+        return GenieOutput(loss, metrics, dyn_out.masked_logits, lam_out.actions)
 
 
 class GenieReduxGuided(GenieBase):
@@ -143,4 +143,4 @@ class GenieReduxGuided(GenieBase):
         token_ids = self.tokenize(frames)
         dyn_out = self.dynamics(token_ids, self.embed_actions(actions), self.code_vectors())
         metrics = {f"dynamics/{k}": v for k, v in dyn_out.metrics.items()}
-        return GenieOutput(dyn_out.loss, metrics, dyn_out.logits, None)
+        return GenieOutput(dyn_out.loss, metrics, dyn_out.masked_logits, None)

@@ -42,6 +42,7 @@ class LatentActionModel(nn.Module):
             config.num_heads,
             config.mlp_ratio,
             config.activation_checkpointing,
+            grid=config.grid,
         )
         self.to_action = nn.Sequential(
             nn.Linear(config.dim, config.dim), nn.GELU(), nn.Linear(config.dim, config.code_dim)
@@ -57,6 +58,7 @@ class LatentActionModel(nn.Module):
             config.num_heads,
             config.mlp_ratio,
             config.activation_checkpointing,
+            grid=config.grid,
         )
         self.to_pixels = nn.Linear(config.dim, patch_features)
 

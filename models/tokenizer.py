@@ -44,6 +44,7 @@ class VideoTokenizer(nn.Module):
             config.num_heads,
             config.mlp_ratio,
             config.activation_checkpointing,
+            grid=config.grid,
         )
         self.to_code = nn.Linear(config.dim, config.code_dim)
         self.quantizer = VectorQuantizer(
@@ -57,6 +58,7 @@ class VideoTokenizer(nn.Module):
             config.num_heads,
             config.mlp_ratio,
             config.activation_checkpointing,
+            grid=config.grid,
         )
         self.to_pixels = nn.Linear(config.dim, patch_features)
 

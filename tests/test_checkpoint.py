@@ -31,7 +31,7 @@ def test_save_load_gives_identical_outputs(tmp_path, kind):
         a = model(frames, actions)
         torch.manual_seed(0)
         b = loaded(frames, actions)
-        torch.testing.assert_close(b.token_logits, a.token_logits)
+        torch.testing.assert_close(b.masked_logits, a.masked_logits)
 
 
 def test_world_model_from_checkpoint_reproduces_rollout(tmp_path):

@@ -50,7 +50,7 @@ def test_dynamics_logits_are_causal_in_time(conditioning):
 
 
 def test_config_switches_change_the_model():
-    assert tiny_dynamics().config.action_conditioning == "prepend"  # the measured default
+    assert tiny_dynamics().config.action_conditioning == "additive"  # the measured default (docs/models.md)
     plain = tiny_dynamics(action_conditioning="additive")
     prepend = tiny_dynamics(action_conditioning="prepend")
     skip = tiny_dynamics(action_conditioning="additive", token_input_skip=True)
@@ -61,6 +61,48 @@ def test_config_switches_change_the_model():
         tiny_dynamics(action_conditioning="concat")
     with pytest.raises(ValueError, match="unknown dynamics config key"):
         part_configs("tiny", "genie_redux", {"dynamics": {"tdce_weigth": 2.0}})
+
+
+def test_clean_context_training_conditions_each_frame_on_the_clean_past():
+    """fraction 1: frame t's prediction sees the clean frames before it (as at inference), so what was
+    masked in frame t-1 does not matter to it; fraction 0 (Genie's regime): it sees masked frames."""
+    clean_model = tiny_dynamics(clean_context_fraction=1.0).eval()
+    masked_model = tiny_dynamics(clean_context_fraction=0.0).eval()
+    masked_model.load_state_dict(clean_model.state_dict())
+    token_ids, actions = random_inputs(clean_model)
+    frame_actions = clean_model.frame_actions(actions)
+    mask = torch.zeros(2, 5, 16, dtype=torch.bool)
+    mask[:, 1:, ::2] = True  # half of every frame after the first is masked
+    inputs = torch.where(
+        mask, torch.full_like(mask, clean_model.mask_id, dtype=torch.long), token_ids.flatten(2)
+    )
+    more_masked = inputs.clone()
+    more_masked[:, 2, 1::2] = clean_model.mask_id  # frame 2 now fully masked
+    clean = [
+        clean_model.logits_clean_context(token_ids, x.view_as(token_ids), frame_actions)
+        for x in (inputs, more_masked)
+    ]
+    torch.testing.assert_close(
+        clean[0][:, 3:], clean[1][:, 3:]
+    )  # later frames saw the clean frame 2 both times
+    assert not torch.allclose(clean[0][:, 2], clean[1][:, 2])  # frame 2's own prediction did change
+    genie = [masked_model.logits(x.view_as(token_ids), frame_actions) for x in (inputs, more_masked)]
+    assert not torch.allclose(genie[0][:, 3:], genie[1][:, 3:])  # Genie's regime: the masking reaches on
+
+
+def test_clean_context_fraction_splits_the_batch():
+    model = tiny_dynamics(clean_context_fraction=0.5)
+    token_ids, actions = random_inputs(model, batch=4)
+    calls = []
+    original_clean, original_plain = model.clean_context_features, model.transformer.forward
+    model.clean_context_features = lambda *a: calls.append(("clean", a[0].shape[0])) or original_clean(*a)
+    model.transformer.forward = lambda *a, **k: (
+        calls.append(("masked", a[0].shape[0])) or original_plain(*a, **k)
+    )
+    out = model(token_ids, actions)
+    assert calls == [("clean", 2), ("masked", 2)] and out.masked_logits.shape[0] == int(out.mask.sum())
+    with pytest.raises(ValueError, match="clean_context_fraction"):
+        tiny_dynamics(clean_context_fraction=1.5)
 
 
 def test_tdce_weights_grow_with_code_distance_and_change_the_loss():

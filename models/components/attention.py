@@ -86,12 +86,14 @@ class Attention(nn.Module):
         is_causal: bool = False,
         past_kv: KeyValue | None = None,
         window: int | None = None,
+        bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, KeyValue]:
         """x [N, L, D] -> (out [N, L, D], (k, v) of x alone, each [N, H, L, hd]).
 
         With `past_kv` (keys/values of the P positions just before x) the L new positions attend to
         all P past positions and, if causal, to new positions up to themselves. `window` (causal only)
-        limits every query to the last `window` positions including its own.
+        limits every query to the last `window` positions including its own. `bias` [H, L, L]: an
+        additive score bias (non-causal only; the spatial position bias).
         """
         length = x.shape[1]
         q, k, v = self.split_heads(x)
@@ -101,7 +103,9 @@ class Attention(nn.Module):
             k = torch.cat([past_kv[0], k], dim=2)  # [N, H, P+L, hd]
             v = torch.cat([past_kv[1], v], dim=2)
         if not is_causal:
-            out = F.scaled_dot_product_attention(q, k, v)
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=None if bias is None else bias.to(q.dtype)
+            )
             return self.merge_heads(out), new_kv
         query_times = torch.arange(num_past, num_past + length, device=x.device)
         key_times = torch.arange(num_past + length, device=x.device)

@@ -1,4 +1,5 @@
-"""Fixed 2-D sinusoidal position encodings of a frame's patches (row, column).
+"""Where a patch is: fixed 2-D sinusoidal codes added to the tokens (row, column), and a learned
+continuous relative bias for spatial attention (`SpatialPositionBias`).
 
 Only space is encoded in the tokens. Time is never added: an absolute frame index stamped into every
 token made an unchanged frame encode to different tokens at every t (issue 8: 2-14 % of a static
@@ -10,6 +11,8 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 
 def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
@@ -41,3 +44,33 @@ def add_positions(x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     if num_extra > 0:  # extra tokens (e.g. a prepended action token) get their own fixed code
         spatial = torch.cat([sinusoid(torch.arange(-num_extra, 0, device=x.device) - 1000, dim), spatial])
     return x + spatial.to(x.dtype)
+
+
+class SpatialPositionBias(nn.Module):
+    """Continuous relative position bias for spatial attention (Swin v2's log-spaced CPB).
+
+    A small MLP maps each (row, column) offset between two patches, log-spaced as sign(d) log2(1+|d|),
+    to one additive attention bias per head, so "look one patch to the left" is a property of the
+    offset, not something to rebuild from two absolute codes; it works for any grid. The last layer
+    starts at zero (no bias), and extra leading tokens (a prepended action token) get none.
+    """
+
+    def __init__(self, num_heads: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, num_heads))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, grid: tuple[int, int], num_tokens: int, device: torch.device) -> torch.Tensor:
+        """-> bias [H, num_tokens, num_tokens] for h*w patches (row-major) after num_tokens - h*w extra ones."""
+        rows, cols = torch.meshgrid(
+            torch.arange(grid[0], device=device), torch.arange(grid[1], device=device), indexing="ij"
+        )
+        coords = torch.stack([rows.flatten(), cols.flatten()], dim=-1).float()  # [h*w, 2]
+        offsets = coords[:, None] - coords[None, :]  # [h*w, h*w, 2]
+        offsets = offsets.sign() * torch.log2(1.0 + offsets.abs())
+        bias = self.mlp(offsets).permute(2, 0, 1)  # [H, h*w, h*w]
+        num_extra = num_tokens - coords.shape[0]
+        if num_extra > 0:
+            bias = F.pad(bias, (num_extra, 0, num_extra, 0))  # no bias to or from extra tokens
+        return bias

@@ -15,13 +15,18 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from models.components.attention import Attention, KeyValue
+from models.components.position import SpatialPositionBias
 
 
 class STBlock(nn.Module):
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, mlp_ratio: float = 4.0, grid: tuple[int, int] | None = None
+    ) -> None:
         super().__init__()
         self.norm_spatial = nn.LayerNorm(dim)
         self.spatial = Attention(dim, num_heads)
+        self.grid = grid  # (h, w) of the patches: enables the relative spatial bias
+        self.spatial_bias = SpatialPositionBias(num_heads) if grid is not None else None
         self.norm_temporal = nn.LayerNorm(dim)
         self.temporal = Attention(dim, num_heads, relative_time=True)
         self.norm_mlp = nn.LayerNorm(dim)
@@ -32,7 +37,8 @@ class STBlock(nn.Module):
         """Spatial attention: x [B, T, S, D] -> x + attention over the S tokens of each frame."""
         b, t, s, d = x.shape
         spatial_in = self.norm_spatial(x).reshape(b * t, s, d)  # [B*T, S, D]: one sequence per frame
-        return x + self.spatial(spatial_in)[0].reshape(b, t, s, d)
+        bias = self.spatial_bias(self.grid, s, x.device) if self.spatial_bias is not None else None
+        return x + self.spatial(spatial_in, bias=bias)[0].reshape(b, t, s, d)
 
     @staticmethod
     def to_time_major(x: torch.Tensor) -> torch.Tensor:
@@ -101,10 +107,16 @@ class STTransformer(nn.Module):
     """A stack of ST blocks with a final LayerNorm; optional activation checkpointing per block."""
 
     def __init__(
-        self, dim: int, num_blocks: int, num_heads: int, mlp_ratio: float = 4.0, checkpointing: bool = False
+        self,
+        dim: int,
+        num_blocks: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        checkpointing: bool = False,
+        grid: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(STBlock(dim, num_heads, mlp_ratio) for _ in range(num_blocks))
+        self.blocks = nn.ModuleList(STBlock(dim, num_heads, mlp_ratio, grid) for _ in range(num_blocks))
         self.norm = nn.LayerNorm(dim)
         self.checkpointing = checkpointing
 

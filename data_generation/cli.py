@@ -16,7 +16,8 @@ from data_generation.selection import GameFilter, Selection, select_games, selec
 CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = "retro_act/pretrain"
 SELECTION_KEYS = (
-    "genre", "view", "motion", "platform", "subset", "required_controls", "exclude_blinking", "exclude_delayed", "n_envs",
+    "genre", "view", "motion", "platform", "subset", "required_controls", "aligned_controls", "exclude_blinking",
+    "exclude_delayed", "n_envs",
 )  # fmt: skip
 
 
@@ -37,6 +38,7 @@ def game_filter(cfg: DictConfig) -> GameFilter:
         platforms=tuple(as_names(cfg.platform)),
         subset=str(cfg.subset),
         required_controls=tuple(as_names(cfg.required_controls)),
+        aligned_controls=bool(cfg.aligned_controls),
         exclude_blinking=bool(cfg.exclude_blinking),
         exclude_delayed=bool(cfg.exclude_delayed),
         n_envs=cfg.n_envs,

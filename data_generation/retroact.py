@@ -20,6 +20,23 @@ ANNOTATIONS_DPATH = Path(__file__).resolve().parent / "annotations"
 MAIN_CSV = ANNOTATIONS_DPATH / "RetroAct_v1.4.csv"
 CONTROL_G50_CSV = ANNOTATIONS_DPATH / "RetroAct_v0.1_control_G50.csv"
 NO_EFFECT = "none"  # the annotation for an action that does nothing in that game
+# What GenieRedux-G-50's control games share (upstream's selection): the d-pad's horizontal keys move that
+# way, the primary button jumps, UP climbs or does nothing, DOWN crouches, climbs or does nothing. Only
+# then does one embedding per action name mean the same thing in every game.
+ALIGNED_CONTROLS: dict[str, frozenset[str]] = {
+    "RIGHT": frozenset({"right"}),
+    "LEFT": frozenset({"left"}),
+    "ACTION_PRIMARY": frozenset({"jump"}),
+    "UP": frozenset({"climb", NO_EFFECT}),
+    "DOWN": frozenset({NO_EFFECT, "crouch", "climb"}),
+}
+
+
+def has_aligned_controls(controls: dict[str, str]) -> bool:
+    """True when every action's annotated meaning is one ALIGNED_CONTROLS allows (case-insensitive)."""
+    return all(
+        controls.get(action, "").strip().lower() in allowed for action, allowed in ALIGNED_CONTROLS.items()
+    )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from common.errors import UserError
 from data.actions import RETRO_ACTIONS
 from data_generation.envs.retro import import_command_hint
 from data_generation.names import game_key, resolve_retro_game, retro_integrations
-from data_generation.retroact import NO_EFFECT, GameAnnotation, load_annotations
+from data_generation.retroact import NO_EFFECT, GameAnnotation, has_aligned_controls, load_annotations
 
 SUBSETS = ("all", "g50")
 
@@ -28,6 +28,7 @@ class GameFilter:
     platforms: tuple[str, ...] = ()
     subset: str = "all"  # "g50": only the 50-game GenieRedux-G control subset
     required_controls: tuple[str, ...] = ()  # actions whose annotation must not be 'none'
+    aligned_controls: bool = False  # RIGHT=right, LEFT=left, ACTION_PRIMARY=jump, UP/DOWN climb|crouch|none
     exclude_blinking: bool = False
     exclude_delayed: bool = False
     n_envs: int | None = None  # keep the first n available games
@@ -85,6 +86,8 @@ def _stages(f: GameFilter) -> list[tuple[str, Callable[[GameAnnotation], bool]]]
                 lambda a: all(_controls_of(a, f.subset)[c] != NO_EFFECT for c in f.required_controls),
             )
         )
+    if f.aligned_controls:
+        stages.append(("aligned_controls=true", lambda a: has_aligned_controls(_controls_of(a, f.subset))))
     if f.exclude_blinking:
         stages.append(("exclude_blinking=true", lambda a: not a.is_blinking))
     if f.exclude_delayed:

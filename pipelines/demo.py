@@ -128,8 +128,10 @@ def print_summary(cfg: DictConfig, durations: list[float]) -> None:
     print(f"  tokenizer:  {out / 'tokenizer'}  (metrics.jsonl, samples/)")
     print(f"  world model: {dynamics_dpath / 'best_model'}")
     print(
-        f"  replication: PSNR {fmt(replication.get('psnr'))} dB, SSIM {fmt(replication.get('ssim'))}, "
-        f"ΔPSNR@4 {fmt(replication.get('delta_psnr_genie'))} dB, FID {fmt(replication.get('fid'))}"
+        f"  replication: PSNR {fmt(replication.get('psnr'))} dB, SSIM {fmt(replication.get('ssim'))} "
+        f"(copying the last prime frame: {fmt(replication.get('psnr_copy_last'))} dB, "
+        f"{fmt(replication.get('ssim_copy_last'))}), ΔPSNR@4 {fmt(replication.get('delta_psnr_genie'))} dB, "
+        f"FID {fmt(replication.get('fid'))}"
     )
     print(
         f"  control ({cfg.eval.control_action}): PSNR vs what the agent really did {fmt(control.get('psnr'))} dB"

@@ -65,6 +65,31 @@ def test_control_subset_requires_aligned_controls_and_excludes_flags():
     assert all(annotations[game_key(n)].controls["UP"] != "none" for n in no_up.selected)
 
 
+def test_aligned_controls_select_by_meaning_as_upstream_g50():
+    """RIGHT=right, LEFT=left, ACTION_PRIMARY=jump, UP in {climb, none}, DOWN in {none, crouch, climb}."""
+    from data_generation.retroact import has_aligned_controls
+
+    aligned = {"RIGHT": "right", "LEFT": "left", "UP": "none", "DOWN": "crouch", "ACTION_PRIMARY": "jump"}
+    assert has_aligned_controls(aligned)
+    for action, meaning in [
+        ("RIGHT", "shoot"),
+        ("LEFT", "right"),
+        ("ACTION_PRIMARY", "shoot"),
+        ("UP", "jump"),
+        ("DOWN", "shoot"),
+    ]:
+        assert not has_aligned_controls({**aligned, action: meaning}), (action, meaning)
+    # "not none" was the old test: a shooter whose primary button shoots passed it, and must not pass now
+    assert not has_aligned_controls({**aligned, "ACTION_PRIMARY": "shoot", "UP": "up", "DOWN": "down"})
+    g50 = select_games(GameFilter(subset="g50", aligned_controls=True), everything_available)
+    annotations = {a.key: a for a in load_annotations()}
+    assert len(g50.selected) == 50  # every game of the published list meets its own criterion
+    platformers = select_games(GameFilter(genres=("pl",), aligned_controls=True), everything_available)
+    assert 50 < len(platformers.selected) < sum(a.genre == "pl" for a in annotations.values())
+    for name in platformers.selected:
+        assert has_aligned_controls(annotations[game_key(name)].controls)
+
+
 def test_availability_splits_selected_from_unavailable():
     def only_nes(name: str) -> bool:
         return name.endswith("-Nes-v0")

@@ -311,3 +311,17 @@ def test_eval_command_on_a_tiny_checkpoint(
     assert f"| PSNR (dB) | {results['metrics']['psnr']:.3f} |" in printed
     assert f"report: {tmp_path / 'out' / 'report.html'}" in printed
     assert len(list((tmp_path / "out" / "gifs").glob("*.gif"))) == 4
+
+
+def test_copy_last_prime_frame_baseline_is_scored_like_the_model() -> None:
+    """A model that ignores actions (the square never moves) *is* the copy baseline: identical figures."""
+    batches = make_batches(2, 4, SETTINGS.num_frames)
+    ignorer = evaluate(MovingSquareWorld(follows_actions=False), batches, SETTINGS, env_names=["a", "b"])
+    assert ignorer.metrics["psnr_copy_last"] == pytest.approx(ignorer.metrics["psnr"])
+    assert ignorer.metrics["ssim_copy_last"] == pytest.approx(ignorer.metrics["ssim"])
+    assert ignorer.psnr_per_frame_copy == pytest.approx(ignorer.psnr_per_frame)
+    for game in ignorer.per_game.values():
+        assert game["psnr_copy"] == pytest.approx(game["psnr"])
+    follower = evaluate(MovingSquareWorld(), batches, SETTINGS, env_names=["a", "b"])
+    assert follower.metrics["psnr_copy_last"] == pytest.approx(ignorer.metrics["psnr"])  # same baseline
+    assert follower.metrics["psnr"] > follower.metrics["psnr_copy_last"] + 20  # and the follower beats it

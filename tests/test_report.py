@@ -83,3 +83,24 @@ def test_rewriting_a_folder_drops_stale_gifs_and_nan_becomes_null(tmp_path) -> N
     assert [p.name for p in paths["gifs"].glob("*.gif")] == ["000_renamed.gif"]
     assert json.loads(paths["json"].read_text())["metrics"]["psnr"] is None
     assert "| PSNR (dB) | n/a |" in markdown_tables(result)
+
+
+def test_every_psnr_and_ssim_has_the_copy_baseline_beside_it_and_html_renders_tables(tmp_path) -> None:
+    result = make_result()
+    result.metrics.update(psnr_copy_last=19.0, ssim_copy_last=0.5)
+    result.per_game["Pong-Atari2600"].update(psnr_copy=18.5, ssim_copy=0.45)
+    result.psnr_per_frame_copy, result.ssim_per_frame_copy = [20.0, 19.0, 18.0], [0.6, 0.5, 0.4]
+    paths = write_reports(result, tmp_path)
+    table = paths["markdown"].read_text()
+    assert "| PSNR (dB) | 23.457 | 19.000 |" in table and "| SSIM | 0.712 | 0.500 |" in table
+    assert "| Pong-Atari2600 | 3 | 24.111 | 18.500 | 0.750 | 0.450 |" in table
+    assert "| PSNR, copy last prime frame | 20.00 | 19.00 | 18.00 |" in table
+    saved = json.loads(paths["json"].read_text())
+    assert saved["metrics"]["psnr_copy_last"] == 19.0 and saved["psnr_per_frame_copy"] == [20.0, 19.0, 18.0]
+    report = paths["html"].read_text()
+    assert "<pre>" not in report and "<td>19.000</td>" in report and "<th>copy last prime frame</th>" in report
+    assert "image-rendering:pixelated" in report
+    import imageio.v3 as iio
+
+    (gif,) = paths["gifs"].glob("*.gif")
+    assert f'width="{2 * iio.imread(gif).shape[2]}"' in report  # shown at twice its size, crisp

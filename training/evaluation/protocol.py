@@ -154,13 +154,18 @@ class _Tally:
     def __init__(self, num_frames: int, env_names: list[str], fid: FidAccumulator | None) -> None:
         num_envs = len(env_names)
         self.env_names, self.fid, self.clips = env_names, fid, []
+        # "*_copy": the same figures for the trivial prediction "the last prime frame, repeated"
         self.sums = MetricSums(
             {
                 "psnr_frame": (num_frames,),
                 "ssim_frame": (num_frames,),
+                "psnr_copy_frame": (num_frames,),
+                "ssim_copy_frame": (num_frames,),
                 "count": (),
                 "psnr_game": (num_envs,),
                 "ssim_game": (num_envs,),
+                "psnr_copy_game": (num_envs,),
+                "ssim_copy_game": (num_envs,),
                 "count_game": (num_envs,),
                 "delta_genie": (),
                 "delta_upstream": (),
@@ -171,14 +176,20 @@ class _Tally:
     def count(self) -> int:
         return int(self.sums.values["count"])
 
-    def add_frames(self, pred: torch.Tensor, future: torch.Tensor, env_ids: torch.Tensor) -> None:
-        psnr_values, ssim_values = psnr_per_frame(pred, future), ssim_per_frame(pred, future)  # [B, N]
+    def add_frames(
+        self, pred: torch.Tensor, future: torch.Tensor, last_prime: torch.Tensor, env_ids: torch.Tensor
+    ) -> None:
+        """pred, future [B, N, 3, H, W]; last_prime [B, 3, H, W] (the copy baseline's prediction)."""
+        copy = last_prime[:, None].expand_as(future)
         batch_size = pred.shape[0]
-        self.sums.add("psnr_frame", psnr_values.sum(0))
-        self.sums.add("ssim_frame", ssim_values.sum(0))
+        for suffix, prediction in (("", pred), ("_copy", copy)):
+            psnr_values = psnr_per_frame(prediction, future)  # [B, N]
+            ssim_values = ssim_per_frame(prediction, future)
+            self.sums.add(f"psnr{suffix}_frame", psnr_values.sum(0))
+            self.sums.add(f"ssim{suffix}_frame", ssim_values.sum(0))
+            self.sums.add(f"psnr{suffix}_game", psnr_values.mean(1), index=env_ids)
+            self.sums.add(f"ssim{suffix}_game", ssim_values.mean(1), index=env_ids)
         self.sums.add("count", batch_size)
-        self.sums.add("psnr_game", psnr_values.mean(1), index=env_ids)
-        self.sums.add("ssim_game", ssim_values.mean(1), index=env_ids)
         self.sums.add("count_game", torch.ones(batch_size), index=env_ids)
         if self.fid is not None:
             self.fid.update(future, pred)
@@ -277,7 +288,7 @@ def evaluate(
         pred = rollout(actions).float()  # [B, N, 3, H, W]
         env_ids = _env_ids(batch, batch_size, env_names)
         allowed = allowed_by_env[env_ids]  # [B, num_actions]
-        tally.add_frames(pred, future, env_ids)
+        tally.add_frames(pred, future, prime[:, -1], env_ids)
         if has_delta:
             tally.add_deltas(*_delta_psnrs(rollout, actions, pred, future, t, allowed))
         clip_indices = range(min(batch_size, settings.num_gifs - len(tally.clips)))
@@ -316,16 +327,17 @@ def _notes(settings: EvalSettings, count: int, has_delta: bool) -> list[str]:
 def _summarise(settings: EvalSettings, tally: _Tally, has_delta: bool, notes: list[str]) -> EvalResult:
     """Turn the (already reduced) sums into means."""
     sums, count = tally.sums, tally.count
-    psnr_frames, ssim_frames = sums.ratio("psnr_frame", "count"), sums.ratio("ssim_frame", "count")
-    psnr_games, ssim_games = sums.ratio("psnr_game", "count_game"), sums.ratio("ssim_game", "count_game")
+    frames = {key: sums.ratio(f"{key}_frame", "count") for key in ("psnr", "ssim", "psnr_copy", "ssim_copy")}
+    games = {
+        key: sums.ratio(f"{key}_game", "count_game") for key in ("psnr", "ssim", "psnr_copy", "ssim_copy")
+    }
     delta = {
         key: float(sums.values[key]) / count if has_delta and count > 0 else None
         for key in ("delta_genie", "delta_upstream")
     }
     per_game = {
         name: {
-            "psnr": float(psnr_games[i]),
-            "ssim": float(ssim_games[i]),
+            **{key: float(values[i]) for key, values in games.items()},
             "num_sequences": int(sums.values["count_game"][i]),
         }
         for i, name in enumerate(tally.env_names)
@@ -334,14 +346,18 @@ def _summarise(settings: EvalSettings, tally: _Tally, has_delta: bool, notes: li
     return EvalResult(
         mode="control" if settings.is_control else "replication",
         metrics={
-            "psnr": float(psnr_frames.mean()),
-            "ssim": float(ssim_frames.mean()),
+            "psnr": float(frames["psnr"].mean()),
+            "ssim": float(frames["ssim"].mean()),
+            "psnr_copy_last": float(frames["psnr_copy"].mean()),
+            "ssim_copy_last": float(frames["ssim_copy"].mean()),
             "fid": tally.fid.compute() if tally.fid is not None else None,
             "delta_psnr_genie": delta["delta_genie"],
             "delta_psnr_upstream": delta["delta_upstream"],
         },
-        psnr_per_frame=psnr_frames.tolist(),
-        ssim_per_frame=ssim_frames.tolist(),
+        psnr_per_frame=frames["psnr"].tolist(),
+        ssim_per_frame=frames["ssim"].tolist(),
+        psnr_per_frame_copy=frames["psnr_copy"].tolist(),
+        ssim_per_frame_copy=frames["ssim_copy"].tolist(),
         per_game=per_game,
         num_sequences=count,
         settings=settings.as_dict(),

@@ -17,32 +17,75 @@ def _cell(value: float | int | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def markdown_tables(result: EvalResult) -> str:
-    """The headline metrics and the per-game breakdown as markdown tables."""
+def table_rows(result: EvalResult) -> list[tuple[str, list[list[str]]]]:
+    """The report's tables as (header, rows) of strings: headline, per game, per generated frame.
+
+    Every PSNR/SSIM figure has the copy-last-prime-frame baseline beside it, so a reader sees at once
+    whether the model beats copying.
+    """
     t = result.settings.get("delta_psnr_frame", "t")
-    lines = [
-        f"### Evaluation ({result.mode}, {result.num_sequences} sequences)",
-        "",
-        "| metric | value |",
-        "|---|---|",
+    metrics = result.metrics
+    headline = [
+        ["PSNR (dB)", _cell(metrics.get("psnr")), _cell(metrics.get("psnr_copy_last"))],
+        ["SSIM", _cell(metrics.get("ssim")), _cell(metrics.get("ssim_copy_last"))],
+        ["FID", _cell(metrics.get("fid")), "–"],
+        [
+            METRIC_LABELS["delta_psnr_genie"].replace("@t", f"@{t}"),
+            _cell(metrics.get("delta_psnr_genie")),
+            "–",
+        ],
+        [
+            METRIC_LABELS["delta_psnr_upstream"].replace("@t", f"@{t}"),
+            _cell(metrics.get("delta_psnr_upstream")),
+            "–",
+        ],
     ]
-    for key, label in METRIC_LABELS.items():
-        lines.append(f"| {label.replace('@t', f'@{t}')} | {_cell(result.metrics.get(key))} |")
-    lines += ["", "| game | sequences | PSNR (dB) | SSIM |", "|---|---|---|---|"]
-    for env_name, game in sorted(result.per_game.items()):
-        lines.append(
-            f"| {env_name} | {game['num_sequences']} | {_cell(game['psnr'])} | {_cell(game['ssim'])} |"
-        )
-    lines += [
-        "",
-        "| generated frame | " + " | ".join(str(i + 1) for i in range(len(result.psnr_per_frame))) + " |",
+    games = [
+        [
+            name,
+            str(game["num_sequences"]),
+            _cell(game["psnr"]),
+            _cell(game.get("psnr_copy")),
+            _cell(game["ssim"]),
+            _cell(game.get("ssim_copy")),
+        ]
+        for name, game in sorted(result.per_game.items())
     ]
-    lines.append("|---|" + "---|" * len(result.psnr_per_frame))
-    lines.append("| PSNR (dB) | " + " | ".join(_cell(v, 2) for v in result.psnr_per_frame) + " |")
-    lines.append("| SSIM | " + " | ".join(_cell(v, 3) for v in result.ssim_per_frame) + " |")
+    per_frame = [
+        ["PSNR (dB)", *(_cell(v, 2) for v in result.psnr_per_frame)],
+        ["PSNR, copy last prime frame", *(_cell(v, 2) for v in result.psnr_per_frame_copy)],
+        ["SSIM", *(_cell(v, 3) for v in result.ssim_per_frame)],
+        ["SSIM, copy last prime frame", *(_cell(v, 3) for v in result.ssim_per_frame_copy)],
+    ]
+    frame_header = ["generated frame", *(str(i + 1) for i in range(len(result.psnr_per_frame)))]
+    return [
+        ("metric|model|copy last prime frame", headline),
+        ("game|sequences|PSNR (dB)|PSNR, copy|SSIM|SSIM, copy", games),
+        ("|".join(frame_header), [row for row in per_frame if len(row) == len(frame_header)]),
+    ]
+
+
+def markdown_tables(result: EvalResult) -> str:
+    """The tables of `table_rows` as markdown, with the notes."""
+    lines = [f"### Evaluation ({result.mode}, {result.num_sequences} sequences)"]
+    for header, rows in table_rows(result):
+        columns = header.split("|")
+        lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
     if result.notes:
         lines += ["", *[f"- {note}" for note in result.notes]]
     return "\n".join(lines) + "\n"
+
+
+def html_tables(result: EvalResult) -> str:
+    parts = []
+    for header, rows in table_rows(result):
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in header.split("|"))
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+        parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    if result.notes:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in result.notes) + "</ul>")
+    return "\n".join(parts)
 
 
 def plot_psnr_curve(result: EvalResult, fpath: Path) -> Path:
@@ -54,7 +97,12 @@ def plot_psnr_curve(result: EvalResult, fpath: Path) -> Path:
 
     figure, axis = plt.subplots(figsize=(5, 3.2), dpi=120)
     steps = list(range(1, len(result.psnr_per_frame) + 1))
-    axis.plot(steps, result.psnr_per_frame, marker="o")
+    axis.plot(steps, result.psnr_per_frame, marker="o", label="model")
+    if len(result.psnr_per_frame_copy) == len(steps):
+        axis.plot(
+            steps, result.psnr_per_frame_copy, marker=".", linestyle="--", label="copy last prime frame"
+        )
+        axis.legend()
     axis.set_xlabel("generated frame")
     axis.set_ylabel("PSNR (dB)")
     axis.set_title(f"PSNR over the horizon ({result.settings.get('inference_method', '')})")
@@ -70,30 +118,38 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:80]
 
 
-def write_gifs(result: EvalResult, gifs_dpath: Path, fps: float) -> list[Path]:
-    """One gif per clip; gifs of an earlier run in the same folder are removed so the report matches."""
+def write_gifs(result: EvalResult, gifs_dpath: Path, fps: float) -> list[tuple[Path, int]]:
+    """One gif per clip -> (path, pixel width) each; gifs of an earlier run in the folder are removed."""
     for stale in gifs_dpath.glob("*.gif"):
         stale.unlink()
-    return [
-        save_gif(gifs_dpath / f"{index:03d}_{_safe_name(clip.title)}.gif", side_by_side(clip.columns), fps)
-        for index, clip in enumerate(result.clips)
-    ]
+    written = []
+    for index, clip in enumerate(result.clips):
+        frames = side_by_side(clip.columns)  # [T, H', W', 3]
+        fpath = save_gif(gifs_dpath / f"{index:03d}_{_safe_name(clip.title)}.gif", frames, fps)
+        written.append((fpath, frames.shape[2]))
+    return written
 
 
-def _html_report(result: EvalResult, tables_md: str, plot_name: str, gif_names: list[str]) -> str:
-    escaped = html.escape(tables_md)
-    gifs = "\n".join(
-        f'<figure><img src="{html.escape(n)}"><figcaption>{html.escape(n)}</figcaption></figure>'
-        for n in gif_names
+GIF_DISPLAY_SCALE = 2  # gifs are shown at twice their pixel size, nearest-neighbour (crisp pixels)
+
+
+def _html_report(result: EvalResult, plot_name: str, gifs: list[tuple[str, int]]) -> str:
+    """gifs: (relative path, pixel width) of each gif."""
+    figures = "\n".join(
+        f'<figure><img src="{html.escape(name)}" width="{GIF_DISPLAY_SCALE * width}">'
+        f"<figcaption>{html.escape(name)}</figcaption></figure>"
+        for name, width in gifs
     )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>GenieRedux evaluation</title>"
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}figure{display:inline-block;margin:6px}"
-        "pre{background:#f5f5f5;padding:1em;overflow-x:auto}</style></head><body>"
-        f"<h1>GenieRedux evaluation: {html.escape(result.mode)}</h1>"
+        "<style>body{font-family:sans-serif;max-width:1400px;margin:2em auto}figure{display:inline-block;margin:6px}"
+        "img{image-rendering:pixelated;image-rendering:crisp-edges}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}</style></head><body>"
+        f"<h1>GenieRedux evaluation: {html.escape(result.mode)}, {result.num_sequences} sequences</h1>"
         f"<p><a href='results.json'>results.json</a> · <a href='results.md'>results.md</a></p>"
-        f"<pre>{escaped}</pre><h2>PSNR over the horizon</h2><img src='{plot_name}'>"
-        f"<h2>Rollouts</h2>{gifs}</body></html>\n"
+        f"{html_tables(result)}<h2>PSNR over the horizon</h2><img src='{plot_name}'>"
+        f"<h2>Rollouts</h2>{figures}</body></html>\n"
     )
 
 
@@ -112,7 +168,9 @@ def write_reports(result: EvalResult, output_dpath: str | Path, gif_fps: float =
     atomic_write_json(paths["json"], result.to_json())
     atomic_write_text(paths["markdown"], tables_md)
     plot_psnr_curve(result, paths["plot"])
-    gif_fpaths = write_gifs(result, paths["gifs"], gif_fps)
-    gif_names = [str(fpath.relative_to(output_dpath)) for fpath in gif_fpaths]
-    atomic_write_text(paths["html"], _html_report(result, tables_md, paths["plot"].name, gif_names))
+    gifs = [
+        (str(fpath.relative_to(output_dpath)), width)
+        for fpath, width in write_gifs(result, paths["gifs"], gif_fps)
+    ]
+    atomic_write_text(paths["html"], _html_report(result, paths["plot"].name, gifs))
     return paths

@@ -12,6 +12,8 @@ import numpy as np
 METRIC_LABELS: dict[str, str] = {
     "psnr": "PSNR (dB)",
     "ssim": "SSIM",
+    "psnr_copy_last": "PSNR (dB), copying the last prime frame",
+    "ssim_copy_last": "SSIM, copying the last prime frame",
     "fid": "FID",
     "delta_psnr_genie": "ΔPSNR@t, Genie (all actions random)",
     "delta_psnr_upstream": "ΔPSNR@t, upstream variant (last action random)",
@@ -32,9 +34,12 @@ class EvalResult:
     metrics: dict[str, float | None]  # keys of METRIC_LABELS; None = not computed (see notes)
     psnr_per_frame: list[float]  # mean PSNR of generated frame 1..N
     ssim_per_frame: list[float]
-    per_game: dict[str, dict[str, float | int]]  # env name -> psnr, ssim, num_sequences
+    per_game: dict[str, dict[str, float | int]]  # env name -> psnr, ssim, psnr_copy, ssim_copy, num_sequences
     num_sequences: int
     settings: dict[str, Any]
+    # the trivial baseline scored the same way: every frame predicted as the last prime frame
+    psnr_per_frame_copy: list[float] = field(default_factory=list)
+    ssim_per_frame_copy: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     clips: list[Clip] = field(default_factory=list)
 
@@ -56,6 +61,8 @@ class EvalResult:
                 "metrics": self.metrics,
                 "psnr_per_frame": self.psnr_per_frame,
                 "ssim_per_frame": self.ssim_per_frame,
+                "psnr_per_frame_copy": self.psnr_per_frame_copy,
+                "ssim_per_frame_copy": self.ssim_per_frame_copy,
                 "per_game": self.per_game,
                 "num_sequences": self.num_sequences,
                 "settings": self.settings,

@@ -515,8 +515,8 @@ def parse_args(argv: list[str]) -> tuple[Budget, Path, str]:
 
 def main(argv: list[str]) -> int:
     budget, out, name = parse_args(argv)
-    report = run_experiment(budget, out)
-    report = {**provenance(), "argv": " ".join(argv), **report}
+    stamp = provenance()  # the code that runs is the code at the start
+    report = {**stamp, "argv": " ".join(argv), **run_experiment(budget, out)}
     path = write_results(report, name)
     print(Path(path).read_text())
     print(f"results: {path}; gifs and runs: {out}")

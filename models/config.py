@@ -78,13 +78,19 @@ class DynamicsConfig:
     # on; two streams, ~2x compute); the rest keep Genie's masked context (what one_go sees). 0.5 serves
     # both inference methods; 1.0 is best frame by frame (the player, AutoExplore). dynamics.py, docs/models.md
     clean_context_fraction: float = 0.5
-    tdce: bool = False  # token-distance-weighted cross-entropy (CVPR paper)
-    tdce_weight: float = 1.0  # lambda in w = 1 + lambda * ||c_pred - c_true||^2 / 4
-    token_input_skip: bool = False  # re-add the input token embedding before the output head
+    # token distance cross-entropy (CVPR paper, as upstream): loss = CE + tdce_weight * E_softmax[1 - cos(c_k,
+    # c_true)] over the tokenizer's code vectors c: probability mass on codes that decode to something far
+    # from the true one costs more than mass on near-misses, with gradient through the softmax
+    tdce: bool = False
+    tdce_weight: float = 3.0  # lambda (upstream: 3)
+    # token input skip (CVPR paper, upstream's use_token): each visible input token's embedding also gets a
+    # projection of the tokenizer's code vector for it, so the dynamics sees what a token looks like
+    token_input_skip: bool = False
     activation_checkpointing: bool = False
     # filled from the tokenizer by presets.build; kept here so a checkpoint is self-describing
     codebook_size: int = 1024
     grid_size: int = 16  # tokens per side
+    code_dim: int = 32  # width of the tokenizer's code vectors (TDCE, token input skip)
 
 
 def make_config(cls: type[ConfigT], base: ConfigT | None, overrides: dict[str, Any], part: str) -> ConfigT:

@@ -3,7 +3,9 @@ action a_t, with a causal ST-transformer over token embeddings.
 
 Training masks each future frame's tokens with a rate drawn per (sample, frame) from
 U(mask_rate_min, mask_rate_max); frame 0 is always visible context. Loss: cross-entropy on masked
-positions, optionally weighted by the distance between predicted and true codebook vectors (TDCE).
+positions, optionally plus TDCE, the expected cosine distance between the predicted and the true code.
+The tokenizer's code vectors (TDCE, token input skip) are installed by the model that owns the frozen
+tokenizer (`set_code_vectors`).
 Actions arrive as embeddings [B, T-1, D] so one model serves both latent (LAM) and named actions.
 
 Two training regimes, mixed per batch by `clean_context_fraction`:
@@ -56,8 +58,39 @@ class DynamicsModel(nn.Module):
             grid=(config.grid_size, config.grid_size),
         )
         if config.token_input_skip:
-            self.skip_norm = nn.LayerNorm(config.dim)
+            self.code_proj = nn.Linear(config.code_dim, config.dim)
+            self.mask_code = nn.Parameter(torch.zeros(config.dim))  # what a masked token's code looks like
         self.head = nn.Linear(config.dim, config.codebook_size)
+        # the frozen tokenizer's unit code vectors [K, C], saved with the weights so that a loaded model has
+        # those of the tokenizer it was trained with (set again whenever a tokenizer is installed)
+        self.register_buffer("code_vectors", torch.zeros(config.codebook_size, config.code_dim))
+        self.has_code_vectors = False
+
+    def set_code_vectors(self, code_vectors: torch.Tensor) -> None:
+        """Install the tokenizer's code vectors [K, C] (unit rows)."""
+        expected = (self.config.codebook_size, self.config.code_dim)
+        if tuple(code_vectors.shape) != expected:
+            raise ValueError(
+                f"code vectors {list(code_vectors.shape)} do not match the dynamics' {list(expected)}"
+            )
+        self.code_vectors.copy_(code_vectors.detach())
+        self.has_code_vectors = True
+
+    def require_code_vectors(self) -> torch.Tensor:
+        if not self.has_code_vectors:
+            raise ValueError(
+                "tdce and token_input_skip need the tokenizer's code vectors: call set_code_vectors"
+            )
+        return self.code_vectors
+
+    def code_input(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """token_ids [B, T, S] (mask_id allowed) -> the token input skip [B, T, S, D]: the projected code
+        vector of each visible token, a learned mask vector for masked ones."""
+        visible = token_ids != self.mask_id
+        codes = self.require_code_vectors()[
+            token_ids.clamp(max=self.config.codebook_size - 1)
+        ]  # [B, T, S, C]
+        return torch.where(visible[..., None], self.code_proj(codes), self.mask_code.to(codes.dtype))
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -71,6 +104,8 @@ class DynamicsModel(nn.Module):
     def embed(self, token_ids: torch.Tensor, frame_actions: torch.Tensor) -> torch.Tensor:
         """token_ids [B, T, h, w] (mask_id allowed), frame_actions [B, T, D] -> stream [B, T, S', D]."""
         tokens = self.token_embed(token_ids.flatten(2))  # [B, T, h*w, D]
+        if self.config.token_input_skip:
+            tokens = tokens + self.code_input(token_ids.flatten(2))
         if self.config.action_conditioning == "additive":
             x = tokens + frame_actions[:, :, None, :]
         else:  # prepend: one action token per frame joins the spatial attention of that frame
@@ -78,19 +113,13 @@ class DynamicsModel(nn.Module):
             x = torch.cat([action_tokens, tokens], dim=2)  # [B, T, 1+h*w, D]
         return add_positions(x, self.grid)
 
-    def token_features(self, hidden: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
+    def token_features(self, hidden: torch.Tensor) -> torch.Tensor:
         """Transformer output [B, T, S', D] -> what the head reads for each token [B, T, h*w, D]."""
-        if self.config.action_conditioning == "prepend":
-            hidden = hidden[:, :, 1:]  # drop the action token
-        if self.config.token_input_skip:
-            # skip connection from the input token embedding: visible tokens reach the head directly,
-            # so the transformer's capacity goes to the masked ones
-            hidden = hidden + self.skip_norm(self.token_embed(token_ids.flatten(2)))
-        return hidden
+        return hidden[:, :, 1:] if self.config.action_conditioning == "prepend" else hidden  # no action token
 
     def to_logits(self, hidden: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
         """hidden [B, T, S', D] -> logits [B, T, h*w, K]."""
-        return self.head(self.token_features(hidden, token_ids))
+        return self.head(self.token_features(hidden))
 
     def logits(
         self, token_ids: torch.Tensor, frame_actions: torch.Tensor, window: int | None = None
@@ -114,7 +143,7 @@ class DynamicsModel(nn.Module):
         hidden = self.transformer.forward_two_stream(
             self.embed(clean_ids, frame_actions), self.embed(masked_ids, frame_actions)
         )
-        return self.token_features(hidden, masked_ids)  # [B, T, h*w, D]
+        return self.token_features(hidden)  # [B, T, h*w, D]
 
     def logits_cached(
         self, token_ids: torch.Tensor, frame_actions: torch.Tensor, cache: FrameCache | None
@@ -138,10 +167,9 @@ class DynamicsModel(nn.Module):
         self,
         token_ids: torch.Tensor,
         action_embeds: torch.Tensor,
-        code_vectors: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> DynamicsOutput:
-        """token_ids [B, T, h, w], action_embeds [B, T-1, D]; code_vectors [K, C] needed for TDCE."""
+        """token_ids [B, T, h, w], action_embeds [B, T-1, D] -> masked-token loss and metrics."""
         b, t = token_ids.shape[:2]
         targets = token_ids.flatten(2)  # [B, T, S]
         mask = self.sample_mask(targets.shape, token_ids.device, generator)
@@ -158,34 +186,34 @@ class DynamicsModel(nn.Module):
             )
         if num_clean < b:
             masked_part = self.transformer(self.embed(inputs[num_clean:], frame_actions[num_clean:]))
-            parts.append(self.token_features(masked_part, inputs[num_clean:]))
+            parts.append(self.token_features(masked_part))
         features = torch.cat(parts) if len(parts) > 1 else parts[0]  # [B, T, S, D]
         # the head and the loss only where there is something to predict (~75 % of tokens, and the
         # head over K codes is the largest matmul of a small model)
         logits = self.head(features[mask])  # [M, K]
         masked_targets = targets[mask]  # [M]
         ce = F.cross_entropy(logits.float(), masked_targets, reduction="none")  # [M]
-        predicted = logits.argmax(-1)
-        weights = torch.ones_like(ce)
-        if self.config.tdce:
-            if code_vectors is None:
-                raise ValueError("tdce=True needs the tokenizer's codebook vectors (code_vectors)")
-            weights = self.tdce_weights(predicted, masked_targets, code_vectors)
         num_masked = max(int(mask.sum()), 1)
-        loss = (ce * weights).sum() / num_masked
+        loss = ce.sum() / num_masked
+        metrics = {}
+        if self.config.tdce:
+            penalty = self.tdce_penalty(logits, masked_targets).sum() / num_masked
+            loss = loss + self.config.tdce_weight * penalty
+            metrics["tdce_penalty"] = penalty.detach()
         with torch.no_grad():
-            metrics = {
+            metrics |= {
                 "ce": ce.sum() / num_masked,
-                "token_accuracy": (predicted == masked_targets).sum() / num_masked,
+                "token_accuracy": (logits.argmax(-1) == masked_targets).sum() / num_masked,
                 "mask_rate": mask[:, 1:].float().mean() if t > 1 else mask.float().mean(),
             }
         return DynamicsOutput(loss, metrics, logits, mask)
 
-    def tdce_weights(
-        self, predicted: torch.Tensor, targets: torch.Tensor, code_vectors: torch.Tensor
-    ) -> torch.Tensor:
-        """w = 1 + lambda * ||c[pred] - c[true]||^2 / 4, in [1, 1 + lambda] for unit codes; no gradient."""
-        with torch.no_grad():
-            codes = F.normalize(code_vectors.float(), dim=-1)
-            sq_distance = (codes[predicted] - codes[targets]).pow(2).sum(-1)  # [...] in [0, 4]
-            return 1.0 + self.config.tdce_weight * sq_distance / 4.0
+    def tdce_penalty(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Expected cosine distance to the true code under the softmax: logits [M, K], targets [M] -> [M].
+
+        0 when all mass is on the true code (or on codes identical to it), up to 2 for its opposite;
+        differentiable in the logits.
+        """
+        codes = F.normalize(self.require_code_vectors().float(), dim=-1)  # [K, C]
+        distance = 1.0 - codes[targets] @ codes.T  # [M, K]: cosine distance of every code to the true one
+        return (torch.softmax(logits.float(), dim=-1) * distance).sum(-1)

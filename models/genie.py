@@ -49,6 +49,7 @@ class GenieBase(nn.Module):
                 f"{dyn.codebook_size}, grid {dyn.grid_size}: build the model with this tokenizer's preset"
             )
         self.tokenizer = tokenizer.eval().requires_grad_(False)
+        self.dynamics.set_code_vectors(tokenizer.quantizer.normalized_codebook())
 
     def train(self, mode: bool = True) -> GenieBase:
         super().train(mode)
@@ -62,9 +63,6 @@ class GenieBase(nn.Module):
     @torch.no_grad()
     def tokenize(self, frames: torch.Tensor) -> torch.Tensor:
         return self.tokenizer.encode(frames)  # [B, T, h, w]
-
-    def code_vectors(self) -> torch.Tensor:
-        return self.tokenizer.quantizer.normalized_codebook().detach()  # [K, C]
 
     def embed_actions(self, actions: torch.Tensor) -> torch.Tensor:
         """Action ids [B, N] -> dynamics action embeddings [B, N, D]."""
@@ -104,7 +102,7 @@ class GenieRedux(GenieBase):
         token_ids = self.tokenize(frames)
         lam_out = self.lam(frames)
         action_embeds = self.latent_action_embed(lam_out.action_codes)  # [B, T-1, D], straight-through
-        dyn_out = self.dynamics(token_ids, action_embeds, self.code_vectors())
+        dyn_out = self.dynamics(token_ids, action_embeds)
         loss = dyn_out.loss + self.lam.config.loss_weight * lam_out.loss
         metrics = {f"dynamics/{k}": v for k, v in dyn_out.metrics.items()}
         metrics.update({f"lam/{k}": v for k, v in lam_out.metrics.items()})
@@ -141,6 +139,6 @@ class GenieReduxGuided(GenieBase):
                 f"GenieReduxGuided needs actions [B, T-1] = {[frames.shape[0], frames.shape[1] - 1]}, got {got}"
             )
         token_ids = self.tokenize(frames)
-        dyn_out = self.dynamics(token_ids, self.embed_actions(actions), self.code_vectors())
+        dyn_out = self.dynamics(token_ids, self.embed_actions(actions))
         metrics = {f"dynamics/{k}": v for k, v in dyn_out.metrics.items()}
         return GenieOutput(dyn_out.loss, metrics, dyn_out.masked_logits, None)

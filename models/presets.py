@@ -103,7 +103,7 @@ def build_from_configs(
     tok = tokenizer.config
     # the dynamics' vocabulary and grid are the tokenizer's; the LAM codes feed its action embedding
     dynamics = dataclasses.replace(
-        configs["dynamics"], codebook_size=tok.codebook_size, grid_size=tok.grid[0]
+        configs["dynamics"], codebook_size=tok.codebook_size, grid_size=tok.grid[0], code_dim=tok.code_dim
     )
     if kind == "genie_redux":
         lam = configs["lam"]

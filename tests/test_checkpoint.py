@@ -78,3 +78,15 @@ def test_genie_built_from_a_tokenizer_checkpoint_uses_its_weights(tmp_path):
     assert genie.dynamics.config.codebook_size == 32
     torch.testing.assert_close(genie.tokenizer.quantizer.codebook, tokenizer.quantizer.codebook)
     assert not any(p.requires_grad for p in genie.tokenizer.parameters())
+
+
+def test_loaded_dynamics_uses_the_code_vectors_of_its_own_tokenizer(tmp_path):
+    torch.manual_seed(0)
+    model = build("genie_redux_guided", "tiny", dynamics={"tdce": True, "token_input_skip": True})
+    with torch.no_grad():
+        model.tokenizer.quantizer.codebook.mul_(-1.0)  # as if trained: not what a fresh build starts with
+    model.set_tokenizer(model.tokenizer)
+    save_checkpoint(model, tmp_path / "ckpt", {})
+    loaded = load_model(tmp_path / "ckpt")
+    torch.testing.assert_close(loaded.dynamics.code_vectors, loaded.tokenizer.quantizer.normalized_codebook())
+    torch.testing.assert_close(loaded.dynamics.code_vectors, model.dynamics.code_vectors)

@@ -56,7 +56,11 @@ def test_config_switches_change_the_model():
     skip = tiny_dynamics(action_conditioning="additive", token_input_skip=True)
     names = {n for n, _ in plain.named_parameters()}
     assert {n for n, _ in prepend.named_parameters()} - names == {"action_token_type"}
-    assert {n for n, _ in skip.named_parameters()} - names == {"skip_norm.weight", "skip_norm.bias"}
+    assert {n for n, _ in skip.named_parameters()} - names == {
+        "code_proj.weight",
+        "code_proj.bias",
+        "mask_code",
+    }
     with pytest.raises(ValueError, match="action_conditioning"):
         tiny_dynamics(action_conditioning="concat")
     with pytest.raises(ValueError, match="unknown dynamics config key"):
@@ -105,20 +109,43 @@ def test_clean_context_fraction_splits_the_batch():
         tiny_dynamics(clean_context_fraction=1.5)
 
 
-def test_tdce_weights_grow_with_code_distance_and_change_the_loss():
-    model = tiny_dynamics(tdce=True, tdce_weight=2.0)
-    codes = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
-    weights = model.tdce_weights(torch.tensor([0, 1, 2]), torch.tensor([0, 0, 0]), codes)
-    torch.testing.assert_close(weights, torch.tensor([1.0, 2.0, 3.0]))  # 1 + 2 * d^2 / 4, d^2 = 0, 2, 4
+def test_tdce_is_zero_on_the_true_code_grows_with_the_distance_of_the_predicted_mass_and_has_gradient():
+    model = tiny_dynamics(tdce=True)
+    assert model.config.tdce_weight == 3.0  # upstream's lambda
+    codes = torch.zeros(model.config.codebook_size, model.config.code_dim)
+    codes[0, 0], codes[1, 0], codes[1, 1], codes[2, 0] = 1.0, 1.0, 1.0, -1.0  # cos to code 0: 1, 0.71, -1
+    model.set_code_vectors(torch.nn.functional.normalize(codes + 1e-9, dim=-1))
+    targets = torch.zeros(3, dtype=torch.long)
+    logits = torch.full((3, model.config.codebook_size), -1e4)
+    logits[0, 0] = logits[1, 1] = logits[2, 2] = 1e4  # all mass on code 0 (true), 1 (near), 2 (opposite)
+    penalty = model.tdce_penalty(logits, targets)
+    torch.testing.assert_close(penalty, torch.tensor([0.0, 1 - 2**-0.5, 2.0]), atol=1e-4, rtol=0)
+    soft = torch.zeros(2, model.config.codebook_size, requires_grad=True)  # uniform mass: gradient flows
+    model.tdce_penalty(soft, targets[:2]).sum().backward()
+    assert soft.grad is not None and soft.grad.abs().sum() > 0
     token_ids, actions = random_inputs(model)
-    code_vectors = torch.randn(model.config.codebook_size, 8)
-    weighted = model(token_ids, actions, code_vectors, torch.Generator().manual_seed(0))
-    model.config = type(model.config)(**{**model.config.__dict__, "tdce": False})
-    plain = model(token_ids, actions, code_vectors, torch.Generator().manual_seed(0))
-    assert weighted.loss > plain.loss
-    torch.testing.assert_close(weighted.metrics["ce"], plain.metrics["ce"])
-    with pytest.raises(ValueError, match="code_vectors"):
-        tiny_dynamics(tdce=True)(token_ids, actions)
+    with_tdce = model(token_ids, actions, torch.Generator().manual_seed(0))
+    expected = with_tdce.metrics["ce"] + 3.0 * with_tdce.metrics["tdce_penalty"]
+    torch.testing.assert_close(with_tdce.loss.detach(), expected)
+    with pytest.raises(ValueError, match="code vectors"):
+        DynamicsModel(model.config)(token_ids, actions)  # a bare dynamics has no tokenizer's codes
+
+
+def test_token_input_skip_feeds_the_tokenizers_code_vectors_into_the_input():
+    model = build("genie_redux_guided", "tiny", dynamics={"token_input_skip": True})
+    dynamics = model.dynamics
+    codebook = model.tokenizer.quantizer.normalized_codebook()
+    torch.testing.assert_close(dynamics.code_vectors, codebook)  # installed with the tokenizer
+    seen = []
+    dynamics.code_proj.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    token_ids = torch.randint(0, dynamics.config.codebook_size, (1, 2, 4, 4))
+    token_ids[0, 1, 0, 0] = dynamics.mask_id
+    skip = dynamics.code_input(token_ids.flatten(2))
+    torch.testing.assert_close(seen[0][0, 0], codebook[token_ids[0, 0].flatten()])  # the codes, unchanged
+    torch.testing.assert_close(skip[0, 1, 0], dynamics.mask_code)  # masked tokens: the learned mask vector
+    other = model.tokenizer.quantizer.normalized_codebook().roll(1, dims=0)  # another tokenizer's codes
+    dynamics.set_code_vectors(other)
+    assert not torch.allclose(dynamics.code_input(token_ids.flatten(2))[0, 0], skip[0, 0])
 
 
 def test_guided_model_checks_action_shape_and_range():

@@ -98,7 +98,9 @@ def test_every_psnr_and_ssim_has_the_copy_baseline_beside_it_and_html_renders_ta
     saved = json.loads(paths["json"].read_text())
     assert saved["metrics"]["psnr_copy_last"] == 19.0 and saved["psnr_per_frame_copy"] == [20.0, 19.0, 18.0]
     report = paths["html"].read_text()
-    assert "<pre>" not in report and "<td>19.000</td>" in report and "<th>copy last prime frame</th>" in report
+    assert (
+        "<pre>" not in report and "<td>19.000</td>" in report and "<th>copy last prime frame</th>" in report
+    )
     assert "image-rendering:pixelated" in report
     import imageio.v3 as iio
 

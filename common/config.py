@@ -15,6 +15,22 @@ from omegaconf import DictConfig, OmegaConf
 from common.errors import UserError
 
 PATH_KEY_SUFFIXES = ("_dpath", "_fpath")
+HELP_FLAGS = ("-h", "--help", "help")
+
+
+def config_help(config_dpath: Path, name: str) -> str:
+    """What `python run.py <stack> --help` prints: the configs to choose from and the chosen one's keys."""
+    lines = [f"configs (config=NAME): {', '.join(selectable_configs(config_dpath))}"]
+    config_fpath = config_dpath / f"{name}.yaml"
+    if config_fpath.is_file():
+        lines += [
+            f"keys of config={name} ({config_fpath}), each settable as key=value; included files add more:",
+            "",
+            config_fpath.read_text().rstrip(),
+        ]
+    for partial in sorted(config_dpath.glob("_*.yaml")):
+        lines += ["", f"# --- {partial.name} (shared keys) ---", partial.read_text().rstrip()]
+    return "\n".join(lines)
 
 
 def split_config_override(overrides: list[str], default_name: str) -> tuple[str, list[str]]:
@@ -60,6 +76,8 @@ def compose_config(config_dpath: Path, default_name: str, overrides: list[str]) 
     from omegaconf.errors import OmegaConfBaseException
 
     name, rest = split_config_override(overrides, default_name)
+    if any(item in HELP_FLAGS for item in rest):
+        raise SystemExit(print(config_help(config_dpath, name)) or 0)
     if not (config_dpath / f"{name}.yaml").is_file():
         choices = selectable_configs(config_dpath)
         close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)

@@ -117,15 +117,19 @@ class WindowDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         episode, start = self.window(index)
+        skipped = 0
         for candidate in self._same_env_candidates(episode):
             record = self.episodes[candidate]
             # A fallback episode may be shorter: keep the window inside it.
             first = min(start, record.num_frames - self.num_frames)
             try:
-                return self._read_window(candidate, first)
+                # "skipped_reads": the damaged episodes met making this item, so a trainer reading through
+                # DataLoader workers (each with its own copy of this dataset) can still count them
+                return {**self._read_window(candidate, first), "skipped_reads": torch.tensor(skipped)}
             except (CorruptEpisodeError, OSError) as error:
                 self._unreadable.add(candidate)
                 self.num_skipped_reads += 1
+                skipped += 1
                 warnings.warn(f"skipping unreadable episode {record.episode_id}: {error}", stacklevel=2)
         env_name = self.env_names[self._env_ids[episode]]
         raise RuntimeError(

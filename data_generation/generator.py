@@ -6,10 +6,13 @@ records only what was missing; episodes in flight were never renamed into place 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import multiprocessing as mp
 import os
 import queue as queue_module
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from common.errors import UserError
+from common.paths import ensure_writable_dpath
 from data_generation.pipeline import writer_gets_a_core
 from data_generation.work import WorkItem, build_work_list, split_for_workers
 from data_generation.workers import WorkerSpec, run_worker
@@ -61,17 +65,6 @@ class Summary:
         return lines
 
 
-def check_writable(output_dpath: Path) -> None:
-    try:
-        output_dpath.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(
-            f"cannot create output_dpath {output_dpath}: {error.strerror}; choose a writable output_dpath=..."
-        ) from None
-    if not os.access(output_dpath, os.W_OK):
-        raise UserError(f"output_dpath {output_dpath} is not writable; choose a writable output_dpath=...")
-
-
 def finished_episode_ids(output_dpath: Path) -> set[str]:
     """Episodes already complete in any shard (a rerun may use another worker count or shard layout)."""
     from data.episode_store import EpisodeStore
@@ -109,7 +102,34 @@ def run_generation(spec: GenerationSpec) -> Summary:
         raise UserError(f"n_workers must be >= 1 (got {spec.n_workers})")
     if spec.n_steps_max < 1:
         raise UserError(f"n_steps_max must be >= 1 (got {spec.n_steps_max})")
-    check_writable(spec.output_dpath)
+    ensure_writable_dpath(spec.output_dpath, "output_dpath")
+    with generation_lock(spec.output_dpath, spec.shard_index):
+        return _generate(spec)
+
+
+@contextlib.contextmanager
+def generation_lock(output_dpath: Path, shard_index: int) -> Iterator[None]:
+    """Held for the whole run: a second `generate` on the same shard stops with one line, before any
+    worker starts (its workers would otherwise each fail on the episode store's per-shard lock)."""
+    fpath = output_dpath / f".generate-shard{shard_index:03d}.lock"
+    with open(fpath, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            raise UserError(
+                f"another generate run (pid {owner}) is writing shard {shard_index} of {output_dpath}; wait for it "
+                f"to finish (rerunning then resumes), or give this run its own shard_index=... with num_shards=..."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
+def _generate(spec: GenerationSpec) -> Summary:
     items = build_work_list(list(spec.env_names), spec.n_sessions, spec.shard_index, spec.num_shards)
     done_ids = finished_episode_ids(spec.output_dpath)
     todo = [item for item in items if item.episode_id not in done_ids]

@@ -107,7 +107,14 @@ def load_model(
     }
     configs.setdefault("lam", LamConfig())
     model = build_from_configs(config["kind"], configs)
-    model.load_state_dict(load_file(str(Path(dpath) / WEIGHTS_FNAME)), strict=True)
+    weights_fpath = Path(dpath) / WEIGHTS_FNAME
+    try:
+        weights = load_file(str(weights_fpath))
+    except Exception as error:  # noqa: BLE001 (safetensors raises its own error type, or OSError)
+        raise ValueError(
+            f"{weights_fpath} is damaged or missing ({type(error).__name__}); retrain it or use another checkpoint"
+        ) from None
+    model.load_state_dict(weights, strict=True)
     model.preset = config.get("preset", "custom")
     model.extra_config = config.get("extra", {})
     return model.to(device)

@@ -2,8 +2,8 @@
 
 Overrides: `tokenizer={...}`, `lam={...}`, `dynamics={...}` per part; `image_size=` and
 `num_frames=` apply to every part; for kind "tokenizer" plain field names work too
-(`build("tokenizer", "tiny", codebook_size=64)`); `tokenizer_dpath=` loads a trained tokenizer
-checkpoint into a GenieRedux model (its config then wins). Unknown keys raise ValueError.
+(`build("tokenizer", "tiny", codebook_size=64)`); `tokenizer=` freezes an already trained tokenizer inside
+a GenieRedux model (its config then wins). Unknown keys raise ValueError.
 """
 
 from __future__ import annotations
@@ -114,15 +114,14 @@ def build_from_configs(
     raise ValueError(f"unknown model kind '{kind}'; use one of {KINDS}")
 
 
-def build(kind: str, preset: str, **overrides: Any) -> nn.Module:
-    """The one construction path for train, eval, play and AutoExplore."""
-    tokenizer_dpath = overrides.pop("tokenizer_dpath", None)
-    configs = part_configs(preset, kind, overrides)
-    tokenizer = None
-    if tokenizer_dpath is not None:
-        from models.checkpoint import load_model
+def build(kind: str, preset: str, tokenizer: VideoTokenizer | None = None, **overrides: Any) -> nn.Module:
+    """The one construction path for train, eval, play and AutoExplore.
 
-        tokenizer = load_model(tokenizer_dpath, "cpu", expected_kind="tokenizer")
+    `tokenizer`: an already trained tokenizer (e.g. `models.checkpoint.load_model(dpath)`) to freeze inside a
+    world model; its config then replaces the preset's tokenizer config.
+    """
+    configs = part_configs(preset, kind, overrides)
+    if tokenizer is not None:
         configs["tokenizer"] = tokenizer.config
     model = build_from_configs(kind, configs, tokenizer)
     model.preset = preset

@@ -74,7 +74,7 @@ def test_genie_built_from_a_tokenizer_checkpoint_uses_its_weights(tmp_path):
     torch.manual_seed(0)
     tokenizer = build("tokenizer", "tiny", codebook_size=32)
     save_checkpoint(tokenizer, tmp_path / "tok", {})
-    genie = build("genie_redux", "tiny", tokenizer_dpath=tmp_path / "tok")
+    genie = build("genie_redux", "tiny", tokenizer=load_model(tmp_path / "tok", expected_kind="tokenizer"))
     assert genie.dynamics.config.codebook_size == 32
     torch.testing.assert_close(genie.tokenizer.quantizer.codebook, tokenizer.quantizer.codebook)
     assert not any(p.requires_grad for p in genie.tokenizer.parameters())

@@ -141,9 +141,9 @@ def test_validation_protocol_needs_long_enough_windows(store_root, tmp_path):
         f"train.dataset_root_dpath={store_root}",
         "eval.sample_num_frames=10",
     ]
-    trainer_ = trainer.Trainer(cli.compose_config(cli.CONFIG_DPATH, "genie_redux", args), [])
     with pytest.raises(UserError, match="train.validation.eval_protocol needs train.num_frames >= "):
-        trainer_.validation_eval_settings()
+        cli.main("train", [*args, f"run_dpath={tmp_path / 'run'}"])
+    assert not (tmp_path / "run" / "checkpoints").exists()  # stopped before the first step, not at validation
 
 
 def test_bad_tokenizer_path_is_one_clear_line(store_root, tmp_path):

@@ -103,6 +103,34 @@ def apply_retention(checkpoints_dpath: Path, keep_last: int, best_step: int | No
     return deleted
 
 
+def damage(step_dpath: Path, rank: int) -> str | None:
+    """What keeps `step_dpath` from being resumed (a truncated or unreadable file), or None if it loads.
+
+    A model checkpoint of an older format is not damage but a version mismatch: UserError."""
+    from safetensors.torch import load_file
+
+    from models.checkpoint import read_config
+
+    try:
+        read_config(step_dpath / "model")
+    except ValueError as error:
+        if "format" in str(error):
+            raise UserError(f"cannot resume: {error}; or start afresh with another run_dpath") from None
+        return str(error)
+    checks = {
+        "model/model.safetensors": lambda fpath: load_file(str(fpath)),
+        "optimizer.pt": lambda fpath: torch.load(fpath, map_location="cpu", weights_only=True),
+        "trainer_state.json": lambda fpath: TrainerState(**json.loads(fpath.read_text())),
+        f"rng_rank{rank}.safetensors": lambda fpath: load_file(str(fpath)),
+    }
+    for name, load in checks.items():
+        try:
+            load(step_dpath / name)
+        except Exception as error:  # noqa: BLE001 (any failure to read means: not this checkpoint)
+            return f"{name} is damaged or missing ({type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''})"
+    return None
+
+
 def load_trainer_state(step_dpath: Path) -> TrainerState:
     return TrainerState(**json.loads((step_dpath / "trainer_state.json").read_text()))
 

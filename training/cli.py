@@ -17,6 +17,8 @@ from omegaconf import DictConfig
 
 from common.config import compose_config
 from common.errors import UserError
+from common.paths import ensure_writable_dpath
+from training.config_checks import check_train_config
 
 REPO_DPATH = Path(__file__).resolve().parents[1]
 CONFIG_DPATH = REPO_DPATH / "configs"
@@ -56,6 +58,11 @@ def print_summary(summary: dict) -> None:
         print(f"best model: {summary['best_model']}  {json.dumps(summary['best'])}")
     final = {k: round(v, 5) for k, v in summary["metrics"].items() if not k.startswith("perf/")}
     print(f"step {summary['step']} metrics: {json.dumps(final)}")
+    if summary["num_skipped_reads"]:
+        print(
+            f"warning: {summary['num_skipped_reads']} reads met a damaged episode and were served from another "
+            "episode of the same game; find them with `python -m data.episode_store summary <store>`"
+        )
 
 
 def main(mode: str | None, args: list[str]) -> int:
@@ -66,8 +73,8 @@ def main(mode: str | None, args: list[str]) -> int:
         return int(run_evaluation(cfg) or 0)
     if mode != "train":
         raise UserError(f"genie_redux needs mode train or eval, got {mode}")
-    if cfg.train.num_processes < 1:
-        raise UserError(f"train.num_processes must be >= 1, got {cfg.train.num_processes}")
+    check_train_config(cfg)  # before any process starts or any file is written
+    ensure_writable_dpath(cfg.run_dpath, "run_dpath")
     if cfg.train.num_processes > 1 and not is_launched_worker():
         return relaunch(cfg, args)
     from training.trainer import Trainer

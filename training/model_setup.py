@@ -58,7 +58,7 @@ def build_training_model(cfg: DictConfig) -> nn.Module:
 
     if cfg.kind not in ("tokenizer", *DYNAMICS_KINDS):
         raise UserError(f"kind={cfg.kind} is unknown; use tokenizer, genie_redux or genie_redux_guided")
-    tokenizer_dpath = None
+    tokenizer = None
     if cfg.kind in DYNAMICS_KINDS:
         if cfg.tokenizer_fpath is None and cfg.model_fpath is None:
             raise UserError(
@@ -66,19 +66,20 @@ def build_training_model(cfg: DictConfig) -> nn.Module:
             )
         if cfg.tokenizer_fpath is not None:
             tokenizer_dpath = resolve_checkpoint_dpath(cfg.tokenizer_fpath, "tokenizer_fpath", "tokenizer")
+            try:
+                tokenizer = load_model(tokenizer_dpath, "cpu", expected_kind="tokenizer")
+            except ValueError as error:
+                raise UserError(f"{error} (tokenizer_fpath)") from None
     if cfg.model_fpath is not None:
         model_dpath = resolve_checkpoint_dpath(cfg.model_fpath, "model_fpath", cfg.kind)
         try:
             model = load_model(model_dpath, "cpu")
-            if tokenizer_dpath is not None:  # fine-tuning on a new game: swap in that game's tokenizer
-                model.set_tokenizer(load_model(tokenizer_dpath, "cpu"))
         except ValueError as error:
-            raise UserError(f"{error} (model_fpath / tokenizer_fpath)") from None
+            raise UserError(f"{error} (model_fpath)") from None
+        if tokenizer is not None:  # fine-tuning on a new game: swap in that game's tokenizer
+            model.set_tokenizer(tokenizer)
         return model
-    overrides = model_overrides(cfg)
-    if tokenizer_dpath is not None:
-        overrides["tokenizer_dpath"] = str(tokenizer_dpath)
     try:
-        return build(cfg.kind, cfg.model, **overrides)
+        return build(cfg.kind, cfg.model, tokenizer=tokenizer, **model_overrides(cfg))
     except ValueError as error:
         raise UserError(f"{error} (model={cfg.model}, model_overrides)") from None

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from safetensors.torch import load_file
 
 from common.errors import UserError
-from models.checkpoint import read_config
+from models.presets import model_tokenizer
 from training import checkpointing as ckpt
 from training.checkpointing import TrainerState
 from training.data_setup import build_datasets, build_val_loader, train_epoch_order
@@ -59,6 +59,7 @@ class Trainer:
         )
         self.state = TrainerState()
         self.last_metrics: dict[str, float] = {}
+        self.num_skipped_reads = 0  # damaged episodes skipped by this process's data loader
 
     # ---- setup -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -67,10 +68,6 @@ class Trainer:
         model = build_training_model(self.cfg)
         resume_dpath = self.find_resume_checkpoint()
         if resume_dpath is not None:
-            try:
-                read_config(resume_dpath / "model")  # a checkpoint of an older format stops here, in one line
-            except ValueError as error:
-                raise UserError(f"cannot resume: {error}; or start afresh with another run_dpath") from None
             model.load_state_dict(load_file(str(resume_dpath / "model" / "model.safetensors")), strict=True)
         if tc.compile:
             model = torch.compile(model)
@@ -109,8 +106,23 @@ class Trainer:
         )
 
     def find_resume_checkpoint(self) -> Path | None:
+        """The newest checkpoint that loads: a damaged one (truncated file, disk error) is reported and the
+        one before it is used, so a crash while a disk filled up costs at most one checkpoint interval."""
         steps = ckpt.completed_steps(self.checkpoints_dpath) if self.train_cfg.resume else []
-        return self.checkpoints_dpath / ckpt.step_dname(steps[-1]) if steps else None
+        for step in reversed(steps):
+            step_dpath = self.checkpoints_dpath / ckpt.step_dname(step)
+            problem = ckpt.damage(step_dpath, self.accelerator.process_index)
+            if problem is None:
+                return step_dpath
+            warnings.warn(
+                f"cannot resume from {step_dpath}: {problem}; trying the checkpoint before it", stacklevel=2
+            )
+        if steps:
+            raise UserError(
+                f"no checkpoint in {self.checkpoints_dpath} loads (see the warnings); move them away to start "
+                "afresh, or set train.resume=false"
+            )
+        return None
 
     def restore(self, step_dpath: Path) -> None:
         ckpt.load_optimizer(step_dpath, self.optimizer.optimizer)
@@ -122,6 +134,15 @@ class Trainer:
     def setup_data(self) -> None:
         tc, accelerator = self.train_cfg, self.accelerator
         train_set, val_set = build_datasets(tc, with_val=tc.validation.every_steps > 0)
+        model_size = model_tokenizer(self.accelerator.unwrap_model(self.model)).config.image_size
+        if train_set.image_size != model_size:
+            source = (
+                f"tokenizer_fpath={self.cfg.tokenizer_fpath}" if self.cfg.tokenizer_fpath else "the model"
+            )
+            raise UserError(
+                f"{source} works on {model_size} px frames but the episodes in {train_set.store.root_dpath} are "
+                f"{train_set.image_size} px; train on matching data or set +model_overrides.image_size={train_set.image_size}"
+            )
         self.train_loader = build_train_loader(
             train_set,
             train_epoch_order(train_set, tc),
@@ -169,6 +190,7 @@ class Trainer:
             wait_start = time.perf_counter()
             batch = next(batches)
             wait += time.perf_counter() - wait_start
+            self.num_skipped_reads += int(batch["skipped_reads"].sum())
             frames = frames_to_model(
                 batch["frames"].to(accelerator.device, non_blocking=True)
             )  # [B, T, 3, H, W]
@@ -244,16 +266,13 @@ class Trainer:
         accelerator.wait_for_everyone()
 
     def validation_eval_settings(self) -> EvalSettings | None:
-        """The `eval:` protocol settings for validation: its own windows, no gifs; None to skip it."""
+        """The `eval:` protocol settings for validation: its own windows, no gifs; None to skip it.
+
+        Their fit to the windows is checked before the first step (training/config_checks.py)."""
         vc = self.train_cfg.validation
         if self.cfg.kind == "tokenizer" or not vc.eval_protocol:
             return None
         settings = EvalSettings.from_config(self.cfg.eval)
-        if settings.num_frames > self.train_cfg.num_frames:
-            raise UserError(
-                f"train.validation.eval_protocol needs train.num_frames >= eval.num_first_frames + "
-                f"eval.sample_num_frames ({settings.num_frames}); lower those or set train.validation.eval_protocol=false"
-            )
         num_sequences = vc.num_batches * vc.batch_size
         return dataclasses.replace(settings, action_to_take=-1, num_sequences=num_sequences, num_gifs=0)
 
@@ -313,6 +332,9 @@ class Trainer:
             },
             "step": self.state.step,
             "metrics": self.last_metrics,
+            "num_skipped_reads": int(
+                self.accelerator.reduce(torch.tensor(self.num_skipped_reads, device=accelerator.device), "sum")
+            ),
         }
         accelerator.end_training()
         return summary

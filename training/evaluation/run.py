@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig
 
 from common.errors import UserError
+from common.paths import ensure_writable_dpath
 from training.evaluation.fid import load_inception
 from training.evaluation.protocol import evaluate
 from training.evaluation.report import markdown_tables, write_reports
@@ -66,6 +67,7 @@ def run_evaluation(cfg: DictConfig) -> int:
     settings = EvalSettings.from_config(eval_cfg)
     if eval_cfg.batch_size < 1:
         raise UserError(f"eval.batch_size must be >= 1, got {eval_cfg.batch_size}")
+    ensure_writable_dpath(eval_cfg.output_dpath, "eval.output_dpath")  # before minutes of evaluation
     # One process unless started by `accelerate launch`; cpu=True is what makes a CPU-only launch use gloo.
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     loader = build_loader(eval_cfg, settings, split_seed=cfg.train.split_seed)

@@ -24,6 +24,7 @@ def run_config(config: str, root: Path, steps: int, batch_size: int, num_workers
     args = [
         f"config={config}", "model=tiny", f"train.dataset_root_dpath={root}", "train.dataset_name=squares",
         f"run_dpath={root / config}", "train.num_frames=16", f"train.batch_size={batch_size}",
+        "train.num_processes=1", "train.grad_accum=1",
         f"train.num_workers={num_workers}", f"train.num_train_steps={steps}", f"train.log_every_steps={steps // 3}",
         "train.validation.every_steps=0", f"train.checkpoint.every_steps={steps}", *extra,
     ]  # fmt: skip

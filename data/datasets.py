@@ -1,6 +1,6 @@
 """Training datasets over the episode store: fixed-length windows, session splits, env balancing.
 
-    dataset = WindowDataset("datasets/coinrun_random", "train", num_frames=16)
+    dataset = WindowDataset("datasets/coinrun/random", "train", num_frames=16)
     sampler = balanced_sampler(dataset, num_samples=len(dataset), seed=0, epoch=0)
     loader = make_dataloader(dataset, batch_size=12, sampler=sampler, num_workers=4, seed=0)
     batch["frames"]  # uint8 [B, 16, H, W, 3] -> data.transforms.frames_to_model on the device

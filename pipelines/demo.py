@@ -21,7 +21,7 @@ from common.errors import UserError
 
 REPO_DPATH = Path(__file__).resolve().parents[1]
 CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
-DATASET_NAME = "retro_act_pretrain"
+DATASET_NAME = "retro_act/pretrain"
 
 
 def training_overrides(cfg: DictConfig, part: DictConfig, run_dpath: Path) -> list[str]:
@@ -35,6 +35,9 @@ def training_overrides(cfg: DictConfig, part: DictConfig, run_dpath: Path) -> li
         f"train.dataset_name={DATASET_NAME}",
         f"train.num_train_steps={part.num_train_steps}",
         f"train.batch_size={part.batch_size}",
+        "train.num_processes=1",  # the configs encode the papers' multi-GPU batches; the demo is one CPU process
+        "train.grad_accum=1",
+        f"train.grad_clip={cfg.grad_clip}",
         f"train.optimizer.lr_max={part.lr_max}",
         f"train.optimizer.lr_min={part.lr_min}",
         f"train.schedule.warmup_steps={warmup_steps}",

@@ -31,7 +31,8 @@ from training.run_log import read_metrics
 
 REPO_DPATH = Path(__file__).resolve().parents[1]
 FAST = [
-    "model=tiny", "train.dataset_name=squares", "train.num_frames=4", "train.batch_size=4",
+    "model=tiny", "train.dataset_name=squares", "train.num_frames=4", "train.batch_size=4", "train.num_processes=1",
+    "train.grad_accum=1",
     "train.num_workers=0", "train.schedule.warmup_steps=2", "train.log_every_steps=1",
     "train.validation.num_prime_frames=2", "train.validation.maskgit_steps=2", "train.validation.num_batches=1",
     "train.validation.num_gifs=1", "train.optimizer.lr_max=3e-3", "train.optimizer.lr_min=1e-3",

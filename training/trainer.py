@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from safetensors.torch import load_file
 
 from common.errors import UserError
-from models.presets import model_tokenizer
+from models.tokenizer import VideoTokenizer
 from training import checkpointing as ckpt
 from training.checkpointing import TrainerState
 from training.data_setup import build_datasets, build_val_loader, train_epoch_order
@@ -43,6 +43,12 @@ def mixed_precision_mode(setting: str) -> str:
     if setting == "auto":
         return "bf16" if torch.cuda.is_available() else "no"
     return setting
+
+
+def frame_size(model: torch.nn.Module) -> int | None:
+    """The frame size a world-model part works on (its tokenizer's), None for a model without one."""
+    tokenizer = model if isinstance(model, VideoTokenizer) else getattr(model, "tokenizer", None)
+    return tokenizer.config.image_size if isinstance(tokenizer, VideoTokenizer) else None
 
 
 class Trainer:
@@ -134,8 +140,8 @@ class Trainer:
     def setup_data(self) -> None:
         tc, accelerator = self.train_cfg, self.accelerator
         train_set, val_set = build_datasets(tc, with_val=tc.validation.every_steps > 0)
-        model_size = model_tokenizer(self.accelerator.unwrap_model(self.model)).config.image_size
-        if train_set.image_size != model_size:
+        model_size = frame_size(self.accelerator.unwrap_model(self.model))
+        if model_size is not None and train_set.image_size != model_size:
             source = (
                 f"tokenizer_fpath={self.cfg.tokenizer_fpath}" if self.cfg.tokenizer_fpath else "the model"
             )
@@ -333,7 +339,9 @@ class Trainer:
             "step": self.state.step,
             "metrics": self.last_metrics,
             "num_skipped_reads": int(
-                self.accelerator.reduce(torch.tensor(self.num_skipped_reads, device=accelerator.device), "sum")
+                self.accelerator.reduce(
+                    torch.tensor(self.num_skipped_reads, device=accelerator.device), "sum"
+                )
             ),
         }
         accelerator.end_training()

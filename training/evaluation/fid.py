@@ -5,7 +5,8 @@ float64 sums, outer-product sums and counts for the real and generated sets (so 
 and computes the distance from those. Tests pass a tiny extractor and exercise this same code path.
 
 The standard extractor is torch-fidelity's InceptionV3 (2048-d pool features, the weights every FID
-paper uses). It needs torch-fidelity + torchvision and a local weights file: nothing is downloaded.
+paper uses), fed frames nearest-resized to 299 px as upstream GenieRedux feeds torchmetrics' FID (the
+same network). It needs torch-fidelity + torchvision and a local weights file: nothing is downloaded.
 When either is missing `load_inception` says what to install or where to put which file, and the
 caller reports FID as null rather than a number from some other network.
 """
@@ -16,11 +17,13 @@ import importlib.util
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from common.errors import UserError
 
 INCEPTION_WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_SIZE = 299
 INCEPTION_WEIGHTS_URL = (
     f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_WEIGHTS_NAME}"
 )
@@ -117,9 +120,15 @@ class InceptionFeatures(nn.Module):
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # torch-fidelity takes uint8 images of any size and resizes to 299 as the TF original did.
-        as_uint8 = (images.clamp(0, 1) * 255).round().to(torch.uint8)
-        return self.inception(as_uint8)[0]  # [N, 2048]
+        return self.inception(inception_input(images))[0]  # [N, 2048]
+
+
+def inception_input(images: torch.Tensor) -> torch.Tensor:
+    """float [N, 3, H, W] in [0, 1] -> uint8 [N, 3, 299, 299], nearest-neighbour, as upstream GenieRedux does
+    before torchmetrics' FID (torch-fidelity's network would otherwise resize 64 px frames bilinearly, which
+    blurs them and gives different, lower FIDs than the papers' protocol)."""
+    resized = F.interpolate(images.clamp(0, 1), size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="nearest")
+    return (resized * 255).round().to(torch.uint8)
 
 
 def load_inception(weights_fpath: str | None) -> tuple[nn.Module | None, str]:

@@ -1,0 +1,146 @@
+"""Every command the README and docs/ show runs as written, in order, in a fresh folder (slow tier).
+
+The commands are read from the ```bash blocks of README.md and docs/*.md and run through `run.py` in a
+temporary working directory, so relative paths (datasets/, outputs/) land there and each documented flow
+feeds the next command as it would for a user. Only the budget changes: fewer sessions, a few training
+steps, the tiny model, one process (`BUDGET`); every other key is the documented one. A command that
+cannot run here is listed in `SKIPPED` with the reason. A documented flow that breaks fails this test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_DPATH = Path(__file__).resolve().parents[1]
+DOCUMENTS = ["README.md", *sorted(str(p.relative_to(REPO_DPATH)) for p in (REPO_DPATH / "docs").glob("*.md"))]
+IMAGE_SIZE = 16  # every generated store and every model at 16 px: the tiny preset's size
+TRAINING = {
+    "model": "tiny",
+    "++model_overrides.image_size": str(IMAGE_SIZE),
+    "train.num_train_steps": "2",
+    "train.num_processes": "1",
+    "train.grad_accum": "1",
+    "train.batch_size": "2",
+    "train.num_workers": "0",
+    "train.schedule.warmup_steps": "1",
+    "train.checkpoint.every_steps": "2",
+    "train.validation.every_steps": "2",
+    "train.validation.num_batches": "1",
+    "train.validation.batch_size": "2",
+    "train.validation.maskgit_steps": "1",
+}
+EVALUATION = {
+    "eval.num_sequences": "2",
+    "eval.inference_steps": "1",
+    "eval.batch_size": "2",
+    "eval.num_workers": "0",
+}
+BUDGET = {
+    # 20 sessions: the session split (90/5/5 %) then puts one in val and one in test
+    "generate": {"n_sessions": "20", "n_steps_max": "20", "n_workers": "1", "image_size": str(IMAGE_SIZE)},
+    "genie_redux train": {**TRAINING, **EVALUATION},
+    "genie_redux eval": EVALUATION,
+    "demo": {
+        "image_size": str(IMAGE_SIZE),
+        "generate.n_sessions": "20",
+        "generate.n_steps_max": "20",
+        "tokenizer.num_train_steps": "2",
+        "dynamics.num_train_steps": "2",
+        "eval.num_sequences": "2",
+    },
+}
+SKIPPED = {
+    "run.py test": "the test suite itself",
+    "run.py bench": "benchmarks run for minutes; tests/test_bench_*.py cover their code",
+    "roms import ~/": "a ROM folder of the user's",
+    "launch_args=": "needs several machines",
+    "...": "a placeholder for the user's own arguments",
+}
+
+
+def documented_commands() -> list[tuple[str, list[str]]]:
+    """(document, argv after `python run.py`, or `-m module ...`) for every such line of every ```bash
+    block, in order."""
+    commands = []
+    for document in DOCUMENTS:
+        text = (REPO_DPATH / document).read_text()
+        for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                words = shlex.split(line, comments=True)
+                is_python = len(words) >= 2 and words[0] in ("python", "python3")
+                if (
+                    is_python
+                    and words[1] in ("run.py", "-m")
+                    and not any(marker in line for marker in SKIPPED)
+                ):
+                    commands.append((document, words[2:] if words[1] == "run.py" else words[1:]))
+    return commands
+
+
+def with_budget(argv: list[str]) -> list[str]:
+    """The documented argv with the budget's keys replacing (or added to) its own; order kept."""
+    num_words = next((i for i, item in enumerate(argv) if "=" in item), len(argv))  # stack, mode, paths
+    head, items = argv[:num_words], argv[num_words:]
+    stack = " ".join(head[:2]) if head[0] == "genie_redux" else head[0]
+    budget = dict(BUDGET.get(stack, {}))
+    merged: dict[str, str] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        bare = key.lstrip("+")
+        budget_key = next((k for k in budget if k.lstrip("+") == bare), None)
+        merged[key] = budget.pop(budget_key) if budget_key else value
+    merged.update(budget)
+    return [*head, *(f"{k}={v}" for k, v in merged.items())]
+
+
+@pytest.mark.slow
+def test_every_documented_command_runs_as_written(tmp_path):
+    commands = documented_commands()
+    assert len(commands) >= 15, "the README and docs show far more commands than were found: parser broken?"
+    env = {**os.environ, "GENIE_REDUX_NO_BOOTSTRAP": "1", "OMP_NUM_THREADS": "2"}
+    for document, argv in commands:
+        run_argv = argv if argv[0] == "-m" else with_budget(argv)  # `python -m module`: as written
+        launcher = [] if argv[0] == "-m" else [str(REPO_DPATH / "run.py")]
+        result = subprocess.run(
+            [sys.executable, *launcher, *run_argv],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, (
+            f"{document}: `python run.py {shlex.join(argv)}` failed (ran as `{shlex.join(run_argv)}`):\n"
+            + (result.stdout + result.stderr)[-3000:]
+        )
+
+
+def test_the_budget_replaces_documented_values_and_keeps_the_rest():
+    argv = [
+        "genie_redux",
+        "train",
+        "config=tokenizer",
+        "train.num_processes=4",
+        "train.dataset_name=coinrun/random",
+    ]
+    merged = with_budget(argv)
+    assert merged[:3] == ["genie_redux", "train", "config=tokenizer"]
+    assert "train.num_processes=1" in merged and "train.num_processes=4" not in merged
+    assert "train.dataset_name=coinrun/random" in merged and "model=tiny" in merged
+    generate = with_budget(["generate", "config=coinrun/random", "n_sessions=100", "image_size=64"])
+    assert generate == [
+        "generate",
+        "config=coinrun/random",
+        "n_sessions=20",
+        "image_size=16",
+        "n_steps_max=20",
+        "n_workers=1",
+    ]
+    assert any(argv[:1] == ["demo"] for _, argv in documented_commands())

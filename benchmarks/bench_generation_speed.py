@@ -20,9 +20,6 @@ import time
 from common.errors import UserError
 
 OPTIONS = {"preset", "image_size", "batches", "steps", "uncached_steps", "repeats", "threads"}
-# Upstream references on this machine kind (CPU): neurips one-go sampler, s/frame by MaskGIT steps
-UPSTREAM_NEURIPS = {1: 1.0, 8: 4.3, 25: 11.9}
-UPSTREAM_FRAME_BY_FRAME_128PX_1STEP = 7.3
 
 
 def timed_step(wm, frames, actions, steps: int, repeats: int) -> float:  # noqa: ANN001
@@ -115,14 +112,6 @@ def measure_batch(model, batch: int, opts: dict) -> list[dict]:  # noqa: ANN001
     return rows
 
 
-def upstream_reference(preset: str, image_size: int, steps: int) -> float | str:
-    if preset == "neurips" and image_size == 64:
-        return UPSTREAM_NEURIPS.get(steps, "")
-    if preset == "neurips" and image_size == 128 and steps == 1:
-        return UPSTREAM_FRAME_BY_FRAME_128PX_1STEP
-    return ""
-
-
 def main(**options: str) -> int:
     import torch
     from tqdm import tqdm
@@ -139,9 +128,7 @@ def main(**options: str) -> int:
     rows = []
     for batch in tqdm(opts["batches"], desc="generation_speed"):
         for row in measure_batch(model, batch, opts):
-            ref = upstream_reference(preset, size, row["maskgit_steps"])
-            rows.append({"preset": preset, "image_size": size, **row, "upstream_s_per_frame": ref})
-            rows[-1]["cached_vs_upstream"] = ref / row["cached_s_per_frame"] if ref else ""
+            rows.append({"preset": preset, "image_size": size, **row, "upstream": "upstream not measured"})
             tqdm.write(str(rows[-1]))
     tokens = model.dynamics.grid[0] * model.dynamics.grid[1]
     notes = (
@@ -150,8 +137,7 @@ def main(**options: str) -> int:
         "cached includes the extra pass that appends the final frame's keys/values and the incremental decode. "
         f"Uncached rows marked `extrapolated` were NOT run end to end: t(1 step) + (steps-1) x one timed "
         f"full-window pass at the same batch; measured end to end: {opts['uncached_steps']} steps at batch 1, "
-        "1 step at larger batches. upstream_s_per_frame: references given for this machine kind "
-        "(neurips one-go sampler at 64 px; frame-by-frame 1 step at 128 px), not re-measured here."
+        "1 step at larger batches. Upstream GenieRedux is not measured by this script."
     )
     suffix = "" if preset == "tiny" and not opts["image_size"] else f"_{preset}_{size}px"
     record(f"generation_speed{suffix}", rows, notes)

@@ -8,8 +8,8 @@ Each configuration runs in a fresh process so the peak RSS (ru_maxrss) is its ow
 fp32), which is what the trainer's `train.mixed_precision=bf16` gives through Accelerate.
 `loss_check_steps` > 0 also trains the `tiny` tokenizer and guided dynamics that many steps on one fixed
 batch from the same initialisation in fp32 and bf16 and reports how closely the bf16 loss tracks fp32.
-Upstream reference on this machine kind (CPU): neurips tokenizer 33.8 s/step at 12.5 GB, guided
-dynamics 21.9 s/step at 8.4 GB.
+No upstream figure is printed: a comparison with upstream GenieRedux needs upstream measured on the same
+machine in the same run, which this script does not do (rows say "upstream not measured").
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import time
 
 from common.errors import UserError
 
-UPSTREAM = {("neurips", "tokenizer"): (33.8, 12.5), ("neurips", "genie_redux_guided"): (21.9, 8.4)}
 KINDS = ("tokenizer", "genie_redux_guided")
 PRECISIONS = ("fp32", "bf16")
 
@@ -145,7 +144,6 @@ def main(**options: str) -> int:
         seconds, peak_gb = run_isolated(
             context, preset, kind, opts["steps"], opts["threads"], ckpt, precision
         )
-        ref = UPSTREAM.get((preset, kind))
         rows.append(
             {
                 "preset": preset,
@@ -154,16 +152,14 @@ def main(**options: str) -> int:
                 "precision": precision,
                 "s_per_step": seconds,
                 "peak_rss_gb": peak_gb,
-                "speedup_vs_upstream": ref[0] / seconds if ref else "",
-                "mem_frac_of_upstream": peak_gb / ref[1] if ref else "",
+                "upstream": "upstream not measured",
             }
         )
         tqdm.write(str(rows[-1]))
     notes = (
         f"batch 1 x 16 frames, fwd+bwd+AdamW, median of the steps after the first ({opts['steps']} steps), "
         f"{opts['threads']} threads; bf16 = CPU autocast around the forward, fp32 weights and optimizer. "
-        "Peak RSS of a fresh process (includes the Python/torch baseline, ~0.3 GB). Upstream figures are "
-        "the references given for this machine kind, not re-measured here."
+        "Peak RSS of a fresh process (includes the Python/torch baseline, ~0.3 GB)."
     )
     if opts["loss_check_steps"] > 0:
         notes += " " + loss_tracking(opts["loss_check_steps"], opts["threads"])

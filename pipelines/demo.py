@@ -58,6 +58,7 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
         f"train.dataset_name={DATASET_NAME}",
         f"eval.model_fpath={dynamics_dpath / 'best_model'}",
         f"eval.num_sequences={cfg.eval.num_sequences}",
+        f"eval.inference_steps={cfg.eval.inference_steps}",
     ]
     return [
         (
@@ -88,6 +89,8 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
                 "config=genie_redux_guided",
                 f"tokenizer_fpath={tokenizer_dpath / 'best_model'}",
                 *training_overrides(cfg, cfg.dynamics, dynamics_dpath),
+                f"train.validation.maskgit_steps={cfg.eval.inference_steps}",
+                f"eval.inference_steps={cfg.eval.inference_steps}",
             ],
         ),
         ("evaluate replication (ground-truth actions)", ["genie_redux", "eval", *eval_common]),

@@ -43,6 +43,9 @@ def coinrun_commands(out: Path) -> list[list[str]]:
         f"train.dataset_root_dpath={data}",
         "train.dataset_name=coinrun",
         "train.batch_size=8",
+        "train.num_processes=1",  # the same single-process run on any checkout (newer configs encode GPU batches)
+        "train.grad_accum=1",
+        "train.grad_clip=1.0",
         "train.num_workers=1",
         "train.optimizer.lr_max=1e-3",
         "train.optimizer.lr_min=1e-4",

@@ -90,3 +90,25 @@ def test_loaded_dynamics_uses_the_code_vectors_of_its_own_tokenizer(tmp_path):
     loaded = load_model(tmp_path / "ckpt")
     torch.testing.assert_close(loaded.dynamics.code_vectors, loaded.tokenizer.quantizer.normalized_codebook())
     torch.testing.assert_close(loaded.dynamics.code_vectors, model.dynamics.code_vectors)
+
+
+def test_a_checkpoint_from_before_relative_time_fails_in_one_line(tmp_path, capsys):
+    """Format 1 (absolute frame-index codes) must not load as a shape error or as silently wrong frames."""
+    from common.launcher import main as launcher_main
+
+    torch.manual_seed(0)
+    save_checkpoint(build("genie_redux_guided", "tiny"), tmp_path / "old", {})
+    config_fpath = tmp_path / "old" / "config.yaml"
+    config = yaml.safe_load(config_fpath.read_text())
+    del config["format_version"]  # what every checkpoint written before format 2 looks like
+    config_fpath.write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match="has format 1 and this version reads format 2"):
+        load_model(tmp_path / "old")
+    from data.store_synthetic import write_synthetic_store
+
+    write_synthetic_store(tmp_path / "syn", ["envA"], num_sessions=20, num_frames=16, image_size=16)
+    code = launcher_main(["genie_redux", "eval", "config=genie_redux_guided", f"eval.model_fpath={tmp_path / 'old'}",
+                          f"eval.output_dpath={tmp_path / 'eval'}", f"train.dataset_root_dpath={tmp_path}",
+                          "train.dataset_name=syn"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "has format 1" in err, err

@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -238,12 +239,23 @@ def action_following(
     return {"follow_rate": overall, "per_action": results}, clips
 
 
-def save_control_gif(clips: dict[str, np.ndarray], fpath: Path, count: int = 4) -> None:
-    """One gif per run: `count` sequences stacked vertically, one column per action."""
+def save_control_gif(clips: dict[str, np.ndarray], fpath: Path, num_prime: int, count: int = 4) -> None:
+    """One gif per run (`count` sequences stacked vertically, one column per action) and a still PNG
+    beside it: for two sequences, the last prime frame and then every other generated frame."""
+    from PIL import Image
+
     from training.evaluation.gifs import save_gif, side_by_side
 
     rows = [side_by_side({name: clip[i] for name, clip in clips.items()}) for i in range(count)]
-    save_gif(fpath, np.concatenate(rows, axis=1), fps=3.0)
+    frames = np.concatenate(rows, axis=1)  # [T, count * H', W', 3]
+    save_gif(fpath, frames, fps=3.0)
+    row_height = frames.shape[1] // count
+    times = range(num_prime - 1, frames.shape[0], 2)  # last prime frame, generated frames 2, 4, ...
+    sheet = np.concatenate(
+        [np.concatenate([frames[t, i * row_height : (i + 1) * row_height] for t in times]) for i in range(2)],
+        axis=1,
+    )  # time runs down, two sequences side by side
+    Image.fromarray(sheet).save(fpath.with_suffix(".png"))
 
 
 def latent_action_table(world_model: Any, windows: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -304,7 +316,7 @@ def measure(checkpoint_dpath: Path, out: Path, budget: Budget, gif_fpath: Path) 
             world_model, windows, num_prime, budget.follow_horizon, budget.maskgit_steps
         )
         figures["action_following"] = following
-        save_control_gif(clips, gif_fpath)
+        save_control_gif(clips, gif_fpath, num_prime)
     else:
         figures["latent_actions"] = latent_action_table(world_model, windows)
     return figures
@@ -521,6 +533,8 @@ def main(argv: list[str]) -> int:
     stamp = provenance()  # the code that runs is the code at the start
     report = {**stamp, "argv": " ".join(argv), **run_experiment(budget, out)}
     path = write_results(report, name)
+    for sheet in sorted(out.glob("control_*.png")):  # the stills the docs show, beside the numbers
+        shutil.copyfile(sheet, RESULTS_DPATH / f"{name}_{sheet.name}")
     print(Path(path).read_text())
     print(f"results: {path}; gifs and runs: {out}")
     return 0

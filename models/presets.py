@@ -115,12 +115,18 @@ def build_from_configs(
     raise ValueError(f"unknown model kind '{kind}'; use one of {KINDS}")
 
 
-def build(kind: str, preset: str, tokenizer: VideoTokenizer | None = None, **overrides: Any) -> nn.Module:
+def build(
+    kind: str, preset: str, tokenizer: VideoTokenizer | dict[str, Any] | None = None, **overrides: Any
+) -> nn.Module:
     """The one construction path for train, eval, play and AutoExplore.
 
-    `tokenizer`: an already trained tokenizer (e.g. `models.checkpoint.load_model(dpath)`) to freeze inside a
-    world model; its config then replaces the preset's tokenizer config.
+    `tokenizer`: either a dict of tokenizer config overrides (`tokenizer={"codebook_size": 64}`) or an
+    already trained tokenizer (e.g. `models.checkpoint.load_model(dpath)`) to freeze inside a world model;
+    a trained tokenizer's config then replaces the preset's tokenizer config.
     """
+    if isinstance(tokenizer, dict):
+        overrides["tokenizer"] = tokenizer
+        tokenizer = None
     configs = part_configs(preset, kind, overrides)
     if tokenizer is not None:
         configs["tokenizer"] = tokenizer.config

@@ -172,8 +172,7 @@ def test_tiny_dynamics_memorises_real_game_tokens_better_than_copying_the_last_f
     # copying frame t-1's tokens: what a model that ignores the dynamics would score
     copy_accuracy = float((token_ids[:, 1:] == token_ids[:, :-1]).float().mean())
     torch.manual_seed(0)
-    model = build("genie_redux_guided", "tiny", tokenizer={"codebook_size": 64})
-    model.set_tokenizer(tokenizer)
+    model = build("genie_redux_guided", "tiny", tokenizer=tokenizer)  # the trained tokenizer, frozen
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=0.0
     )
@@ -191,3 +190,12 @@ def test_tiny_dynamics_memorises_real_game_tokens_better_than_copying_the_last_f
     assert accuracy >= 0.95, out.metrics
     assert copy_accuracy <= 0.75, f"copy-last-frame already scores {copy_accuracy:.2f}: clip too static"
     assert accuracy >= copy_accuracy + 0.2, f"accuracy {accuracy:.2f} vs copy-last-frame {copy_accuracy:.2f}"
+
+
+def test_build_takes_tokenizer_overrides_or_a_trained_tokenizer():
+    with_overrides = build("genie_redux_guided", "tiny", tokenizer={"codebook_size": 64})
+    assert with_overrides.tokenizer.config.codebook_size == 64
+    assert with_overrides.dynamics.config.codebook_size == 64
+    trained = build("tokenizer", "tiny", codebook_size=32)
+    frozen = build("genie_redux_guided", "tiny", tokenizer=trained)
+    assert frozen.tokenizer is trained and frozen.dynamics.config.codebook_size == 32

@@ -45,8 +45,10 @@ class VectorQuantizer(nn.Module):
         commitment_weight: float = 0.25,
         dead_code_threshold: float = 0.01,
         usage_decay: float = 0.9,
+        min_code_distance: float = MIN_NEW_CODE_DISTANCE,
     ) -> None:
         super().__init__()
+        self.min_code_distance = min_code_distance  # squared distance a new code keeps from every other
         self.codebook_size = codebook_size
         self.commitment_weight = commitment_weight
         # relative criterion: a code is dead when its smoothed share of assignments falls below
@@ -100,8 +102,8 @@ class VectorQuantizer(nn.Module):
             encodings = encodings[subset]
         picks = [int(torch.randint(0, encodings.shape[0], ()).item())]
         nearest = (2 - 2 * encodings @ encodings[picks[0]]).clamp_min(0)  # [N] squared distance to seeds
-        while len(picks) < self.codebook_size and bool((nearest >= MIN_NEW_CODE_DISTANCE).any()):
-            far_enough = torch.where(nearest >= MIN_NEW_CODE_DISTANCE, nearest, torch.zeros_like(nearest))
+        while len(picks) < self.codebook_size and bool((nearest >= self.min_code_distance).any()):
+            far_enough = torch.where(nearest >= self.min_code_distance, nearest, torch.zeros_like(nearest))
             pick = int(torch.multinomial(far_enough, 1).item())
             picks.append(pick)
             nearest = torch.minimum(nearest, (2 - 2 * encodings @ encodings[pick]).clamp_min(0))
@@ -136,15 +138,14 @@ class VectorQuantizer(nn.Module):
             self.usage[dead] = 1.0 / self.codebook_size
         self.broadcast_from_rank0()
 
-    @staticmethod
-    def distinct_badly_quantised(encodings: torch.Tensor, errors: torch.Tensor, max_picks: int) -> list[int]:
+    def distinct_badly_quantised(self, encodings: torch.Tensor, errors: torch.Tensor, max_picks: int) -> list[int]:
         """Up to `max_picks` encodings drawn in proportion to their error, each at least
-        MIN_NEW_CODE_DISTANCE from its current code and from the other picks (no duplicate codes)."""
-        remaining = torch.where(errors >= MIN_NEW_CODE_DISTANCE, errors, torch.zeros_like(errors))  # [N]
+        `min_code_distance` from its current code and from the other picks (no duplicate codes)."""
+        remaining = torch.where(errors >= self.min_code_distance, errors, torch.zeros_like(errors))  # [N]
         picks: list[int] = []
         while len(picks) < max_picks and bool((remaining > 0).any()):
             pick = int(torch.multinomial(remaining, 1).item())
             picks.append(pick)
-            too_close = (2 - 2 * encodings @ encodings[pick]) < MIN_NEW_CODE_DISTANCE  # [N]
+            too_close = (2 - 2 * encodings @ encodings[pick]) < self.min_code_distance  # [N]
             remaining = remaining.masked_fill(too_close, 0.0)
         return picks

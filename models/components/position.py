@@ -8,6 +8,7 @@ clip's tokens kept). Temporal attention carries time instead, as a relative bias
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -46,6 +47,26 @@ def add_positions(x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     return x + spatial.to(x.dtype)
 
 
+@functools.lru_cache(maxsize=16)
+def _relative_offset_table_cpu(grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    height, width = grid
+    rows, cols = torch.meshgrid(
+        torch.arange(-(height - 1), height), torch.arange(-(width - 1), width), indexing="ij"
+    )
+    offsets = torch.stack([rows.flatten(), cols.flatten()], dim=-1).float()  # [(2h-1)(2w-1), 2]
+    r, c = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    r, c = r.flatten(), c.flatten()  # [h*w] each, row-major
+    # pair (i, j) has offset (r_i - r_j, c_i - c_j); its row in `offsets`:
+    index = (r[:, None] - r[None, :] + height - 1) * (2 * width - 1) + (c[:, None] - c[None, :] + width - 1)
+    return offsets, index  # index: int64 [h*w, h*w]
+
+
+def relative_offset_table(grid: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every distinct (row, column) offset of a grid and, per pair of patches, the row of its offset."""
+    offsets, index = _relative_offset_table_cpu(tuple(grid))
+    return offsets.to(device), index.to(device)
+
+
 class SpatialPositionBias(nn.Module):
     """Continuous relative position bias for spatial attention (Swin v2's log-spaced CPB).
 
@@ -60,17 +81,22 @@ class SpatialPositionBias(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, num_heads))
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
+        self._cached: tuple[tuple, torch.Tensor] | None = None  # (key, bias) of the last no-grad call
 
     def forward(self, grid: tuple[int, int], num_tokens: int, device: torch.device) -> torch.Tensor:
         """-> bias [H, num_tokens, num_tokens] for h*w patches (row-major) after num_tokens - h*w extra ones."""
-        rows, cols = torch.meshgrid(
-            torch.arange(grid[0], device=device), torch.arange(grid[1], device=device), indexing="ij"
-        )
-        coords = torch.stack([rows.flatten(), cols.flatten()], dim=-1).float()  # [h*w, 2]
-        offsets = coords[:, None] - coords[None, :]  # [h*w, h*w, 2]
-        offsets = offsets.sign() * torch.log2(1.0 + offsets.abs())
-        bias = self.mlp(offsets).permute(2, 0, 1)  # [H, h*w, h*w]
-        num_extra = num_tokens - coords.shape[0]
+        parameters = tuple(self.mlp.parameters())
+        # at inference (no grad) the table only changes when the weights do: in-place updates (optimizer
+        # steps, load_state_dict) bump each parameter's _version, and a moved or cast one has a new address
+        key = (grid, num_tokens, str(device), tuple((p.data_ptr(), p._version) for p in parameters))
+        if not torch.is_grad_enabled() and self._cached is not None and self._cached[0] == key:
+            return self._cached[1]
+        offsets, index = relative_offset_table(grid, device)  # [(2h-1)(2w-1), 2], [h*w, h*w]
+        # the MLP runs once per distinct offset, not per pair of patches (h*w times fewer rows)
+        bias = self.mlp(offsets.sign() * torch.log2(1.0 + offsets.abs()))[index].permute(2, 0, 1)  # [H, hw, hw]
+        num_extra = num_tokens - index.shape[0]
         if num_extra > 0:
             bias = F.pad(bias, (num_extra, 0, num_extra, 0))  # no bias to or from extra tokens
+        if not torch.is_grad_enabled():
+            self._cached = (key, bias)
         return bias

@@ -2,7 +2,7 @@
 keys/values computed once) vs uncached (the whole window re-run per MaskGIT step), per MaskGIT step count.
 
 `python run.py bench generation_speed [preset=tiny] [image_size=] [batches=1,8] [steps=1,8,25]
-[uncached_steps=1,8] [repeats=3] [threads=2]`
+[uncached_steps=1,8] [repeats=3] [threads=2] [upstream_dpath=PATH]`
 
 Uncached generation costs one full-window dynamics pass per MaskGIT step plus a fixed part (the window
 decode). At the `neurips` size a 25-step uncached frame takes minutes on CPU, so the uncached path is run
@@ -10,24 +10,43 @@ end to end only for `uncached_steps` at batch 1 and for 1 step at larger batches
 extrapolated as `t(1 step) + (steps - 1) * t(one full-window pass)`, with the pass timed on its own at the
 same batch. The `uncached_source` column says which numbers were measured; batch 1 checks the linear
 model against a measured multi-step run (`uncached_pred_error`).
+
+`upstream_dpath=` (a checkout of upstream GenieRedux, the user's) also times upstream's GenieReduxGuided
+built at the preset's sizes in a child process (benchmarks/upstream.py): one frame after the same 15
+prime frames, as one iteration of its frame-by-frame loop (`Dynamics.sample` over the window at the same
+MaskGIT steps, then decoding the window; tokenizing the prime frames is not timed, as our priming is not).
+Each cached timing alternates with an upstream one (ours, upstream, ours, ...; `repeats` each, medians);
+rows then carry `upstream_s_per_frame` and `cached_vs_upstream` (upstream / cached). Without it the rows
+say "upstream not measured".
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 
+from benchmarks import upstream as upstream_side
 from common.errors import UserError
 
-OPTIONS = {"preset", "image_size", "batches", "steps", "uncached_steps", "repeats", "threads"}
+OPTIONS = {
+    "preset",
+    "image_size",
+    "batches",
+    "steps",
+    "uncached_steps",
+    "repeats",
+    "threads",
+    "upstream_dpath",
+}
 
 
-def timed_step(wm, frames, actions, steps: int, repeats: int) -> float:  # noqa: ANN001
+def timed_step(wm, frames, actions, steps: int, repeats: int, first_seed: int = 0) -> float:  # noqa: ANN001
     """Median seconds of one `step` after `reset` (priming is not timed), over `repeats` runs."""
     import torch
 
     times = []
-    for repeat in range(repeats):
+    for repeat in range(first_seed, first_seed + repeats):
         wm.reset(frames, actions)  # 15 prime frames: the generated frame is the 16th of the window
         start = time.perf_counter()
         wm.step(
@@ -70,6 +89,11 @@ def parse_options(options: dict[str, str]) -> dict:
         "uncached_steps": ints("uncached_steps", "1,8"),
         "repeats": int(options.get("repeats", "3")),
         "threads": int(options.get("threads", "2")),
+        "upstream_dpath": (
+            upstream_side.check_upstream_dpath(options["upstream_dpath"])
+            if "upstream_dpath" in options
+            else None
+        ),
     }
     if 1 not in opts["uncached_steps"]:
         raise UserError(
@@ -78,8 +102,11 @@ def parse_options(options: dict[str, str]) -> dict:
     return opts
 
 
-def measure_batch(model, batch: int, opts: dict) -> list[dict]:  # noqa: ANN001
-    """Cached and uncached s/frame at one batch size, for every requested MaskGIT step count."""
+def measure_batch(model, batch: int, opts: dict, upstream=None) -> list[dict]:  # noqa: ANN001
+    """Cached and uncached s/frame at one batch size, for every requested MaskGIT step count.
+
+    `upstream(batch, context, steps, seed) -> seconds` (or None): timed alternately with each cached run.
+    """
     import torch
 
     from models.world_model import WorldModel
@@ -94,10 +121,23 @@ def measure_batch(model, batch: int, opts: dict) -> list[dict]:  # noqa: ANN001
     per_pass = timed_uncached_pass(uncached_wm, frames, actions, repeats)
     rows = []
     for steps in opts["steps"]:
-        cached = timed_step(cached_wm, frames, actions, steps, repeats)
+        if upstream is None:
+            cached = timed_step(cached_wm, frames, actions, steps, repeats)
+        else:
+            cached_times, upstream_times = [], []
+            for repeat in range(repeats):  # ours, upstream, ours, upstream, ...
+                cached_times.append(timed_step(cached_wm, frames, actions, steps, 1, first_seed=repeat))
+                upstream_times.append(upstream(batch, context, steps, repeat))
+            cached = statistics.median(cached_times)
+            upstream_s = statistics.median(upstream_times)
         predicted = uncached[1] + (steps - 1) * per_pass
         measured = uncached.get(steps)
         uncached_s = measured if measured is not None else predicted
+        versus = (
+            {"upstream": upstream_side.NOT_MEASURED}
+            if upstream is None
+            else {"upstream_s_per_frame": upstream_s, "cached_vs_upstream": upstream_s / cached}
+        )
         rows.append(
             {
                 "batch": batch,
@@ -107,9 +147,46 @@ def measure_batch(model, batch: int, opts: dict) -> list[dict]:  # noqa: ANN001
                 "uncached_source": "measured" if measured is not None else "extrapolated",
                 "uncached_pred_error": (predicted - measured) / measured if measured and steps > 1 else "",
                 "speedup": uncached_s / cached,
+                **versus,
             }
         )
     return rows
+
+
+class UpstreamGeneration:
+    """Upstream's guided world model in one child process: `self(batch, context, steps, seed)` -> s/frame."""
+
+    def __init__(self, dpath, preset: str, image_size: int | None, threads: int) -> None:  # noqa: ANN001
+        self.kw = upstream_side.constructor_kwargs(preset, image_size)
+        self.worker = upstream_side.UpstreamWorker(dpath)
+        try:
+            self.worker.request(
+                "build_guided",
+                tokenizer=self.kw["tokenizer"],
+                maskgit=self.kw["maskgit"],
+                tdce=self.kw["tdce"],
+                threads=threads,
+            )
+        except BaseException:
+            self.worker.close()
+            raise
+
+    def __call__(self, batch: int, context: int, steps: int, seed: int) -> float:
+        reply = self.worker.request(
+            "gen_frame",
+            batch=batch,
+            context=context,
+            steps=steps,
+            seed=seed,
+            num_actions=self.kw["num_actions"],
+        )
+        return reply["seconds"]
+
+    def __enter__(self) -> UpstreamGeneration:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.worker.close()
 
 
 def main(**options: str) -> int:
@@ -126,10 +203,16 @@ def main(**options: str) -> int:
     model = build("genie_redux_guided", opts["preset"], **overrides)
     size, preset = model.image_size, opts["preset"]
     rows = []
-    for batch in tqdm(opts["batches"], desc="generation_speed"):
-        for row in measure_batch(model, batch, opts):
-            rows.append({"preset": preset, "image_size": size, **row, "upstream": "upstream not measured"})
-            tqdm.write(str(rows[-1]))
+    with contextlib.ExitStack() as stack:
+        upstream = None
+        if opts["upstream_dpath"] is not None:
+            upstream = stack.enter_context(
+                UpstreamGeneration(opts["upstream_dpath"], preset, opts["image_size"], opts["threads"])
+            )
+        for batch in tqdm(opts["batches"], desc="generation_speed"):
+            for row in measure_batch(model, batch, opts, upstream):
+                rows.append({"preset": preset, "image_size": size, **row})
+                tqdm.write(str(rows[-1]))
     tokens = model.dynamics.grid[0] * model.dynamics.grid[1]
     notes = (
         f"genie_redux_guided `{preset}` at {size} px ({tokens} tokens/frame), context 16 frames (15 prime + "
@@ -137,8 +220,18 @@ def main(**options: str) -> int:
         "cached includes the extra pass that appends the final frame's keys/values and the incremental decode. "
         f"Uncached rows marked `extrapolated` were NOT run end to end: t(1 step) + (steps-1) x one timed "
         f"full-window pass at the same batch; measured end to end: {opts['uncached_steps']} steps at batch 1, "
-        "1 step at larger batches. Upstream GenieRedux is not measured by this script."
+        "1 step at larger batches."
     )
+    if opts["upstream_dpath"] is not None:
+        notes += (
+            " Upstream measured in the same run, each timing alternating with a cached one: one frame after "
+            "the same 15 prime frames as one iteration of its frame-by-frame loop (Dynamics.sample over the "
+            "16-frame window at the same MaskGIT steps + decoding the window), prime tokenization not timed; "
+            "cached_vs_upstream = upstream s/frame / cached s/frame. "
+            + upstream_side.adapter_notes(preset, opts["upstream_dpath"], opts["image_size"])
+        )
+    else:
+        notes += " Upstream not measured (pass upstream_dpath= to measure it beside ours)."
     suffix = "" if preset == "tiny" and not opts["image_size"] else f"_{preset}_{size}px"
     record(f"generation_speed{suffix}", rows, notes)
     return 0

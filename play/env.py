@@ -30,7 +30,7 @@ from data.transforms import frames_to_model, frames_to_uint8
 from models.world_model import StepResult, WorldModel
 from play.starts import StartClip, StartPicker, image_clip
 
-DEFAULT_MASKGIT_STEPS = 2  # measured (benchmarks/bench_player.py): the demo model at >= 10 frames/s on 2 CPU cores
+DEFAULT_MASKGIT_STEPS = 2  # chosen by measurement: benchmarks/bench_player.py
 DEFAULT_TEMPERATURE = 1.0  # MaskGIT sampling temperature
 DEFAULT_NUM_PRIME_FRAMES = 2  # real frames a session starts from (the evaluation's default)
 RewardFn = Callable[[StepResult, np.ndarray], np.ndarray]  # (step result, actions [B]) -> rewards float32 [B]
@@ -58,7 +58,9 @@ class WorldModelSessions:
         self.action_names: tuple[str, ...] = tuple(action_names)
         self.vocabulary_ids = torch.tensor(action_ids(self.action_names), dtype=torch.long)  # [A]
         if int(self.vocabulary_ids.max()) >= world_model.num_actions:
-            raise ValueError(f"the model knows {world_model.num_actions} actions; {self.action_names} need more")
+            raise ValueError(
+                f"the model knows {world_model.num_actions} actions; {self.action_names} need more"
+            )
         self.set_options(maskgit_steps, temperature)
         self.generator = torch.Generator(device=world_model.device)
 
@@ -74,9 +76,13 @@ class WorldModelSessions:
         if options.get("image") is not None:
             return [image_clip(options["image"], self.image_size)] * count
         if self.picker is None:
-            raise ValueError("this env has no episode store: pass options={'image': uint8 [H, W, 3]} to reset")
+            raise ValueError(
+                "this env has no episode store: pass options={'image': uint8 [H, W, 3]} to reset"
+            )
         game = options.get("game", self.game)
-        return [self.picker.pick(rng, game, options.get("episode_id"), options.get("frame")) for _ in range(count)]
+        return [
+            self.picker.pick(rng, game, options.get("episode_id"), options.get("frame")) for _ in range(count)
+        ]
 
     def prime(self, clips: list[StartClip], seed: int) -> np.ndarray:
         """Reset the world model with the clips (same length); -> their last frames uint8 [B, S, S, 3]."""

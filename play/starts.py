@@ -47,7 +47,10 @@ class StartPicker:
         self.image_size, self.num_prime_frames = int(image_size), int(num_prime_frames)
         self.episodes: dict[str, list[EpisodeRecord]] = {}
         for record in self.store.episodes:  # sorted by episode id: a fixed order for seeded draws
-            if record.num_frames >= num_prime_frames and record.episode_id not in self.store.corrupt_episode_ids:
+            if (
+                record.num_frames >= num_prime_frames
+                and record.episode_id not in self.store.corrupt_episode_ids
+            ):
                 self.episodes.setdefault(record.env_name, []).append(record)
         if not self.episodes:
             raise UserError(

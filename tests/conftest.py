@@ -7,10 +7,15 @@ from pathlib import Path
 import pytest
 
 TINY_GAMES = ("BlockGame", "SquareGame")  # two games: the player's game chooser has something to choose
-TINY_GAME_ACTIONS = {"BlockGame": ["NOOP", "RIGHT", "LEFT", "UP", "DOWN"], "SquareGame": ["RIGHT", "LEFT", "ACTION_PRIMARY"]}
+TINY_GAME_ACTIONS = {
+    "BlockGame": ["NOOP", "RIGHT", "LEFT", "UP", "DOWN"],
+    "SquareGame": ["RIGHT", "LEFT", "ACTION_PRIMARY"],
+}
 
 
-def write_tiny_play_store(root_dpath: Path, image_size: int = 16, num_sessions: int = 2, num_frames: int = 12) -> Path:
+def write_tiny_play_store(
+    root_dpath: Path, image_size: int = 16, num_sessions: int = 2, num_frames: int = 12
+) -> Path:
     """Moving-squares episodes of two games, each noting its own actions as the generator does."""
     import numpy as np
 
@@ -49,4 +54,6 @@ def tiny_world_model_dpath(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from models.presets import build
 
     torch.manual_seed(0)
-    return save_checkpoint(build("genie_redux_guided", "tiny"), tmp_path_factory.mktemp("model") / "best_model")
+    return save_checkpoint(
+        build("genie_redux_guided", "tiny"), tmp_path_factory.mktemp("model") / "best_model"
+    )

@@ -51,7 +51,9 @@ def test_chosen_start_and_uploaded_image_and_options(world_model, tiny_play_stor
     from data.episode_store import EpisodeStore
 
     env = WorldModelEnv(world_model, tiny_play_store, num_prime_frames=3)
-    frame, info = env.reset(seed=0, options={"episode_id": "BlockGame__s000001", "frame": 4, "maskgit_steps": 5})
+    frame, info = env.reset(
+        seed=0, options={"episode_id": "BlockGame__s000001", "frame": 4, "maskgit_steps": 5}
+    )
     real = EpisodeStore(tiny_play_store).read_frames("BlockGame__s000001", 4, 7)
     assert np.array_equal(frame, real[-1]) and info["frame"] == 4 and env.sessions.maskgit_steps == 5
     image = np.zeros((40, 20, 3), dtype=np.uint8)  # any size: padded to a square, area-resized

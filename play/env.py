@@ -1,7 +1,7 @@
 """The world model as a gymnasium environment: `WorldModelEnv` (one session) and `WorldModelVectorEnv`
 (`num_envs` sessions stepped as one batch, for agents that learn inside the world model).
 
-    env = WorldModelEnv(WorldModel.from_checkpoint(dpath), store_dpath="datasets/retro_act/pretrain")
+    env = WorldModelEnv(WorldModel.from_checkpoint(dpath), store="datasets/retro_act/pretrain")
     frame, info = env.reset(seed=0)                       # uint8 [H, W, 3]: the last real prime frame
     frame, reward, terminated, truncated, info = env.step(env.action_names.index("RIGHT"))
 
@@ -42,7 +42,7 @@ class WorldModelSessions:
     def __init__(
         self,
         world_model: WorldModel,
-        store_dpath: str | Path | None,
+        store: str | Path | StartPicker | None,
         game: str | None,
         action_names: tuple[str, ...] | None,
         num_prime_frames: int,
@@ -51,7 +51,10 @@ class WorldModelSessions:
     ) -> None:
         self.world_model = world_model
         self.image_size = world_model.tokenizer.config.image_size
-        self.picker = StartPicker(store_dpath, self.image_size, num_prime_frames) if store_dpath else None
+        if store is None or isinstance(store, StartPicker):  # a picker can be shared by many sessions
+            self.picker = store
+        else:
+            self.picker = StartPicker(store, self.image_size, num_prime_frames)
         self.game = self.picker.check_game(game) if (self.picker and game is not None) else game
         if action_names is None:
             action_names = self.picker.action_names(game) if self.picker else ACTION_VOCABULARY
@@ -120,7 +123,7 @@ class WorldModelEnv(gym.Env):
     def __init__(
         self,
         world_model: WorldModel,
-        store_dpath: str | Path | None = None,
+        store: str | Path | StartPicker | None = None,
         game: str | None = None,
         action_names: tuple[str, ...] | None = None,
         num_prime_frames: int = DEFAULT_NUM_PRIME_FRAMES,
@@ -131,7 +134,7 @@ class WorldModelEnv(gym.Env):
         render_mode: str | None = "rgb_array",
     ) -> None:
         self.sessions = WorldModelSessions(
-            world_model, store_dpath, game, action_names, num_prime_frames, maskgit_steps, temperature
+            world_model, store, game, action_names, num_prime_frames, maskgit_steps, temperature
         )
         self.action_names = self.sessions.action_names
         self.action_space = gym.spaces.Discrete(len(self.action_names))
@@ -185,7 +188,7 @@ class WorldModelVectorEnv(VectorEnv):
         self,
         world_model: WorldModel,
         num_envs: int,
-        store_dpath: str | Path | None = None,
+        store: str | Path | StartPicker | None = None,
         game: str | None = None,
         action_names: tuple[str, ...] | None = None,
         num_prime_frames: int = DEFAULT_NUM_PRIME_FRAMES,
@@ -195,7 +198,7 @@ class WorldModelVectorEnv(VectorEnv):
         reward_fn: RewardFn | None = None,
     ) -> None:
         self.sessions = WorldModelSessions(
-            world_model, store_dpath, game, action_names, num_prime_frames, maskgit_steps, temperature
+            world_model, store, game, action_names, num_prime_frames, maskgit_steps, temperature
         )
         self.num_envs, self.action_names = int(num_envs), self.sessions.action_names
         self.single_action_space = gym.spaces.Discrete(len(self.action_names))

@@ -17,6 +17,7 @@ the latency), so the event loop keeps serving every other tab meanwhile.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 from dataclasses import dataclass
@@ -70,7 +71,8 @@ def games_catalogue(picker: StartPicker) -> list[dict[str, Any]]:
 def create_app(settings: PlayerSettings) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # no routes beyond the player's
     model_lock = threading.Lock()
-    sessions: set[int] = set()
+    sessions: set[int] = set()  # ids of the sessions playing now
+    session_ids = itertools.count(1)
     catalogue = games_catalogue(settings.picker)
 
     @app.get("/")
@@ -102,9 +104,10 @@ def create_app(settings: PlayerSettings) -> FastAPI:
             settings.maskgit_steps,
             settings.temperature,
         )
-        sessions.add(id(session))
+        session_id = next(session_ids)
+        sessions.add(session_id)
         try:
-            await websocket.send_text(json.dumps(hello(settings, catalogue, len(sessions))))
+            await websocket.send_text(json.dumps(hello(settings, catalogue, session_id, len(sessions))))
             await send_start(websocket, session, *await in_worker(session.start))
             while True:
                 message = await websocket.receive()
@@ -114,16 +117,19 @@ def create_app(settings: PlayerSettings) -> FastAPI:
         except WebSocketDisconnect:
             pass
         finally:
-            sessions.discard(id(session))  # the tab is gone: its session (and its memory) with it
+            sessions.discard(session_id)  # the tab is gone: its session (and its memory) with it
 
     app.state.sessions = sessions
     return app
 
 
-def hello(settings: PlayerSettings, catalogue: list[dict[str, Any]], session_number: int) -> dict[str, Any]:
+def hello(
+    settings: PlayerSettings, catalogue: list[dict[str, Any]], session_id: int, num_sessions: int
+) -> dict[str, Any]:
     return {
         "type": "hello",
-        "session": session_number,
+        "session": session_id,
+        "num_sessions": num_sessions,
         "games": catalogue,
         "image_size": settings.picker.image_size,
         "num_prime_frames": settings.num_prime_frames,
@@ -167,10 +173,8 @@ async def handle(websocket, session: PlaySession, message: dict, in_worker, sett
             else:
                 frame_index = request.get("frame")
                 frame_index = None if frame_index in (None, "") else int(frame_index)
-                start = lambda: session.start(
-                    request.get("game"), request.get("episode_id") or None, frame_index
-                )  # noqa: E731
-                frame, info = await in_worker(start)
+                game, episode_id = request.get("game"), request.get("episode_id") or None
+                frame, info = await in_worker(session.start, game, episode_id, frame_index)
             await send_start(websocket, session, frame, info)
         elif kind == "settings":
             session.set_options(int(request["maskgit_steps"]), float(request["temperature"]))

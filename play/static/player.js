@@ -99,7 +99,7 @@ function updateFrameLimit() {
 function onHello(hello) {
   state.hello = hello;
   state.session = hello.session;
-  $("connection").textContent = `connected · session ${hello.session}`;
+  $("connection").textContent = `connected · session ${hello.session} (${hello.num_sessions} playing)`;
   $("game").replaceChildren(...hello.games.map((g) => new Option(g.name, g.name)));
   fillEpisodes();
   $("steps").value = hello.settings.maskgit_steps;

@@ -56,10 +56,14 @@ class WorldModelSessions:
         else:
             self.picker = StartPicker(store, self.image_size, num_prime_frames)
         self.game = self.picker.check_game(game) if (self.picker and game is not None) else game
-        if action_names is None:
-            action_names = self.picker.action_names(game) if self.picker else ACTION_VOCABULARY
-        self.action_names: tuple[str, ...] = tuple(action_names)
-        self.vocabulary_ids = torch.tensor(action_ids(self.action_names), dtype=torch.long)  # [A]
+        if not world_model.is_action_guided:  # GenieRedux: its LAM's latent actions, no names
+            self.action_names = tuple(f"LATENT_{i}" for i in range(world_model.num_actions))
+            self.vocabulary_ids = torch.arange(world_model.num_actions)  # [A]: model ids as they are
+        else:
+            if action_names is None:
+                action_names = self.picker.action_names(game) if self.picker else ACTION_VOCABULARY
+            self.action_names = tuple(action_names)
+            self.vocabulary_ids = torch.tensor(action_ids(self.action_names), dtype=torch.long)  # [A]
         if int(self.vocabulary_ids.max()) >= world_model.num_actions:
             raise ValueError(
                 f"the model knows {world_model.num_actions} actions; {self.action_names} need more"
@@ -92,7 +96,9 @@ class WorldModelSessions:
         frames = torch.from_numpy(np.stack([c.frames for c in clips]))  # [B, T0, S, S, 3]
         actions = torch.from_numpy(np.stack([c.actions for c in clips]))  # [B, T0-1]
         device = self.world_model.device
-        self.world_model.reset(frames_to_model(frames, device), actions.to(device))
+        # GenieRedux infers the prime clip's latent actions with its LAM; G takes the recorded ones
+        prime_actions = actions.to(device) if self.world_model.is_action_guided else None
+        self.world_model.reset(frames_to_model(frames, device), prime_actions)
         self.generator.manual_seed(seed)
         return frames[:, -1].numpy()
 

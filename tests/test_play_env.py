@@ -84,3 +84,15 @@ def test_vector_env_steps_a_batch_and_autoresets_after_truncation(world_model, t
     same = WorldModelVectorEnv(world_model, 3, tiny_play_store, maskgit_steps=1)
     again = same.reset(seed=0)[0]
     assert np.array_equal(again, env.reset(seed=0)[0])
+
+
+def test_genie_redux_plays_its_latent_actions_from_real_clips(tiny_play_store):
+    import torch
+
+    from models.presets import build
+
+    torch.manual_seed(0)
+    env = WorldModelEnv(WorldModel(build("genie_redux", "tiny")), tiny_play_store, maskgit_steps=1)
+    assert env.action_names == tuple(f"LATENT_{i}" for i in range(7))  # the LAM's codes, inferred at reset
+    env.reset(seed=0)
+    assert env.step(6)[0].shape == (16, 16, 3)

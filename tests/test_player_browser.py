@@ -2,26 +2,20 @@
 are refused with a message while the server keeps serving, and each tab is its own session.
 
 Needs Debian's `chromium` and `chromium-driver` (install.sh installs them); without them this test
-fails, it does not skip. GENIE_REDUX_PLAYER_SCREENSHOT=docs/player.png also saves the page after a few
-key presses (how docs/player.png is made; with the demo's model, pass GENIE_REDUX_PLAYER_MODEL_DPATH
-and GENIE_REDUX_PLAYER_DATASET_DPATH).
+fails, it does not skip.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-REPO_DPATH = Path(__file__).resolve().parents[1]
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+from common.errors import UserError
+from play.browser import headless_chromium, serving
+
 UPLOAD_LIMIT = 200_000  # bytes: small, so the oversized upload is quick to make
 
 
@@ -37,41 +31,19 @@ def wait_until(condition, timeout: float = 20.0, what: str = "condition"):  # no
 
 @pytest.fixture(scope="module")
 def player_url(tiny_world_model_dpath, tiny_play_store):
-    model_dpath = os.environ.get("GENIE_REDUX_PLAYER_MODEL_DPATH", tiny_world_model_dpath)
-    dataset_dpath = os.environ.get("GENIE_REDUX_PLAYER_DATASET_DPATH", tiny_play_store)
-    args = [
-        sys.executable, str(REPO_DPATH / "run.py"), "play", f"model_dpath={model_dpath}",
-        f"dataset_dpath={dataset_dpath}", "max_sessions=2", f"max_upload_bytes={UPLOAD_LIMIT}", "threads=1",
-    ]  # fmt: skip
-    env = {**os.environ, "GENIE_REDUX_NO_BOOTSTRAP": "1", "PYTHONUNBUFFERED": "1"}
-    server = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    try:
-        line = server.stdout.readline()  # "player: http://127.0.0.1:PORT/ ..." once it listens
-        assert line.startswith("player: http://127.0.0.1:"), line + server.stdout.read()[-2000:]
-        yield line.split()[1]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    overrides = [f"model_dpath={tiny_world_model_dpath}", f"dataset_dpath={tiny_play_store}"]
+    overrides += ["max_sessions=2", f"max_upload_bytes={UPLOAD_LIMIT}", "threads=1"]
+    with serving(*overrides) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium = next((shutil.which(name) for name in CHROMIUM_NAMES if shutil.which(name)), None)
-    driver_fpath = shutil.which("chromedriver")
-    if chromium is None or driver_fpath is None:
-        pytest.fail("headless Chromium is missing: run install.sh (apt-get install chromium chromium-driver)")
     downloads = tmp_path_factory.mktemp("downloads")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1100,800"):
-        options.add_argument(flag)
-    options.add_experimental_option(
-        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
-    )
-    driver = webdriver.Chrome(service=Service(driver_fpath), options=options)
+    try:
+        driver = headless_chromium(downloads)
+    except UserError as error:
+        pytest.fail(str(error))  # CI installs Chromium (install.sh): missing is a failure, not a skip
     driver.downloads = downloads
     yield driver
     driver.quit()
@@ -139,9 +111,6 @@ def test_keys_play_fps_updates_and_gif_downloads(player_url, browser):
     num_frames = int(text(browser, "frame-count"))
     assert num_frames > 1 and canvas_pixels(browser) != before
     hold(browser, Keys.SPACE, 0.6)
-    screenshot_fpath = os.environ.get("GENIE_REDUX_PLAYER_SCREENSHOT")
-    if screenshot_fpath:
-        browser.save_screenshot(screenshot_fpath)
 
     num_frames = int(text(browser, "frame-count"))
     browser.find_element("id", "gif").click()

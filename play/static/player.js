@@ -21,6 +21,8 @@ function showMessage(text, isError) {
 function currentAction() {
   const names = state.actionNames;
   if (state.pointerAction) return state.pointerAction;
+  const digit = state.held.filter((code) => /^Digit[1-9]$/.test(code)).pop();  // latent actions: 1..9
+  if (digit && names[Number(digit.slice(5)) - 1]) return names[Number(digit.slice(5)) - 1];
   const held = state.held.map((code) => KEY_ACTIONS[code]);
   const has = (name) => held.includes(name);
   if (has("UP") && has("RIGHT") && names.includes("UP_RIGHT")) return "UP_RIGHT";
@@ -73,9 +75,10 @@ function setActions(names) {
     const item = document.createElement("li");
     item.dataset.action = name;
     item.textContent = name;
-    if (ACTION_KEYS[name]) {
+    const hint = ACTION_KEYS[name] || (name.startsWith("LATENT_") ? String(Number(name.slice(7)) + 1) : "");
+    if (hint) {
       const key = document.createElement("kbd");
-      key.textContent = ACTION_KEYS[name];
+      key.textContent = hint;
       item.append(key);
     }
     item.addEventListener("pointerdown", () => { state.pointerAction = name; pump(); });
@@ -183,7 +186,7 @@ function isTyping(target) {
 document.addEventListener("keydown", (event) => {
   if (isTyping(event.target)) return;
   if (event.code === "KeyR") { send({ type: "reset" }); return; }
-  if (!(event.code in KEY_ACTIONS)) return;
+  if (!(event.code in KEY_ACTIONS) && !/^Digit[1-9]$/.test(event.code)) return;
   event.preventDefault();
   if (event.target instanceof HTMLElement && event.target !== document.body) event.target.blur();
   if (!state.held.includes(event.code)) state.held.push(event.code);

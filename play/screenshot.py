@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
     from selenium.webdriver.common.keys import Keys
 
     with serving(*argv[1:]) as url, tempfile.TemporaryDirectory() as downloads:
-        driver = headless_chromium(Path(downloads), window_size="1000,760")
+        driver = headless_chromium(Path(downloads), window_size="960,900")
         try:
             driver.get(url)
             deadline = time.monotonic() + 30

@@ -2,7 +2,7 @@
 player tab waits for) per MaskGIT step count, and frame 1000's cost against frame 20's.
 
 `python run.py bench player [preset=tiny] [image_size=32] [steps=1,2,4,8,25] [session_steps=2]
-[frames=40] [threads=2] [model_dpath=] [dataset_dpath=]`
+[frames=40] [threads=2] [model_dpath=] [dataset_dpath=]`  (session_steps=0: skip the 1004-frame session)
 
 The defaults are the demo's model size (tiny at 32 px) with untrained weights: time per frame does not
 depend on what is generated. With `model_dpath` and `dataset_dpath` (a trained checkpoint and its

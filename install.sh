@@ -18,6 +18,18 @@ fi
   || .venv/bin/python -m pip install -q "torch>=2.4,<2.15"
 echo "[install] installing genie-redux and its dependencies"
 .venv/bin/python -m pip install -q -e ".[dev]"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  # the player's browser test drives headless Chromium (it fails, not skips, without it)
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "[install] installing chromium + chromium-driver (apt-get) for the player's browser test"
+    apt-get update -q && apt-get install -y -q chromium chromium-driver >/dev/null
+  elif command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    echo "[install] installing chromium + chromium-driver (sudo apt-get) for the player's browser test"
+    sudo -n apt-get update -q && sudo -n apt-get install -y -q chromium chromium-driver >/dev/null
+  else
+    echo "[install] note: install chromium and chromium-driver for the player's browser test (tests/test_player_browser.py)"
+  fi
+fi
 echo "[install] importing bundled ROMs into stable-retro"
 .venv/bin/python run.py roms import
 rm -f .venv/.installed-*

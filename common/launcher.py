@@ -47,6 +47,12 @@ STACKS: dict[str, Stack] = {
         "train or evaluate the AutoExplore agent",
         "python run.py auto_explore train model_fpath=checkpoints/genie_redux_guided",
     ),
+    "play": Stack(
+        "play.cli",
+        (),
+        "play a world model in the browser (keyboard; start frames from a dataset or an image)",
+        "python run.py play model_dpath=outputs/demo/genie_redux_guided/best_model",
+    ),
     "roms": Stack(
         "external.roms",
         ("import", "list"),

@@ -144,6 +144,20 @@ def print_summary(cfg: DictConfig, durations: list[float]) -> None:
     )
     print(f"  reports: {dynamics_dpath / 'eval' / 'report.html'}")
     print(f"           {dynamics_dpath / 'control' / 'report.html'}")
+    print(f"\nplay it in your browser:\n$ {play_command(cfg)}")
+
+
+def play_command(cfg: DictConfig) -> str:
+    """The `run.py play` command for this demo's world model and dataset (bare when they are the defaults)."""
+    out = Path(cfg.output_dpath)
+    if out == Path.cwd() / "outputs" / "demo":  # play's defaults point here
+        return "python run.py play"
+    args = [
+        "play",
+        f"model_dpath={out / 'genie_redux_guided' / 'best_model'}",
+        f"dataset_dpath={out / 'datasets' / DATASET_NAME}",
+    ]
+    return f"python run.py {shlex.join(args)}"
 
 
 def main(mode: str | None, args: list[str]) -> int:

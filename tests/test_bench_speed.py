@@ -41,3 +41,19 @@ def test_generation_rows_label_measured_and_extrapolated_uncached() -> None:
     assert rows[2]["uncached_s_per_frame"] > rows[0]["uncached_s_per_frame"]  # one more full pass per step
     rows8 = bench_generation_speed.measure_batch(model, 2, opts)
     assert [r["uncached_source"] for r in rows8] == ["measured", "extrapolated", "extrapolated"]
+
+
+def test_player_bench_options_and_frames_per_second() -> None:
+    from benchmarks import bench_player
+    from models.presets import build
+    from models.world_model import WorldModel
+    from play.env import WorldModelEnv
+
+    with pytest.raises(UserError, match="unknown player option"):
+        bench_player.parse_options({"step": "2"})
+    with pytest.raises(UserError, match="together"):
+        bench_player.parse_options({"model_dpath": "x"})
+    assert bench_player.parse_options({"steps": "1,4"})["steps"] == [1, 4]
+    torch.set_num_threads(1)
+    env = WorldModelEnv(WorldModel(build("genie_redux_guided", "tiny")), maskgit_steps=1)
+    assert bench_player.env_frames_per_s(env, 3) > 0

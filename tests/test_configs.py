@@ -15,8 +15,9 @@ CONFIG_DPATHS = {
     "genie_redux": REPO_DPATH / "configs",
     "generate": REPO_DPATH / "data_generation" / "configs",
     "demo": REPO_DPATH / "pipelines" / "configs",
+    "play": REPO_DPATH / "play" / "configs",
 }
-SOURCE_DPATHS = ("common", "data", "data_generation", "models", "training", "pipelines", "external")
+SOURCE_DPATHS = ("common", "data", "data_generation", "models", "training", "pipelines", "external", "play")
 
 
 def shipped_configs() -> list[tuple[str, str]]:

@@ -38,6 +38,11 @@ def test_demo_runs_every_step_and_resumes(tmp_path):
     assert control["mode"] == "control"
     assert (out / "genie_redux_guided" / "eval" / "report.html").is_file()
     assert f"{replication['metrics']['psnr']:.3f}" in first.stdout  # the summary prints the real number
+    play_line = first.stdout.strip().splitlines()[-1]  # ends with the command that plays this model
+    assert (
+        play_line
+        == f"$ python run.py play model_dpath={out}/genie_redux_guided/best_model dataset_dpath={out}/datasets/retro_act/pretrain"
+    )
 
     # rerun: generation has nothing left to do, training finds its final checkpoint
     second = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

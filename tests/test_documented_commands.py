@@ -59,6 +59,7 @@ BUDGET = {
 }
 SKIPPED = {
     "run.py test": "the test suite itself",
+    "run.py play": "a web server that runs until stopped; tests/test_player_browser.py drives it in Chromium",
     "run.py bench": "benchmarks run for minutes; tests/test_bench_*.py cover their code",
     "roms import ~/": "a ROM folder of the user's",
     "launch_args=": "needs several machines",

@@ -1,0 +1,1 @@
+"""Play the world model: `WorldModelEnv` (gymnasium) and the browser player (`python run.py play`)."""

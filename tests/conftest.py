@@ -1,0 +1,59 @@
+"""Fixtures shared by the player tests: a tiny episode store and a tiny GenieRedux-G checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY_GAMES = ("BlockGame", "SquareGame")  # two games: the player's game chooser has something to choose
+TINY_GAME_ACTIONS = {
+    "BlockGame": ["NOOP", "RIGHT", "LEFT", "UP", "DOWN"],
+    "SquareGame": ["RIGHT", "LEFT", "ACTION_PRIMARY"],
+}
+
+
+def write_tiny_play_store(
+    root_dpath: Path, image_size: int = 16, num_sessions: int = 2, num_frames: int = 12
+) -> Path:
+    """Moving-squares episodes of two games, each noting its own actions as the generator does."""
+    import numpy as np
+
+    from data.actions import action_ids
+    from data.episode_store import EpisodeWriter, episode_id_for
+    from data.store_synthetic import moving_squares
+
+    with EpisodeWriter(root_dpath, "tiny") as writer:
+        for game_index, game in enumerate(TINY_GAMES):
+            ids = np.asarray(action_ids(TINY_GAME_ACTIONS[game]), dtype=np.int64)
+            for session in range(num_sessions):
+                seed = 100 * game_index + session
+                actions = ids[np.random.default_rng(seed).integers(len(ids), size=num_frames - 1)]
+                writer.write(
+                    episode_id_for(game, session),
+                    moving_squares(num_frames, image_size, seed),
+                    actions,
+                    env_name=game,
+                    session_index=session,
+                    info={"seed": seed, "env_actions": TINY_GAME_ACTIONS[game]},
+                )
+    return root_dpath
+
+
+@pytest.fixture(scope="session")
+def tiny_play_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_play_store(tmp_path_factory.mktemp("play_store"))
+
+
+@pytest.fixture(scope="session")
+def tiny_world_model_dpath(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained tiny GenieRedux-G at 16 px, saved as a checkpoint (what `run.py play` loads)."""
+    import torch
+
+    from models.checkpoint import save_checkpoint
+    from models.presets import build
+
+    torch.manual_seed(0)
+    return save_checkpoint(
+        build("genie_redux_guided", "tiny"), tmp_path_factory.mktemp("model") / "best_model"
+    )

@@ -511,7 +511,8 @@ def parse_args(argv: list[str]) -> tuple[Budget, Path, str]:
         "--override", action="append", default=[], help="extra training override (repeatable)"
     )
     args = parser.parse_args(argv)
-    unknown = [v for v in args.variants.split(",") if v not in VARIANTS]
+    variants = tuple(v for v in args.variants.split(",") if v)  # --variants "" runs GenieRedux alone
+    unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose from {sorted(VARIANTS)}")
     budget = Budget(
@@ -521,7 +522,7 @@ def parse_args(argv: list[str]) -> tuple[Budget, Path, str]:
         lam_steps=args.lam_steps,
         batch_size=args.batch_size,
         eval_sequences=args.eval_sequences,
-        variants=tuple(args.variants.split(",")),
+        variants=variants,
         with_lam=not args.no_lam,
         extra_overrides=tuple(args.override),
     )

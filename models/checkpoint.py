@@ -114,7 +114,16 @@ def load_model(
         raise ValueError(
             f"{weights_fpath} is damaged or missing ({type(error).__name__}); retrain it or use another checkpoint"
         ) from None
-    model.load_state_dict(weights, strict=True)
+    # the dynamics' copy of the tokenizer's code vectors (a buffer since the token input skip read them)
+    # is derived from the embedded tokenizer: a checkpoint saved before it was a buffer loads by rederiving it
+    derived = {"dynamics.code_vectors"} - set(weights)
+    if derived and hasattr(model, "set_tokenizer") and "dynamics.code_vectors" in model.state_dict():
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        if set(missing) != derived or unexpected:
+            model.load_state_dict(weights, strict=True)  # raises naming every mismatch
+        model.set_tokenizer(model.tokenizer)
+    else:
+        model.load_state_dict(weights, strict=True)
     model.preset = config.get("preset", "custom")
     model.extra_config = config.get("extra", {})
     return model.to(device)

@@ -112,3 +112,21 @@ def test_a_checkpoint_from_before_relative_time_fails_in_one_line(tmp_path, caps
                           "train.dataset_name=syn"])  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and "has format 1" in err, err
+
+
+def test_a_checkpoint_saved_before_code_vectors_were_a_buffer_loads_and_rederives_them(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    model = build("genie_redux_guided", "tiny").eval()
+    save_checkpoint(model, tmp_path / "m")
+    weights_fpath = tmp_path / "m" / "model.safetensors"
+    weights = load_file(str(weights_fpath))
+    expected = weights.pop("dynamics.code_vectors")
+    save_file(weights, str(weights_fpath))  # as written before the buffer existed
+    loaded = load_model(tmp_path / "m")
+    assert torch.equal(loaded.dynamics.code_vectors, expected)
+    weights.pop("dynamics.token_embed.weight")  # a genuinely missing weight still fails, naming it
+    save_file(weights, str(weights_fpath))
+    with pytest.raises(RuntimeError, match="token_embed"):
+        load_model(tmp_path / "m")

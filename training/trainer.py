@@ -16,9 +16,15 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from omegaconf import DictConfig
-from safetensors.torch import load_file
 
 from common.errors import UserError
+from models.checkpoint import (
+    best_model_dpath,
+    final_model_dpath,
+    load_weights,
+    save_checkpoint,
+    step_model_dpath,
+)
 from models.tokenizer import VideoTokenizer
 from training import checkpointing as ckpt
 from training.checkpointing import TrainerState
@@ -74,7 +80,7 @@ class Trainer:
         model = build_training_model(self.cfg)
         resume_dpath = self.find_resume_checkpoint()
         if resume_dpath is not None:
-            model.load_state_dict(load_file(str(resume_dpath / "model" / "model.safetensors")), strict=True)
+            load_weights(model, step_model_dpath(resume_dpath))
         if tc.compile:
             model = torch.compile(model)
         optimizer = build_optimizer(
@@ -283,8 +289,6 @@ class Trainer:
         return dataclasses.replace(settings, action_to_take=-1, num_sequences=num_sequences, num_gifs=0)
 
     def update_best(self, metrics: dict[str, float], model: torch.nn.Module) -> None:
-        from models.checkpoint import save_checkpoint
-
         cc = self.train_cfg.checkpoint
         if cc.best_metric not in metrics:
             raise KeyError(f"train.checkpoint.best_metric={cc.best_metric} is not among {sorted(metrics)}")
@@ -293,12 +297,10 @@ class Trainer:
         if improved:
             self.state.best_metric, self.state.best_step = value, self.state.step
             save_checkpoint(
-                model, self.run_dpath / "best_model", {"step": self.state.step, cc.best_metric: value}
+                model, best_model_dpath(self.run_dpath), {"step": self.state.step, cc.best_metric: value}
             )
 
     def save_checkpoint(self) -> None:
-        from models.checkpoint import save_checkpoint
-
         accelerator, step = self.accelerator, self.state.step
         self.state.scheduler = self.scheduler.state_dict()
         if accelerator.is_main_process:
@@ -308,7 +310,7 @@ class Trainer:
         ckpt.save_process_rng(partial, accelerator.process_index)
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            save_checkpoint(accelerator.unwrap_model(self.model), partial / "model", {"step": step})
+            save_checkpoint(accelerator.unwrap_model(self.model), step_model_dpath(partial), {"step": step})
             ckpt.save_main_state(partial, self.optimizer.optimizer, self.state)
             ckpt.finish_save(self.checkpoints_dpath, step)
             ckpt.apply_retention(
@@ -318,20 +320,18 @@ class Trainer:
 
     # ---- cleanup -----------------------------------------------------------------------------
     def finish(self) -> dict[str, Any]:
-        from models.checkpoint import save_checkpoint
-
         accelerator = self.accelerator
         if accelerator.is_main_process:
             save_checkpoint(
                 accelerator.unwrap_model(self.model),
-                self.run_dpath / "final_model",
+                final_model_dpath(self.run_dpath),
                 {"step": self.state.step},
             )
         accelerator.wait_for_everyone()
         summary = {
             "run_dpath": str(self.run_dpath),
-            "final_model": str(self.run_dpath / "final_model"),
-            "best_model": str(self.run_dpath / "best_model") if self.state.best_step is not None else None,
+            "final_model": str(final_model_dpath(self.run_dpath)),
+            "best_model": str(best_model_dpath(self.run_dpath)) if self.state.best_step is not None else None,
             "best": {
                 self.train_cfg.checkpoint.best_metric: self.state.best_metric,
                 "step": self.state.best_step,

@@ -15,23 +15,21 @@ from omegaconf import DictConfig
 
 from common.errors import UserError
 from common.paths import ensure_writable_dpath
+from models.world_model import WorldModel
 from training.evaluation.fid import load_inception
 from training.evaluation.protocol import evaluate
 from training.evaluation.report import markdown_tables, write_reports
 from training.evaluation.settings import EvalSettings
 
 
-def load_world_model(model_fpath: str | None, device: Any, image_size: int) -> Any:
+def load_world_model(model_fpath: str | None, device: torch.device, image_size: int) -> WorldModel:
     """The checkpoint as a WorldModel; a missing, tokenizer or wrong-size checkpoint is a UserError."""
-    from models.checkpoint import load_model
-    from models.world_model import WorldModel
-
     if not model_fpath or not Path(model_fpath).is_dir():
         raise UserError(
             f"eval.model_fpath={model_fpath} is not a checkpoint directory; point it at one (e.g. <run>/best_model)"
         )
     try:
-        return WorldModel(load_model(model_fpath, device, expected_image_size=image_size))
+        return WorldModel.from_checkpoint(model_fpath, device, expected_image_size=image_size)
     except ValueError as error:
         raise UserError(f"{error} (eval.model_fpath; the test data is {image_size} px)") from None
 
@@ -50,7 +48,7 @@ def build_loader(eval_cfg: DictConfig, settings: EvalSettings, split_seed: int) 
     )
 
 
-def check_horizon(world_model: Any, settings: EvalSettings) -> None:
+def check_horizon(world_model: WorldModel, settings: EvalSettings) -> None:
     """one_go samples every frame jointly, so prime + generated frames must fit the dynamics' context."""
     if settings.inference_method == "one_go" and settings.num_frames > world_model.max_frames:
         raise UserError(

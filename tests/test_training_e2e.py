@@ -175,7 +175,7 @@ class ToyModel(nn.Module):
         self.proj = nn.Linear(3, 3)
         self.nan_calls, self.calls = nan_calls, 0
 
-    def forward(self, frames: torch.Tensor) -> ToyOutput:
+    def forward(self, frames: torch.Tensor, actions: torch.Tensor | None = None) -> ToyOutput:
         self.calls += 1
         pixels = frames.permute(0, 1, 3, 4, 2)  # [B, T, H, W, 3]
         loss = ((self.proj(pixels) - pixels.flip(-1)) ** 2).mean()

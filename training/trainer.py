@@ -208,7 +208,7 @@ class Trainer:
             )  # [B, T, 3, H, W]
             actions = batch["actions"].to(accelerator.device, non_blocking=True)  # [B, T-1]
             with accelerator.accumulate(model):
-                output = model(frames) if self.cfg.kind != "genie_redux_guided" else model(frames, actions)
+                output = model(frames, actions)  # every kind takes (frames, actions=None)
                 accelerator.backward(output.loss)
             for name, value in {"loss": output.loss, **output.metrics}.items():
                 sums[name] = sums.get(name, 0.0) + value.detach().float() / self.train_cfg.grad_accum

@@ -49,7 +49,7 @@ def validate(
         for batch_index, batch in enumerate(loader):
             frames = frames_to_model(batch["frames"].to(device))  # [B, T, 3, H, W]
             actions = batch["actions"].to(device)  # [B, T-1]
-            output = model(frames) if kind != "genie_redux_guided" else model(frames, actions)
+            output = model(frames, actions)  # every kind takes (frames, actions=None)
             sums["val/loss"] += float(output.loss)
             gif_count = cfg.num_gifs if batch_index == 0 else 0
             if kind == "tokenizer":

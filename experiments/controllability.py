@@ -287,7 +287,7 @@ def latent_action_table(world_model: Any, windows: dict[str, torch.Tensor]) -> d
 def protocol_metrics(world_model: Any, out: Path, budget: Budget, method: str) -> dict[str, Any]:
     """The evaluation protocol (as `genie_redux eval` runs it) on the test split, one method."""
     from data.datasets import WindowDataset, balanced_sampler, make_dataloader
-    from training.evaluation.protocol import evaluate
+    from training.evaluation.protocol import EnvTable, evaluate
     from training.evaluation.settings import EvalSettings
 
     settings = EvalSettings(
@@ -298,7 +298,7 @@ def protocol_metrics(world_model: Any, out: Path, budget: Budget, method: str) -
     )
     dataset = WindowDataset(out / "datasets" / DATASET_NAME, "test", num_frames=settings.num_frames)
     loader = make_dataloader(dataset, 8, sampler=balanced_sampler(dataset, settings.num_sequences, seed=0))
-    result = evaluate(world_model, loader, settings, show_progress=False)
+    result = evaluate(world_model, loader, settings, EnvTable.of_dataset(dataset), show_progress=False)
     return {**result.metrics, "psnr_per_frame": [round(v, 3) for v in result.psnr_per_frame]}
 
 

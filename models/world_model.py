@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from models.checkpoint import find_checkpoint, load_model, read_config
+from models.checkpoint import find_checkpoint, load_model
 from models.components import FrameCache
 from models.genie import GenieBase
 from models.maskgit import maskgit_sample
@@ -57,12 +57,12 @@ class WorldModel:
         `expected_image_size`: the frame size of the data it will see. Any problem is one ValueError line.
         """
         dpath = find_checkpoint(path)
-        kind = read_config(dpath)["kind"]
-        if kind == "tokenizer":
+        model = load_model(dpath, device, expected_image_size=expected_image_size)  # damage reported first
+        if not isinstance(model, GenieBase):
             raise ValueError(
-                f"checkpoint {dpath} holds a tokenizer; the world model needs genie_redux(_guided)"
+                f"checkpoint {dpath} holds a {model.kind}; the world model needs genie_redux(_guided)"
             )
-        return cls(load_model(dpath, device, expected_image_size=expected_image_size))
+        return cls(model)
 
     @property
     def is_action_guided(self) -> bool:

@@ -18,6 +18,7 @@ from accelerate import Accelerator
 from omegaconf import DictConfig
 
 from common.errors import UserError
+from common.seeds import SEED_STRIDE
 from models.checkpoint import (
     best_model_dpath,
     final_model_dpath,
@@ -30,6 +31,7 @@ from training import checkpointing as ckpt
 from training.checkpointing import TrainerState
 from training.data_setup import build_datasets, build_val_loader, train_epoch_order
 from training.data_stream import build_train_loader
+from training.evaluation.protocol import EnvTable
 from training.evaluation.settings import EvalSettings
 from training.model_setup import build_training_model
 from training.nan_guard import NanGuard
@@ -100,7 +102,7 @@ class Trainer:
             num_train_steps=tc.num_train_steps,
         )
         # Each process draws its own masks; seeded after construction so resume can restore it exactly.
-        torch.manual_seed(tc.seed * 1_000_003 + 1 + accelerator.process_index)
+        torch.manual_seed(tc.seed * SEED_STRIDE + 1 + accelerator.process_index)
         if resume_dpath is not None:
             self.restore(resume_dpath)
         self.nan_guard = NanGuard(tc.nan_guard.max_consecutive, self.state.consecutive_nonfinite)
@@ -167,6 +169,7 @@ class Trainer:
         )
         is_validating = accelerator.is_main_process and val_set is not None
         self.val_loader = build_val_loader(val_set, tc.validation) if is_validating else None
+        self.val_envs = EnvTable.of_dataset(val_set) if is_validating else None
         self.samples_per_step = tc.batch_size * tc.grad_accum * accelerator.num_processes
 
     # ---- train -------------------------------------------------------------------------------
@@ -271,6 +274,7 @@ class Trainer:
                     self.state.step,
                     accelerator.device,
                     self.validation_eval_settings(),
+                    self.val_envs,
                 )
             self.logger.log(self.state.step, metrics)
             self.last_metrics.update(metrics)

@@ -14,8 +14,10 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import DataLoader
 
+from models.world_model import WorldModel
 from training.evaluation.gifs import save_gif, side_by_side, to_uint8_frames
 from training.evaluation.metrics import psnr, ssim
+from training.evaluation.protocol import EnvTable, evaluate
 from training.evaluation.settings import EvalSettings
 
 VALIDATION_SEED = 1234  # sampling and masking during validation; fixed so numbers compare across steps
@@ -30,11 +32,13 @@ def validate(
     step: int,
     device: torch.device,
     eval_settings: EvalSettings | None = None,
+    envs: EnvTable | None = None,
 ) -> dict[str, float]:
     """Metrics named `val/...` averaged over the validation subset; gifs under `samples_dpath`.
 
     With `eval_settings` (dynamics kinds), the evaluation protocol itself also runs on the same
-    windows and its headline numbers are logged as `val/eval_*` (replication PSNR/SSIM, ΔPSNR).
+    windows, whose games `envs` names, and its headline numbers are logged as `val/eval_*`
+    (replication PSNR/SSIM, ΔPSNR).
     """
     from data.transforms import frames_to_model
 
@@ -61,7 +65,7 @@ def validate(
             for name, value in batch_metrics.items():
                 sums[name] += value
             num_batches += 1
-        protocol_metrics = run_protocol(model, loader, eval_settings, device) if eval_settings else {}
+        protocol_metrics = run_protocol(model, loader, eval_settings, envs, device) if eval_settings else {}
     model.train(was_training)
     metrics = {name: value / max(num_batches, 1) for name, value in sums.items()} | protocol_metrics
     if kind == "tokenizer":
@@ -101,8 +105,6 @@ def dynamics_batch(
     num_gifs: int,
 ) -> dict[str, float]:
     """Next-frame PSNR / token accuracy after `num_prime_frames` real frames; rollout gifs."""
-    from models.world_model import WorldModel
-
     world_model = WorldModel(model)
     num_prime = cfg.num_prime_frames
     if not 1 <= num_prime < frames.shape[1]:
@@ -142,15 +144,10 @@ def dynamics_batch(
 
 
 def run_protocol(
-    model: nn.Module, loader: DataLoader, settings: EvalSettings, device: torch.device
+    model: nn.Module, loader: DataLoader, settings: EvalSettings, envs: EnvTable | None, device: torch.device
 ) -> dict[str, float]:
     """The one evaluation protocol (as `genie_redux eval` runs it) on the validation windows."""
-    from models.world_model import WorldModel
-    from training.evaluation.protocol import evaluate
-
-    dataset = loader.dataset
-    env_names = list(getattr(dataset, "dataset", dataset).env_names)  # the val loader holds a Subset
-    result = evaluate(
-        WorldModel(model), loader, settings, env_names=env_names, device=device, show_progress=False
-    )
+    if envs is None:
+        raise ValueError("the evaluation protocol needs the env table of the validation windows")
+    result = evaluate(WorldModel(model), loader, settings, envs, device=device, show_progress=False)
     return {f"val/eval_{name}": value for name, value in result.metrics.items() if value is not None}

@@ -17,7 +17,7 @@ from common.errors import UserError
 from common.paths import ensure_writable_dpath
 from models.world_model import WorldModel
 from training.evaluation.fid import load_inception
-from training.evaluation.protocol import evaluate
+from training.evaluation.protocol import EnvTable, evaluate
 from training.evaluation.report import markdown_tables, write_reports
 from training.evaluation.settings import EvalSettings
 
@@ -80,7 +80,7 @@ def run_evaluation(cfg: DictConfig) -> int:
         world_model,
         loader,
         settings,
-        env_names=dataset.env_names,
+        EnvTable.of_dataset(dataset),
         feature_extractor=feature_extractor,
         accelerator=accelerator,
         notes=[] if feature_extractor is not None else [fid_message],

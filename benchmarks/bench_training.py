@@ -60,7 +60,7 @@ def main(**options: str) -> int:
                 steps,
                 batch_size,
                 num_workers,
-                f"tokenizer_fpath={tokenizer_dpath}",
+                f"tokenizer_dpath={tokenizer_dpath}",
             )
         )
     notes = (

@@ -56,7 +56,7 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
         f"run_dpath={dynamics_dpath}",
         f"train.dataset_root_dpath={out / 'datasets'}",
         f"train.dataset_name={DATASET_NAME}",
-        f"eval.model_fpath={dynamics_dpath}",  # a run directory: its best_model/ (find_checkpoint)
+        f"eval.model_dpath={dynamics_dpath}",  # a run directory: its best_model/ (find_checkpoint)
         f"eval.num_sequences={cfg.eval.num_sequences}",
         f"eval.inference_steps={cfg.eval.inference_steps}",
     ]
@@ -87,7 +87,7 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
                 "genie_redux",
                 "train",
                 "config=genie_redux_guided",
-                f"tokenizer_fpath={tokenizer_dpath}",
+                f"tokenizer_dpath={tokenizer_dpath}",
                 *training_overrides(cfg, cfg.dynamics, dynamics_dpath),
                 f"train.validation.maskgit_steps={cfg.eval.inference_steps}",
                 f"eval.inference_steps={cfg.eval.inference_steps}",

@@ -114,7 +114,7 @@ def test_a_checkpoint_from_before_relative_time_fails_in_one_line(tmp_path, caps
     from data.store_synthetic import write_synthetic_store
 
     write_synthetic_store(tmp_path / "syn", ["envA"], num_sessions=20, num_frames=16, image_size=16)
-    code = launcher_main(["genie_redux", "eval", "config=genie_redux_guided", f"eval.model_fpath={tmp_path / 'old'}",
+    code = launcher_main(["genie_redux", "eval", "config=genie_redux_guided", f"eval.model_dpath={tmp_path / 'old'}",
                           f"eval.output_dpath={tmp_path / 'eval'}", f"train.dataset_root_dpath={tmp_path}",
                           "train.dataset_name=syn"])  # fmt: skip
     err = capsys.readouterr().err.strip()

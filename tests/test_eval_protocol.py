@@ -291,7 +291,7 @@ def test_eval_command_on_a_tiny_checkpoint(
     overrides = [
         "config=genie_redux_guided",
         f"run_dpath={tmp_path / 'run'}",
-        f"eval.model_fpath={root / 'ckpt'}",
+        f"eval.model_dpath={root / 'ckpt'}",
         f"eval.dataset_root_dpath={root / 'data'}",
         "eval.dataset_name=syn",
         f"eval.inference_method={method}",

@@ -104,7 +104,7 @@ def test_tokenizer_loss_falls_and_run_folder_is_complete(tokenizer_run):
 @pytest.mark.parametrize("config", ["genie_redux", "genie_redux_guided"])
 def test_dynamics_loss_falls_with_frozen_tokenizer(config, tokenizer_run, store_root, tmp_path):
     run_dpath = tmp_path / config
-    summary = train(config, run_dpath, store_root, f"tokenizer_fpath={tokenizer_run}", "train.num_train_steps=30",
+    summary = train(config, run_dpath, store_root, f"tokenizer_dpath={tokenizer_run}", "train.num_train_steps=30",
                     "train.validation.every_steps=30", "train.checkpoint.every_steps=30")  # fmt: skip
     curve = list(losses(run_dpath).values())
     assert mean(curve[-5:]) < 0.85 * mean(curve[:5])
@@ -128,7 +128,7 @@ def test_dynamics_loss_falls_with_frozen_tokenizer(config, tokenizer_run, store_
 
 @pytest.mark.slow
 def test_fine_tune_starts_from_the_checkpoint(tokenizer_run, store_root, tmp_path):
-    train("tokenizer", tmp_path / "ft", store_root, f"model_fpath={tokenizer_run}", "train.env_names=[envA]",
+    train("tokenizer", tmp_path / "ft", store_root, f"model_dpath={tokenizer_run}", "train.env_names=[envA]",
           "train.num_train_steps=3", "train.validation.every_steps=0")  # fmt: skip
     scratch_first = losses(tokenizer_run)[1]
     fine_tune_first = losses(tmp_path / "ft")[1]
@@ -152,9 +152,9 @@ def test_bad_tokenizer_path_is_one_clear_line(store_root, tmp_path):
         "config=genie_redux_guided",
         *FAST,
         f"train.dataset_root_dpath={store_root}",
-        f"tokenizer_fpath={tmp_path}/nope",
+        f"tokenizer_dpath={tmp_path}/nope",
     ]
-    with pytest.raises(UserError, match=r"tokenizer_fpath=.*/nope is not a model checkpoint") as error:
+    with pytest.raises(UserError, match=r"tokenizer_dpath=.*/nope is not a model checkpoint") as error:
         cli.main("train", args)
     assert "\n" not in str(error.value)
 

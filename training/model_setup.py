@@ -41,19 +41,19 @@ def model_overrides(cfg: DictConfig) -> dict[str, Any]:
 
 
 def build_training_model(cfg: DictConfig) -> nn.Module:
-    """The trainable model on CPU: a fresh preset, or the `model_fpath` checkpoint to fine-tune."""
+    """The trainable model on CPU: a fresh preset, or the `model_dpath` checkpoint to fine-tune."""
     if cfg.kind not in KINDS:
         raise UserError(f"kind={cfg.kind} is unknown; use {', '.join(KINDS)}")
     tokenizer = None
     if cfg.kind in DYNAMICS_KINDS:
-        if cfg.tokenizer_fpath is None and cfg.model_fpath is None:
+        if cfg.tokenizer_dpath is None and cfg.model_dpath is None:
             raise UserError(
-                f"kind={cfg.kind} trains on a frozen tokenizer: set tokenizer_fpath=<tokenizer run>/best_model"
+                f"kind={cfg.kind} trains on a frozen tokenizer: set tokenizer_dpath=<tokenizer run>/best_model"
             )
-        if cfg.tokenizer_fpath is not None:
-            tokenizer = load_checkpoint_for(cfg.tokenizer_fpath, "tokenizer_fpath", "tokenizer")
-    if cfg.model_fpath is not None:
-        model = load_checkpoint_for(cfg.model_fpath, "model_fpath", cfg.kind)
+        if cfg.tokenizer_dpath is not None:
+            tokenizer = load_checkpoint_for(cfg.tokenizer_dpath, "tokenizer_dpath", "tokenizer")
+    if cfg.model_dpath is not None:
+        model = load_checkpoint_for(cfg.model_dpath, "model_dpath", cfg.kind)
         if tokenizer is not None:  # fine-tuning on a new game: swap in that game's tokenizer
             model.set_tokenizer(tokenizer)
         return model

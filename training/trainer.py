@@ -151,7 +151,7 @@ class Trainer:
         model_size = frame_size(self.accelerator.unwrap_model(self.model))
         if model_size is not None and train_set.image_size != model_size:
             source = (
-                f"tokenizer_fpath={self.cfg.tokenizer_fpath}" if self.cfg.tokenizer_fpath else "the model"
+                f"tokenizer_dpath={self.cfg.tokenizer_dpath}" if self.cfg.tokenizer_dpath else "the model"
             )
             raise UserError(
                 f"{source} works on {model_size} px frames but the episodes in {train_set.store.root_dpath} are "

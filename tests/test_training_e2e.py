@@ -279,3 +279,19 @@ def test_two_process_gloo_run_through_the_launcher(store_root, tmp_path):
     state = trainer.ckpt.load_trainer_state(step_dpath)
     assert state.data_position == 4 * 4 * 2  # steps x batch x processes
     assert len(losses(tmp_path / "ddp")) == 4
+
+
+@pytest.mark.slow
+def test_validation_is_optional_a_store_without_val_sessions_trains_with_it_off(tmp_path):
+    root = tmp_path / "stores"
+    write_synthetic_store(root / "solo", ["envA"], num_sessions=1, num_frames=24, image_size=16)  # train only
+    args = ["config=tokenizer", *FAST, f"train.dataset_root_dpath={root}", "train.dataset_name=solo",
+            "train.num_train_steps=2", "train.checkpoint.every_steps=2"]  # fmt: skip
+    with pytest.raises(UserError, match="split 'val' .* has no sessions"):  # validation on: named
+        trainer.Trainer(compose_config(cli.CONFIG_DPATH, "genie_redux", [*args, f"run_dpath={tmp_path / 'on'}"]),
+                        args).run()  # fmt: skip
+    AcceleratorState._reset_state(reset_partial_state=True)
+    off = [*args, "train.validation.every_steps=0", f"run_dpath={tmp_path / 'off'}"]
+    summary = trainer.Trainer(compose_config(cli.CONFIG_DPATH, "genie_redux", off), off).run()
+    assert summary["step"] == 2 and summary["best_model"] is None
+    assert (tmp_path / "off" / "final_model").is_dir()

@@ -147,7 +147,7 @@ class Trainer:
 
     def setup_data(self) -> None:
         tc, accelerator = self.train_cfg, self.accelerator
-        train_set, val_set = build_datasets(tc, with_val=tc.validation.every_steps > 0)
+        train_set, val_set = build_datasets(tc)
         model_size = frame_size(self.accelerator.unwrap_model(self.model))
         if model_size is not None and train_set.image_size != model_size:
             source = (

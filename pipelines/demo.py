@@ -12,6 +12,7 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -24,7 +25,17 @@ CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
 DATASET_NAME = "retro_act/pretrain"
 
 
-def training_overrides(cfg: DictConfig, part: DictConfig, run_dpath: Path) -> list[str]:
+@dataclass(frozen=True)
+class TrainingStage:
+    """The demo config's `tokenizer:` and `dynamics:` sections (an extra or missing key fails loudly)."""
+
+    num_train_steps: int
+    batch_size: int
+    lr_max: float
+    lr_min: float
+
+
+def training_overrides(cfg: DictConfig, part: TrainingStage, run_dpath: Path) -> list[str]:
     """Overrides shared by both training steps: data, size, schedule scaled to the short run."""
     warmup_steps = max(1, part.num_train_steps // 10)
     every_steps = max(1, part.num_train_steps // 2)
@@ -78,7 +89,7 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
                 "genie_redux",
                 "train",
                 "config=tokenizer",
-                *training_overrides(cfg, cfg.tokenizer, tokenizer_dpath),
+                *training_overrides(cfg, TrainingStage(**cfg.tokenizer), tokenizer_dpath),
             ],
         ),
         (
@@ -88,7 +99,7 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
                 "train",
                 "config=genie_redux_guided",
                 f"tokenizer_dpath={tokenizer_dpath}",
-                *training_overrides(cfg, cfg.dynamics, dynamics_dpath),
+                *training_overrides(cfg, TrainingStage(**cfg.dynamics), dynamics_dpath),
                 f"train.validation.maskgit_steps={cfg.eval.inference_steps}",
                 f"eval.inference_steps={cfg.eval.inference_steps}",
             ],

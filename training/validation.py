@@ -27,7 +27,7 @@ def validate(
     model: nn.Module,
     kind: str,
     loader: DataLoader,
-    cfg: DictConfig,
+    validation_cfg: DictConfig,
     samples_dpath: Path,
     step: int,
     device: torch.device,
@@ -55,12 +55,12 @@ def validate(
             actions = batch["actions"].to(device)  # [B, T-1]
             output = model(frames, actions)  # every kind takes (frames, actions=None)
             sums["val/loss"] += float(output.loss)
-            gif_count = cfg.num_gifs if batch_index == 0 else 0
+            gif_count = validation_cfg.num_gifs if batch_index == 0 else 0
             if kind == "tokenizer":
                 batch_metrics = tokenizer_batch(model, frames, used_codes, samples_dpath, step, gif_count)
             else:
                 batch_metrics = dynamics_batch(
-                    model, frames, actions, cfg, used_actions, samples_dpath, step, gif_count
+                    model, frames, actions, validation_cfg, used_actions, samples_dpath, step, gif_count
                 )
             for name, value in batch_metrics.items():
                 sums[name] += value
@@ -98,7 +98,7 @@ def dynamics_batch(
     model: nn.Module,
     frames: torch.Tensor,
     actions: torch.Tensor,
-    cfg: DictConfig,
+    validation_cfg: DictConfig,
     used_actions: set[int],
     samples_dpath: Path,
     step: int,
@@ -106,7 +106,7 @@ def dynamics_batch(
 ) -> dict[str, float]:
     """Next-frame PSNR / token accuracy after `num_prime_frames` real frames; rollout gifs."""
     world_model = WorldModel(model)
-    num_prime = cfg.num_prime_frames
+    num_prime = validation_cfg.num_prime_frames
     if not 1 <= num_prime < frames.shape[1]:
         raise ValueError(
             f"train.validation.num_prime_frames must be in [1, {frames.shape[1] - 1}], got {num_prime}"
@@ -116,7 +116,9 @@ def dynamics_batch(
         used_actions.update(actions.unique().tolist())
     world_model.reset(frames[:, :num_prime], actions[:, : num_prime - 1])
     generator = torch.Generator(device=frames.device).manual_seed(VALIDATION_SEED)
-    result = world_model.step(actions[:, num_prime - 1], steps=cfg.maskgit_steps, generator=generator)
+    result = world_model.step(
+        actions[:, num_prime - 1], steps=validation_cfg.maskgit_steps, generator=generator
+    )
     target = frames[:, num_prime]  # [B, 3, H, W]
     # the target frame tokenized in its own context (the tokenizer is causal: tokens depend on history)
     true_tokens = model.tokenize(frames[:, : num_prime + 1])[:, -1].flatten(1)  # [B, h*w]
@@ -130,7 +132,7 @@ def dynamics_batch(
         rollout = world_model.rollout(
             frames[:count, :num_prime],
             actions[:count, num_prime - 1 :],
-            steps=cfg.maskgit_steps,
+            steps=validation_cfg.maskgit_steps,
             prime_actions=actions[:count, : num_prime - 1],
             seed=VALIDATION_SEED,
         )  # [count, T - num_prime, 3, H, W]

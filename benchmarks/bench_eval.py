@@ -17,7 +17,7 @@ import torch
 
 from benchmarks.recording import record
 from data.store_synthetic import moving_squares, random_actions
-from training.evaluation.protocol import evaluate
+from training.evaluation.protocol import EnvTable, evaluate
 from training.evaluation.settings import EvalSettings
 
 
@@ -36,11 +36,12 @@ def synthetic_batches(num_sequences: int, batch_size: int, num_frames: int, imag
 
 
 def time_protocol(world_model, batches: list[dict], settings: EvalSettings, device: torch.device) -> float:
-    evaluate(world_model, batches[:1], settings, env_names=["synthetic"], device=device)  # warm-up
+    envs = EnvTable(("synthetic",))
+    evaluate(world_model, batches[:1], settings, envs, device=device)  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    result = evaluate(world_model, batches, settings, env_names=["synthetic"], device=device)
+    result = evaluate(world_model, batches, settings, envs, device=device)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return result.num_sequences / (time.perf_counter() - start)

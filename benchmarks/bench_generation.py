@@ -44,7 +44,7 @@ from data_generation.agents.random_agent import RandomAgent
 from data_generation.envs import make_env
 from data_generation.generator import GenerationSpec, run_generation
 from data_generation.pipeline import EpisodePipeline, EpisodeWrites, writer_gets_a_core
-from data_generation.work import WorkItem
+from data_generation.work import EpisodeReport, WorkItem
 
 DEFAULT_GAMES = "Airstriker-Genesis,MontezumaRevenge-Atari2600,coinrun"
 IMAGE_SIZES = {"coinrun": (64,)}  # CoinRun is 64 px natively and in its config; retro games: both
@@ -120,7 +120,7 @@ def raw_retro_fps(game: str, num_frames: int, core_only: bool) -> dict[str, floa
 class _Reports(list):
     """Stands in for the worker's message queue."""
 
-    def put(self, message: tuple) -> None:
+    def put(self, message: EpisodeReport) -> None:
         self.append(message)
 
 
@@ -146,10 +146,10 @@ def generation_fps(
 
         fps = timed(loop)
     env.close()
-    failed = [r for r in reports if r[0] != "done"]
+    failed = [r for r in reports if r.status != "done"]
     if failed:
         raise RuntimeError(f"benchmark episode write failed: {failed[0]}")
-    num_frames, num_bytes = sum(r[2] for r in reports), sum(r[3] for r in reports)
+    num_frames, num_bytes = sum(r.num_frames for r in reports), sum(r.bytes_on_disk for r in reports)
     return {**fps, "bytes_per_frame": num_bytes / num_frames}
 
 

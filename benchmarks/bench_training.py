@@ -15,6 +15,7 @@ from accelerate.state import AcceleratorState
 from benchmarks.recording import record
 from common.config import compose_config
 from data.store_synthetic import write_synthetic_store
+from models.checkpoint import final_model_dpath
 from training import cli
 from training.run_log import read_metrics
 from training.trainer import Trainer
@@ -51,7 +52,7 @@ def main(**options: str) -> int:
             root / "squares", ["envA", "envB"], num_sessions=12, num_frames=64, image_size=16
         )
         rows = [run_config("tokenizer", root, steps, batch_size, num_workers)]
-        tokenizer_dpath = root / "tokenizer" / "final_model"
+        tokenizer_dpath = final_model_dpath(root / "tokenizer")
         rows.append(
             run_config(
                 "genie_redux_guided",
@@ -59,7 +60,7 @@ def main(**options: str) -> int:
                 steps,
                 batch_size,
                 num_workers,
-                f"tokenizer_fpath={tokenizer_dpath}",
+                f"tokenizer_dpath={tokenizer_dpath}",
             )
         )
     notes = (

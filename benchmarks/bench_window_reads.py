@@ -29,7 +29,8 @@ from tqdm import tqdm
 from benchmarks.recording import record
 from common.errors import UserError
 from data.datasets import WindowDataset, make_dataloader
-from data.episode_store import EpisodeStore, EpisodeWriter, episode_id_for
+from data.episode_store import EpisodeStore, EpisodeWriter, episode_id_for, shard_dpath
+from data.store_index import episode_fpath
 from data.store_synthetic import moving_squares, random_actions
 
 WINDOW = 16
@@ -106,7 +107,7 @@ class ColdReads(Dataset):
     def __init__(self, dataset: WindowDataset) -> None:
         self.dataset = dataset
         self.fpaths = [
-            dataset.store.root_dpath / "shards" / r.shard_name / f"{r.episode_id}.gre"
+            episode_fpath(shard_dpath(dataset.store.root_dpath, r.shard_name), r.episode_id)
             for r in dataset.episodes
         ]
 

@@ -1,9 +1,10 @@
-"""Atomic file writes: a reader sees either the old file or the complete new one, never a torn one."""
+"""Atomic file and directory writes: a reader sees either the old one or the complete new one, never a torn one."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,3 +40,35 @@ def atomic_write_text(final_fpath: str | Path, text: str) -> None:
 
 def atomic_write_json(final_fpath: str | Path, obj: Any) -> None:
     atomic_write_text(final_fpath, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def replace_dpath(new_dpath: str | Path, final_dpath: str | Path) -> None:
+    """Move the complete directory `new_dpath` onto `final_dpath` (same filesystem).
+
+    An existing `final_dpath` is first renamed aside, so a reader finds the old complete directory, the new
+    complete one, or (for an instant) none, never a mix; a kill in between leaves a hidden `.<name>.old`.
+    """
+    new_dpath, final_dpath = Path(new_dpath), Path(final_dpath)
+    old_dpath = final_dpath.with_name(f".{final_dpath.name}.old")
+    if final_dpath.exists():
+        shutil.rmtree(old_dpath, ignore_errors=True)
+        os.replace(final_dpath, old_dpath)
+    os.replace(new_dpath, final_dpath)
+    shutil.rmtree(old_dpath, ignore_errors=True)
+
+
+@contextmanager
+def atomic_dpath(final_dpath: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory beside `final_dpath`; on success fsync its files and swap it into place."""
+    final_dpath = Path(final_dpath)
+    final_dpath.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dpath = Path(tempfile.mkdtemp(prefix=f".{final_dpath.name}.", suffix=".tmp", dir=final_dpath.parent))
+    try:
+        yield tmp_dpath
+        for fpath in tmp_dpath.rglob("*"):
+            if fpath.is_file():
+                with open(fpath, "rb") as handle:
+                    os.fsync(handle.fileno())
+        replace_dpath(tmp_dpath, final_dpath)
+    finally:
+        shutil.rmtree(tmp_dpath, ignore_errors=True)

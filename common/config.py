@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -15,6 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 from common.errors import UserError
 
 PATH_KEY_SUFFIXES = ("_dpath", "_fpath")
+# Old spellings of renamed keys, still accepted on the command line with a one-line notice.
+RENAMED_KEYS = {
+    "tokenizer_fpath": "tokenizer_dpath",  # these hold checkpoint directories, not files
+    "model_fpath": "model_dpath",
+    "eval.model_fpath": "eval.model_dpath",
+}
 HELP_FLAGS = ("-h", "--help", "help")
 
 
@@ -70,12 +77,26 @@ def selectable_configs(config_dpath: Path) -> list[str]:
     ]
 
 
+def rename_deprecated_keys(overrides: list[str]) -> list[str]:
+    """Overrides with every old key spelling (RENAMED_KEYS) replaced by the new one, noticed on stderr."""
+    renamed = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        prefix = key[: len(key) - len(key.lstrip("+~"))]
+        new_key = RENAMED_KEYS.get(key.lstrip("+~"))
+        if sep and new_key is not None:
+            print(f"warning: {key.lstrip('+~')} is deprecated, use {new_key}", file=sys.stderr)
+            item = f"{prefix}{new_key}={value}"
+        renamed.append(item)
+    return renamed
+
+
 def compose_config(config_dpath: Path, default_name: str, overrides: list[str]) -> DictConfig:
     """Compose `config=NAME` from `config_dpath` with Hydra overrides; errors become one-line UserErrors."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    name, rest = split_config_override(overrides, default_name)
+    name, rest = split_config_override(rename_deprecated_keys(overrides), default_name)
     if any(item in HELP_FLAGS for item in rest):
         raise SystemExit(print(config_help(config_dpath, name)) or 0)
     if not (config_dpath / f"{name}.yaml").is_file():

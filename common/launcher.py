@@ -45,7 +45,7 @@ STACKS: dict[str, Stack] = {
         "auto_explore.cli",
         ("train", "eval"),
         "train or evaluate the AutoExplore agent",
-        "python run.py auto_explore train model_fpath=checkpoints/genie_redux_guided",
+        "python run.py auto_explore train model_dpath=checkpoints/genie_redux_guided",
     ),
     "play": Stack(
         "play.cli",

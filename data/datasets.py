@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from common.errors import UserError
+from common.seeds import SEED_STRIDE
 from data.actions import ACTION_VOCABULARY
 from data.episode_store import CorruptEpisodeError, EpisodeRecord, EpisodeStore
 from data.store_splits import DEFAULT_SPLIT_FRACTIONS, SPLITS, check_fractions, sessions_in_split
@@ -243,7 +244,7 @@ class BalancedSampler(Sampler[int]):
         return self.num_samples
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        generator = torch.Generator().manual_seed(self.seed * SEED_STRIDE + self.epoch)
         starts = torch.tensor([lo for lo, _ in self.ranges], dtype=torch.float64)
         sizes = torch.tensor([hi - lo for lo, hi in self.ranges], dtype=torch.float64)
         envs = torch.randint(len(self.ranges), (self.num_samples,), generator=generator)  # [N]

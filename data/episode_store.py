@@ -56,7 +56,16 @@ from data.store_index import (
     write_index,
 )
 
-__all__ = ["CorruptEpisodeError", "EpisodeRecord", "EpisodeStore", "EpisodeWriter", "episode_id_for"]
+__all__ = [
+    "CorruptEpisodeError",
+    "EpisodeRecord",
+    "EpisodeStore",
+    "EpisodeWriter",
+    "episode_id_for",
+    "is_store",
+    "repair_shard",
+    "shard_dpath",
+]
 
 SHARDS_DIRNAME = "shards"
 LOCK_NAME = ".writer.lock"
@@ -67,6 +76,27 @@ MAX_OPEN_FILES = 64  # per process; an LRU keeps file descriptors bounded over m
 def episode_id_for(env_name: str, session_index: int) -> str:
     """The contract's episode id: `f"{env_name}__s{session_index:06d}"`."""
     return f"{env_name}__s{session_index:06d}"
+
+
+def shards_dpath(root_dpath: str | Path) -> Path:
+    return Path(root_dpath) / SHARDS_DIRNAME
+
+
+def shard_dpath(root_dpath: str | Path, shard_name: str) -> Path:
+    """The one place a shard's folder is spelled (see the layout above)."""
+    return shards_dpath(root_dpath) / shard_name
+
+
+def is_store(root_dpath: str | Path) -> bool:
+    """True when `root_dpath` holds an episode store (possibly still empty)."""
+    return shards_dpath(root_dpath).is_dir()
+
+
+def shard_names(root_dpath: str | Path) -> list[str]:
+    """Every shard of the store, sorted (dot-prefixed folders are not shards)."""
+    return sorted(
+        p.name for p in shards_dpath(root_dpath).iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -94,7 +124,7 @@ class EpisodeWriter:
         zstd_level: int = DEFAULT_ZSTD_LEVEL,
     ) -> None:
         _check_name("shard_name", shard_name)
-        self.shard_dpath = Path(root_dpath) / SHARDS_DIRNAME / shard_name
+        self.shard_dpath = shard_dpath(root_dpath, shard_name)
         self.chunk_frames, self.zstd_level = int(chunk_frames), int(zstd_level)
         try:
             self.shard_dpath.mkdir(parents=True, exist_ok=True)
@@ -110,22 +140,23 @@ class EpisodeWriter:
             raise UserError(
                 f"shard '{shard_name}' in {root_dpath} is being written by another process; give each writer its own shard_name"
             ) from error
-        self._remove_stale_temp_files()
-        self._repair_index()
+        self.repair()
 
-    def _remove_stale_temp_files(self) -> None:
-        """Temp files left by a killed writer of this shard; safe because we hold the shard lock."""
+    def repair(self) -> ShardReport:
+        """Bring the shard back to a clean state after a killed writer (this writer holds its lock):
+        delete its temp files, set corrupt episodes aside (kept for inspection, so a rerun rewrites them)
+        and rewrite the index if a crash between rename and index append, or a torn line, left it stale.
+        Returns the shard's report after the repair."""
         for leftover in self.shard_dpath.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
-
-    def _repair_index(self) -> None:
-        """After a crash between rename and index append, or a torn index line: rewrite the index."""
         records, report = scan_shard(self.shard_dpath, check="stat")
-        if not report.is_clean:
-            for episode_id in report.corrupt:  # set aside (kept for inspection) so a rerun rewrites them
-                fpath = episode_fpath(self.shard_dpath, episode_id)
-                fpath.replace(fpath.with_name(fpath.name + ".corrupt"))
-            write_index(self.shard_dpath, records)
+        if report.is_clean:
+            return report
+        for episode_id in report.corrupt:
+            fpath = episode_fpath(self.shard_dpath, episode_id)
+            fpath.replace(fpath.with_name(fpath.name + ".corrupt"))
+        write_index(self.shard_dpath, records)
+        return scan_shard(self.shard_dpath, check="stat")[1]
 
     def has_episode(self, episode_id: str) -> bool:
         """True when this shard already holds the complete episode (files appear only when complete)."""
@@ -207,23 +238,20 @@ class EpisodeStore:
         if check not in CHECK_MODES:
             raise UserError(f"check='{check}' is not one of {', '.join(CHECK_MODES)}")
         self.root_dpath = Path(root_dpath)
-        shards_dpath = self.root_dpath / SHARDS_DIRNAME
-        if not shards_dpath.is_dir():
+        if not is_store(self.root_dpath):
             raise UserError(
                 f"no episode store at {self.root_dpath} (no '{SHARDS_DIRNAME}/' folder); generate data first: python run.py generate ..."
             )
         self.reports: list[ShardReport] = []
         self._records: dict[str, EpisodeRecord] = {}
-        for shard_dpath in sorted(
-            p for p in shards_dpath.iterdir() if p.is_dir() and not p.name.startswith(".")
-        ):
-            self._add_shard(shard_dpath, check)
+        for name in shard_names(self.root_dpath):
+            self._add_shard(shard_dpath(self.root_dpath, name), check)
         self.corrupt_episode_ids: set[str] = {i for r in self.reports for i in r.corrupt}
         self.episodes: list[EpisodeRecord] = [self._records[i] for i in sorted(self._records)]
         self._pid = -1  # per-process state is created on first read (after any fork)
 
-    def _add_shard(self, shard_dpath: Path, check: str) -> None:
-        records, report = scan_shard(shard_dpath, check)
+    def _add_shard(self, dpath: Path, check: str) -> None:
+        records, report = scan_shard(dpath, check)
         self.reports.append(report)
         if not report.is_clean:
             warnings.warn(
@@ -259,9 +287,7 @@ class EpisodeStore:
             self._open.move_to_end(episode_id)
             return self._open[episode_id]
         record = self.record(episode_id)
-        fd = os.open(
-            episode_fpath(self.root_dpath / SHARDS_DIRNAME / record.shard_name, episode_id), os.O_RDONLY
-        )
+        fd = os.open(episode_fpath(shard_dpath(self.root_dpath, record.shard_name), episode_id), os.O_RDONLY)
         try:
             header = read_header_from_fd(fd, os.fstat(fd).st_size)
         except BaseException:
@@ -308,13 +334,13 @@ class EpisodeStore:
 
 def rebuild_index(root_dpath: str | Path) -> list[ShardReport]:
     """Rewrite every shard's index from its episode files' headers (takes each shard's writer lock)."""
-    reports = []
-    for shard_dpath in sorted((Path(root_dpath) / SHARDS_DIRNAME).iterdir()):
-        if shard_dpath.is_dir() and not shard_dpath.name.startswith("."):
-            writer = EpisodeWriter(root_dpath, shard_dpath.name)  # lock + temp cleanup + repair
-            writer.close()
-            reports.append(scan_shard(shard_dpath, check="stat")[1])
-    return reports
+    return [repair_shard(root_dpath, name) for name in shard_names(root_dpath)]
+
+
+def repair_shard(root_dpath: str | Path, shard_name: str) -> ShardReport:
+    """Take the shard's writer lock and repair it (EpisodeWriter.repair); its report afterwards."""
+    with EpisodeWriter(root_dpath, shard_name) as writer:
+        return writer.repair()
 
 
 def verify_episodes(store: EpisodeStore, show_progress: bool = True) -> dict[str, str]:

@@ -21,8 +21,9 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from common.paths import ensure_writable_dpath
+from data.episode_store import EpisodeStore, is_store
 from data_generation.pipeline import writer_gets_a_core
-from data_generation.work import WorkItem, build_work_list, split_for_workers
+from data_generation.work import EpisodeReport, WorkItem, build_work_list, split_for_workers
 from data_generation.workers import WorkerSpec, run_worker
 
 
@@ -67,9 +68,7 @@ class Summary:
 
 def finished_episode_ids(output_dpath: Path) -> set[str]:
     """Episodes already complete in any shard (a rerun may use another worker count or shard layout)."""
-    from data.episode_store import EpisodeStore
-
-    if not (output_dpath / "shards").is_dir():
+    if not is_store(output_dpath):
         return set()
     return {record.episode_id for record in EpisodeStore(output_dpath).episodes}
 
@@ -175,14 +174,13 @@ def _run_workers(worker_specs: list[WorkerSpec], num_items: int, summary: Summar
         summary.failed["(worker died)"] = f"{lost} episodes were not recorded; rerun to record them"
 
 
-def _account(message: tuple, summary: Summary) -> None:
-    kind, episode_id = message[0], message[1]
-    if kind == "done":
+def _account(report: EpisodeReport, summary: Summary) -> None:
+    if report.status == "done":
         summary.episodes += 1
-        summary.frames += message[2]
-        summary.bytes_on_disk += message[3]
-        summary.raw_bytes += message[4]
-    elif kind == "skipped":
+        summary.frames += report.num_frames
+        summary.bytes_on_disk += report.bytes_on_disk
+        summary.raw_bytes += report.raw_bytes
+    elif report.status == "skipped":
         summary.already_done += 1
     else:
-        summary.failed[episode_id] = message[2]
+        summary.failed[report.episode_id] = report.reason

@@ -23,7 +23,7 @@ from data_generation.agents import Agent
 from data_generation.envs import GameEnv
 from data_generation.envs.frames import FrameResizer
 from data_generation.recorder import Recording, frame_buffer, record_episode, record_screens
-from data_generation.work import WorkItem
+from data_generation.work import EpisodeReport, WorkItem
 
 
 def failure_reason(error: BaseException) -> str:
@@ -47,8 +47,7 @@ def writer_gets_a_core(n_workers: int) -> bool:
 class EpisodeWrites:
     """Writes episodes one at a time, on a background thread if `in_background`, reporting each.
 
-    Reports (the worker's queue protocol): ("done", episode_id, num_frames, bytes, raw_bytes) or
-    ("failed", episode_id, reason). Without a core to spare, writing in the calling thread costs
+    Reports one `EpisodeReport` per episode, done or failed, to `reports`. Without a core to spare, writing in the calling thread costs
     5-10 % less CPU than handing the work to a thread (measured), so the worker decides.
     """
 
@@ -74,13 +73,21 @@ class EpisodeWrites:
         if self._executor is None:
             self.wait()  # report now
 
-    def _write(self, item: WorkItem, make_recording: Callable[[], Recording], info: dict[str, Any]) -> tuple:
+    def _write(
+        self, item: WorkItem, make_recording: Callable[[], Recording], info: dict[str, Any]
+    ) -> EpisodeReport:
         recording = make_recording()
         num_bytes = self._writer.write(
             item.episode_id, recording.frames, recording.actions, item.env_name, item.session_index,
             {**recording.info, **info},
         )  # fmt: skip
-        return ("done", item.episode_id, len(recording.frames), num_bytes, recording.frames.nbytes)
+        return EpisodeReport(
+            "done",
+            item.episode_id,
+            num_frames=len(recording.frames),
+            bytes_on_disk=num_bytes,
+            raw_bytes=recording.frames.nbytes,
+        )
 
     def wait(self) -> None:
         """Block until the write in flight (if any) is on disk, and report it."""
@@ -91,7 +98,7 @@ class EpisodeWrites:
         try:
             self._reports.put(future.result())
         except Exception as error:  # one bad episode must not stop the others; reported, rerun retries
-            self._reports.put(("failed", episode_id, failure_reason(error)))
+            self._reports.put(EpisodeReport("failed", episode_id, reason=failure_reason(error)))
 
     def close(self) -> None:
         self.wait()

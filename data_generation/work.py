@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 
 from common.errors import UserError
+from data.episode_store import episode_id_for
 
 
 @dataclass(frozen=True, order=True)
@@ -20,7 +21,26 @@ class WorkItem:
 
     @property
     def episode_id(self) -> str:
-        return f"{self.env_name}__s{self.session_index:06d}"  # the ARCHITECTURE.md contract
+        return episode_id_for(self.env_name, self.session_index)
+
+
+REPORT_STATUSES = ("done", "skipped", "failed")
+
+
+@dataclass(frozen=True)
+class EpisodeReport:
+    """What a worker tells the parent about one work item (plain data: it pickles through the queue)."""
+
+    status: str  # one of REPORT_STATUSES; "skipped": the store already had the episode
+    episode_id: str
+    num_frames: int = 0  # done: frames written (T)
+    bytes_on_disk: int = 0  # done: compressed size
+    raw_bytes: int = 0  # done: the frames' uncompressed size
+    reason: str = ""  # failed: one line for the summary
+
+    def __post_init__(self) -> None:
+        if self.status not in REPORT_STATUSES:
+            raise ValueError(f"report status {self.status!r} is not one of {REPORT_STATUSES}")
 
 
 def episode_seed(seed: int, env_name: str, session_index: int) -> int:

@@ -2,8 +2,7 @@
 one episode-store shard, records its share of the work list and reports to the parent via a queue.
 Recording and writing overlap (data_generation/pipeline.py).
 
-Messages to the parent: ("done", episode_id, num_frames, bytes, raw_bytes), ("skipped", episode_id),
-("failed", episode_id, one-line reason).
+Messages to the parent: one `data_generation.work.EpisodeReport` per work item (done, skipped or failed).
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from data_generation.work import WorkItem, episode_seed
+from data_generation.work import EpisodeReport, WorkItem, episode_seed
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
             if os.getppid() != parent_pid:  # orphaned: the generator was killed, stop cleanly
                 break
             if writer.has_episode(item.episode_id):
-                queue.put(("skipped", item.episode_id))
+                queue.put(EpisodeReport("skipped", item.episode_id))
                 continue
             try:
                 if item.env_name != env_name:
@@ -72,7 +71,7 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
                 seed = episode_seed(spec.seed, item.env_name, item.session_index)
                 pipeline.record(item, seed, extra_info)
             except Exception as error:  # one bad episode must not stop the others; reported, rerun retries
-                queue.put(("failed", item.episode_id, failure_reason(error)))
+                queue.put(EpisodeReport("failed", item.episode_id, reason=failure_reason(error)))
     finally:
         if env is not None:
             writes.wait()

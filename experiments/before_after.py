@@ -75,7 +75,7 @@ def coinrun_commands(out: Path) -> list[list[str]]:
             "train",
             "config=genie_redux_guided",
             *common,
-            f"tokenizer_fpath={out / 'tokenizer' / 'best_model'}",
+            f"tokenizer_dpath={out / 'tokenizer'}",  # a run directory: its best_model/
             "train.num_train_steps=2500",
             "train.schedule.warmup_steps=250",
             "train.checkpoint.every_steps=500",
@@ -89,7 +89,7 @@ def coinrun_commands(out: Path) -> list[list[str]]:
             f"run_dpath={out / 'genie_redux_guided'}",
             f"train.dataset_root_dpath={data}",
             "train.dataset_name=coinrun",
-            f"eval.model_fpath={out / 'genie_redux_guided' / 'best_model'}",
+            f"eval.model_dpath={out / 'genie_redux_guided'}",
             "eval.num_sequences=48",
             "eval.inference_method=autoregressive",
         ],  # fmt: skip

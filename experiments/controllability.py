@@ -61,6 +61,7 @@ import torch  # noqa: E402
 
 from data.actions import ACTION_VOCABULARY, action_id  # noqa: E402
 from data_generation.envs.synthetic import BLOCK_ACTIONS, BLOCK_SIZE, find_block, move_block  # noqa: E402
+from models.checkpoint import final_model_dpath, load_model  # noqa: E402
 
 RESULTS_DPATH = REPO_DPATH / "experiments" / "results"
 DATASET_NAME = "synthetic/block"
@@ -286,7 +287,7 @@ def latent_action_table(world_model: Any, windows: dict[str, torch.Tensor]) -> d
 def protocol_metrics(world_model: Any, out: Path, budget: Budget, method: str) -> dict[str, Any]:
     """The evaluation protocol (as `genie_redux eval` runs it) on the test split, one method."""
     from data.datasets import WindowDataset, balanced_sampler, make_dataloader
-    from training.evaluation.protocol import evaluate
+    from training.evaluation.protocol import EnvTable, evaluate
     from training.evaluation.settings import EvalSettings
 
     settings = EvalSettings(
@@ -297,7 +298,7 @@ def protocol_metrics(world_model: Any, out: Path, budget: Budget, method: str) -
     )
     dataset = WindowDataset(out / "datasets" / DATASET_NAME, "test", num_frames=settings.num_frames)
     loader = make_dataloader(dataset, 8, sampler=balanced_sampler(dataset, settings.num_sequences, seed=0))
-    result = evaluate(world_model, loader, settings, show_progress=False)
+    result = evaluate(world_model, loader, settings, EnvTable.of_dataset(dataset), show_progress=False)
     return {**result.metrics, "psnr_per_frame": [round(v, 3) for v in result.psnr_per_frame]}
 
 
@@ -355,14 +356,14 @@ def run_experiment(budget: Budget, out: Path) -> dict[str, Any]:
                 "genie_redux",
                 "train",
                 "config=genie_redux_guided",
-                f"tokenizer_fpath={tokenizer_dpath / 'final_model'}",
+                f"tokenizer_dpath={final_model_dpath(tokenizer_dpath)}",
                 *VARIANTS[variant],
                 *training_args(budget, out, budget.dynamics_steps, run_dpath, budget.lr_max),
             ],
             logs / f"dynamics_{variant}.log",
         )
         runs[f"genie_redux_guided_{variant}"] = measure(
-            run_dpath / "final_model", out, budget, out / f"control_{variant}.gif"
+            final_model_dpath(run_dpath), out, budget, out / f"control_{variant}.gif"
         )
         print(json.dumps({variant: summary_line(runs[f"genie_redux_guided_{variant}"])}), flush=True)
     if budget.with_lam:
@@ -372,16 +373,16 @@ def run_experiment(budget: Budget, out: Path) -> dict[str, Any]:
                 "genie_redux",
                 "train",
                 "config=genie_redux",
-                f"tokenizer_fpath={tokenizer_dpath / 'final_model'}",
+                f"tokenizer_dpath={final_model_dpath(tokenizer_dpath)}",
                 *training_args(budget, out, budget.lam_steps, run_dpath, budget.lr_max),
             ],
             logs / "genie_redux.log",
         )
-        runs["genie_redux"] = measure(run_dpath / "final_model", out, budget, out / "control_genie_redux.gif")
+        runs["genie_redux"] = measure(
+            final_model_dpath(run_dpath), out, budget, out / "control_genie_redux.gif"
+        )
     tokenizer_metrics = json.loads((tokenizer_dpath / "metrics.jsonl").read_text().splitlines()[-1])
-    from models.checkpoint import load_model
-
-    stability = token_stability(load_model(tokenizer_dpath / "final_model"), test_windows(out, 16, 16))
+    stability = token_stability(load_model(final_model_dpath(tokenizer_dpath)), test_windows(out, 16, 16))
     return {
         "budget": asdict(budget),
         "seconds": {k: round(v, 1) for k, v in seconds.items()},

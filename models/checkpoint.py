@@ -1,13 +1,19 @@
-"""Checkpoints: a directory with `config.yaml` (kind, preset, every config field of every part,
-plus the caller's extra config) and `model.safetensors` (all weights, the frozen tokenizer's
-embedded under `tokenizer.`). Loading never unpickles anything.
+"""Checkpoints, and the only module that knows their layout. Loading never unpickles anything.
+
+    <checkpoint>/                    what `save_checkpoint` writes and `load_model` reads
+        config.yaml                  format version, kind, preset, every config field of every part,
+                                     and the caller's extra config (step, best metric)
+        model.safetensors            all weights, the frozen tokenizer's embedded under `tokenizer.`
+    <run>/best_model/, final_model/  the checkpoints a training run leaves (`best_model_dpath`, ...)
+    <run>/checkpoints/step_N/model/  the model part of a resumable training step (`step_model_dpath`)
+
+`find_checkpoint(path, kind=...)` turns any of these (a checkpoint, a run, a step) into a checkpoint
+directory; `load_model` rebuilds the model from it; `WorldModel.from_checkpoint` wraps the two for
+inference. The directory is written with the one atomic scheme of `common/atomic.py`.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +22,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from common.atomic import atomic_dpath
 from models.config import DynamicsConfig, LamConfig, TokenizerConfig, make_config, to_dict
 from models.presets import KINDS, build_from_configs, model_tokenizer
 
@@ -24,7 +31,49 @@ from models.presets import KINDS, build_from_configs, model_tokenizer
 FORMAT_VERSION = 2
 CONFIG_FNAME = "config.yaml"
 WEIGHTS_FNAME = "model.safetensors"
+BEST_DNAME = "best_model"  # in a run directory: the checkpoint with the best validation metric
+FINAL_DNAME = "final_model"  # in a run directory: the checkpoint after the last step
+STEP_MODEL_DNAME = "model"  # in a training step directory: its model checkpoint
 PART_CLASSES = {"tokenizer": TokenizerConfig, "lam": LamConfig, "dynamics": DynamicsConfig}
+
+
+def best_model_dpath(run_dpath: str | Path) -> Path:
+    return Path(run_dpath) / BEST_DNAME
+
+
+def final_model_dpath(run_dpath: str | Path) -> Path:
+    return Path(run_dpath) / FINAL_DNAME
+
+
+def step_model_dpath(step_dpath: str | Path) -> Path:
+    return Path(step_dpath) / STEP_MODEL_DNAME
+
+
+def weights_fpath(dpath: str | Path) -> Path:
+    return Path(dpath) / WEIGHTS_FNAME
+
+
+def is_checkpoint(dpath: str | Path) -> bool:
+    dpath = Path(dpath)
+    return (dpath / CONFIG_FNAME).is_file() and (dpath / WEIGHTS_FNAME).is_file()
+
+
+def find_checkpoint(path: str | Path, kind: str | None = None) -> Path:
+    """The checkpoint directory `path` names: itself, a run's best_model/ (else final_model/), or a
+    training step's model/. With `kind`, the checkpoint must hold a model of that kind. ValueError if not."""
+    dpath = Path(path)
+    candidates = (dpath, best_model_dpath(dpath), final_model_dpath(dpath), step_model_dpath(dpath))
+    found = next((candidate for candidate in candidates if is_checkpoint(candidate)), None)
+    if found is None:
+        raise ValueError(
+            f"{path} is not a model checkpoint (no {CONFIG_FNAME} + {WEIGHTS_FNAME} there); "
+            f"point it at a trained run's {BEST_DNAME}/ directory"
+        )
+    if kind is not None:
+        found_kind = (yaml.safe_load((found / CONFIG_FNAME).read_text()) or {}).get("kind")
+        if found_kind != kind:
+            raise ValueError(f"{path} holds a '{found_kind}' checkpoint, but this run needs a '{kind}' one")
+    return found
 
 
 def model_configs(model: nn.Module) -> dict[str, Any]:
@@ -36,9 +85,8 @@ def model_configs(model: nn.Module) -> dict[str, Any]:
 
 
 def save_checkpoint(model: nn.Module, dpath: str | Path, extra_config: dict[str, Any] | None = None) -> Path:
-    """Write the checkpoint directory atomically: build it under a temp name, then rename into place."""
+    """Write the checkpoint directory atomically (common.atomic.atomic_dpath)."""
     dpath = Path(dpath)
-    dpath.parent.mkdir(parents=True, exist_ok=True)
     config = {
         "format_version": FORMAT_VERSION,
         "kind": model.kind,
@@ -46,23 +94,11 @@ def save_checkpoint(model: nn.Module, dpath: str | Path, extra_config: dict[str,
         **{part: to_dict(cfg) for part, cfg in model_configs(model).items()},
         "extra": dict(extra_config or {}),
     }
-    tmp_dpath = Path(tempfile.mkdtemp(prefix=f".{dpath.name}.", suffix=".tmp", dir=dpath.parent))
-    try:
+    with atomic_dpath(dpath) as tmp_dpath:
         (tmp_dpath / CONFIG_FNAME).write_text(yaml.safe_dump(config, sort_keys=False))
         # safetensors refuses shared storage; contiguous clones keep it simple and exact
         state = {name: tensor.detach().contiguous().clone() for name, tensor in model.state_dict().items()}
-        save_file(state, str(tmp_dpath / WEIGHTS_FNAME))
-        for fname in (CONFIG_FNAME, WEIGHTS_FNAME):
-            with open(tmp_dpath / fname, "rb") as handle:
-                os.fsync(handle.fileno())
-        old_dpath = dpath.with_name(f".{dpath.name}.old")
-        if dpath.exists():
-            shutil.rmtree(old_dpath, ignore_errors=True)
-            os.replace(dpath, old_dpath)
-        os.replace(tmp_dpath, dpath)
-        shutil.rmtree(old_dpath, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp_dpath, ignore_errors=True)
+        save_file(state, str(weights_fpath(tmp_dpath)))
     return dpath
 
 
@@ -83,6 +119,35 @@ def read_config(dpath: str | Path) -> dict[str, Any]:
             f"retrain it with this version (docs/models.md, 'Checkpoint format')"
         )
     return config
+
+
+def read_weights(dpath: str | Path) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors; a truncated or missing file is one ValueError line."""
+    fpath = weights_fpath(dpath)
+    try:
+        return load_file(str(fpath))
+    except Exception as error:  # noqa: BLE001 (safetensors raises its own error type, or OSError)
+        raise ValueError(
+            f"{fpath} is damaged or missing ({type(error).__name__}); retrain it or use another checkpoint"
+        ) from None
+
+
+def load_weights(model: nn.Module, dpath: str | Path) -> None:
+    """Load the checkpoint's weights into an already built `model` (strict: every tensor must match).
+
+    One exception: the dynamics' copy of the tokenizer's code vectors (a buffer since the token input
+    skip reads them) is derived from the embedded tokenizer, so a checkpoint saved before it was a buffer
+    loads by rederiving it.
+    """
+    weights = read_weights(dpath)
+    derived = {"dynamics.code_vectors"} - set(weights)
+    if derived and hasattr(model, "set_tokenizer") and "dynamics.code_vectors" in model.state_dict():
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        if set(missing) != derived or unexpected:
+            model.load_state_dict(weights, strict=True)  # raises naming every mismatch
+        model.set_tokenizer(model.tokenizer)
+        return
+    model.load_state_dict(weights, strict=True)
 
 
 def load_model(
@@ -107,23 +172,7 @@ def load_model(
     }
     configs.setdefault("lam", LamConfig())
     model = build_from_configs(config["kind"], configs)
-    weights_fpath = Path(dpath) / WEIGHTS_FNAME
-    try:
-        weights = load_file(str(weights_fpath))
-    except Exception as error:  # noqa: BLE001 (safetensors raises its own error type, or OSError)
-        raise ValueError(
-            f"{weights_fpath} is damaged or missing ({type(error).__name__}); retrain it or use another checkpoint"
-        ) from None
-    # the dynamics' copy of the tokenizer's code vectors (a buffer since the token input skip read them)
-    # is derived from the embedded tokenizer: a checkpoint saved before it was a buffer loads by rederiving it
-    derived = {"dynamics.code_vectors"} - set(weights)
-    if derived and hasattr(model, "set_tokenizer") and "dynamics.code_vectors" in model.state_dict():
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-        if set(missing) != derived or unexpected:
-            model.load_state_dict(weights, strict=True)  # raises naming every mismatch
-        model.set_tokenizer(model.tokenizer)
-    else:
-        model.load_state_dict(weights, strict=True)
+    load_weights(model, dpath)
     model.preset = config.get("preset", "custom")
     model.extra_config = config.get("extra", {})
     return model.to(device)

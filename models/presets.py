@@ -132,7 +132,6 @@ def build(
         configs["tokenizer"] = tokenizer.config
     model = build_from_configs(kind, configs, tokenizer)
     model.preset = preset
-    model.part_configs = {**configs, "tokenizer": model_tokenizer(model).config}
     return model
 
 

@@ -83,7 +83,8 @@ class VideoTokenizer(nn.Module):
         patches = self.to_pixels(self.decoder(x, window=window))  # [B, T, h*w, p*p*3]
         return unpatchify(patches, self.grid, self.config.patch_size)
 
-    def forward(self, frames: torch.Tensor) -> TokenizerOutput:
+    def forward(self, frames: torch.Tensor, actions: torch.Tensor | None = None) -> TokenizerOutput:
+        """frames [B, T, 3, H, W] in [0, 1]. `actions` is accepted for a uniform call and ignored."""
         quant = self.encode_latents(frames)
         reconstruction = self.decode_codes(quant.quantized)
         mse = F.mse_loss(reconstruction, frames)

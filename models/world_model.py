@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from models.checkpoint import find_checkpoint, load_model
 from models.components import FrameCache
 from models.genie import GenieBase
 from models.maskgit import maskgit_sample
@@ -47,15 +48,21 @@ class WorldModel:
         self.token_history: torch.Tensor | None = None
 
     @classmethod
-    def from_checkpoint(cls, dpath: str | Path, device: str | torch.device = "cpu") -> WorldModel:
-        from models.checkpoint import load_model, read_config
+    def from_checkpoint(
+        cls, path: str | Path, device: str | torch.device = "cpu", expected_image_size: int | None = None
+    ) -> WorldModel:
+        """The one way to load a world model for inference (evaluation, the player, AutoExplore).
 
-        kind = read_config(dpath)["kind"]
-        if kind == "tokenizer":
+        `path`: a checkpoint, a run directory or a training step (`models.checkpoint.find_checkpoint`);
+        `expected_image_size`: the frame size of the data it will see. Any problem is one ValueError line.
+        """
+        dpath = find_checkpoint(path)
+        model = load_model(dpath, device, expected_image_size=expected_image_size)  # damage reported first
+        if not isinstance(model, GenieBase):
             raise ValueError(
-                f"checkpoint {dpath} holds a tokenizer; the world model needs genie_redux(_guided)"
+                f"checkpoint {dpath} holds a {model.kind}; the world model needs genie_redux(_guided)"
             )
-        return cls(load_model(dpath, device))
+        return cls(model)
 
     @property
     def is_action_guided(self) -> bool:

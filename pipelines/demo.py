@@ -12,6 +12,7 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -24,7 +25,17 @@ CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
 DATASET_NAME = "retro_act/pretrain"
 
 
-def training_overrides(cfg: DictConfig, part: DictConfig, run_dpath: Path) -> list[str]:
+@dataclass(frozen=True)
+class TrainingStage:
+    """The demo config's `tokenizer:` and `dynamics:` sections (an extra or missing key fails loudly)."""
+
+    num_train_steps: int
+    batch_size: int
+    lr_max: float
+    lr_min: float
+
+
+def training_overrides(cfg: DictConfig, part: TrainingStage, run_dpath: Path) -> list[str]:
     """Overrides shared by both training steps: data, size, schedule scaled to the short run."""
     warmup_steps = max(1, part.num_train_steps // 10)
     every_steps = max(1, part.num_train_steps // 2)
@@ -56,7 +67,7 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
         f"run_dpath={dynamics_dpath}",
         f"train.dataset_root_dpath={out / 'datasets'}",
         f"train.dataset_name={DATASET_NAME}",
-        f"eval.model_fpath={dynamics_dpath / 'best_model'}",
+        f"eval.model_dpath={dynamics_dpath}",  # a run directory: its best_model/ (find_checkpoint)
         f"eval.num_sequences={cfg.eval.num_sequences}",
         f"eval.inference_steps={cfg.eval.inference_steps}",
     ]
@@ -78,7 +89,7 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
                 "genie_redux",
                 "train",
                 "config=tokenizer",
-                *training_overrides(cfg, cfg.tokenizer, tokenizer_dpath),
+                *training_overrides(cfg, TrainingStage(**cfg.tokenizer), tokenizer_dpath),
             ],
         ),
         (
@@ -87,8 +98,8 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
                 "genie_redux",
                 "train",
                 "config=genie_redux_guided",
-                f"tokenizer_fpath={tokenizer_dpath / 'best_model'}",
-                *training_overrides(cfg, cfg.dynamics, dynamics_dpath),
+                f"tokenizer_dpath={tokenizer_dpath}",
+                *training_overrides(cfg, TrainingStage(**cfg.dynamics), dynamics_dpath),
                 f"train.validation.maskgit_steps={cfg.eval.inference_steps}",
                 f"eval.inference_steps={cfg.eval.inference_steps}",
             ],
@@ -132,7 +143,7 @@ def print_summary(cfg: DictConfig, durations: list[float]) -> None:
     print(f"\ndemo finished in {sum(durations) / 60:.1f} min; everything is under {out}")
     print(f"  episodes:   {out / 'datasets' / DATASET_NAME}")
     print(f"  tokenizer:  {out / 'tokenizer'}  (metrics.jsonl, samples/)")
-    print(f"  world model: {dynamics_dpath / 'best_model'}")
+    print(f"  world model: {dynamics_dpath}  (best_model/)")
     print(
         f"  replication: PSNR {fmt(replication.get('psnr'))} dB, SSIM {fmt(replication.get('ssim'))} "
         f"(copying the last prime frame: {fmt(replication.get('psnr_copy_last'))} dB, "

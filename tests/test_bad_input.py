@@ -82,7 +82,7 @@ def test_unwritable_run_and_eval_folders_are_one_line(capsys, store_root, tmp_pa
     err = one_line_error(
         capsys,
         ["genie_redux", "eval", "config=genie_redux_guided", f"train.dataset_root_dpath={store_root}",
-         "train.dataset_name=squares", f"eval.model_fpath={tmp_path}", f"eval.output_dpath={blocker / 'eval'}"],
+         "train.dataset_name=squares", f"eval.model_dpath={tmp_path}", f"eval.output_dpath={blocker / 'eval'}"],
     )  # fmt: skip
     assert "cannot create eval.output_dpath=" in err
 
@@ -112,13 +112,13 @@ def test_truncated_weights_are_one_line_wherever_they_are_loaded(capsys, store_r
     err = one_line_error(
         capsys,
         ["genie_redux", "train", "config=genie_redux_guided", *FAST, f"train.dataset_root_dpath={store_root}",
-         f"run_dpath={tmp_path / 'dyn'}", f"tokenizer_fpath={run / 'final_model'}"],
+         f"run_dpath={tmp_path / 'dyn'}", f"tokenizer_dpath={run / 'final_model'}"],
     )  # fmt: skip
     assert "model.safetensors is damaged or missing" in err and str(run / "final_model") in err
     err = one_line_error(
         capsys,
         ["genie_redux", "eval", "config=tokenizer", f"train.dataset_root_dpath={store_root}",
-         "train.dataset_name=squares", f"eval.model_fpath={run / 'final_model'}"],
+         "train.dataset_name=squares", f"eval.model_dpath={run / 'final_model'}"],
     )  # fmt: skip
     assert "damaged or missing" in err
 
@@ -142,7 +142,7 @@ def test_tokenizer_of_another_frame_size_is_one_line(capsys, store_root, tmp_pat
     err = one_line_error(
         capsys,
         ["genie_redux", "train", "config=genie_redux_guided", *FAST, f"train.dataset_root_dpath={store_root}",
-         "train.dataset_name=squares32", f"run_dpath={tmp_path / 'dyn'}", f"tokenizer_fpath={run / 'final_model'}"],
+         "train.dataset_name=squares32", f"run_dpath={tmp_path / 'dyn'}", f"tokenizer_dpath={run / 'final_model'}"],
     )  # fmt: skip
     assert "16 px" in err and "32 px" in err
 

@@ -6,7 +6,14 @@ import pytest
 import torch
 import yaml
 
-from models.checkpoint import load_model, save_checkpoint
+from models.checkpoint import (
+    best_model_dpath,
+    final_model_dpath,
+    find_checkpoint,
+    load_model,
+    save_checkpoint,
+    step_model_dpath,
+)
 from models.presets import build
 from models.world_model import WorldModel
 
@@ -107,7 +114,7 @@ def test_a_checkpoint_from_before_relative_time_fails_in_one_line(tmp_path, caps
     from data.store_synthetic import write_synthetic_store
 
     write_synthetic_store(tmp_path / "syn", ["envA"], num_sessions=20, num_frames=16, image_size=16)
-    code = launcher_main(["genie_redux", "eval", "config=genie_redux_guided", f"eval.model_fpath={tmp_path / 'old'}",
+    code = launcher_main(["genie_redux", "eval", "config=genie_redux_guided", f"eval.model_dpath={tmp_path / 'old'}",
                           f"eval.output_dpath={tmp_path / 'eval'}", f"train.dataset_root_dpath={tmp_path}",
                           "train.dataset_name=syn"])  # fmt: skip
     err = capsys.readouterr().err.strip()
@@ -130,3 +137,28 @@ def test_a_checkpoint_saved_before_code_vectors_were_a_buffer_loads_and_rederive
     save_file(weights, str(weights_fpath))
     with pytest.raises(RuntimeError, match="token_embed"):
         load_model(tmp_path / "m")
+
+
+def test_find_checkpoint_accepts_a_checkpoint_a_run_or_a_step_and_checks_the_kind(tmp_path):
+    tokenizer = build("tokenizer", "tiny")
+    run = tmp_path / "run"
+    save_checkpoint(tokenizer, final_model_dpath(run), {})
+    assert find_checkpoint(run) == final_model_dpath(run)  # no best_model/: the final one
+    save_checkpoint(tokenizer, best_model_dpath(run), {})
+    assert find_checkpoint(run, kind="tokenizer") == best_model_dpath(run)  # best_model/ first
+    assert find_checkpoint(final_model_dpath(run)) == final_model_dpath(run)
+    step = tmp_path / "checkpoints" / "step_0000002"
+    save_checkpoint(tokenizer, step_model_dpath(step), {})
+    assert find_checkpoint(step) == step_model_dpath(step)
+    with pytest.raises(
+        ValueError, match="holds a 'tokenizer' checkpoint, but this run needs a 'genie_redux'"
+    ):
+        find_checkpoint(run, kind="genie_redux")
+    with pytest.raises(ValueError, match="is not a model checkpoint"):
+        find_checkpoint(tmp_path / "nothing")
+    # WorldModel.from_checkpoint goes through find_checkpoint too: a run directory is enough
+    guided = build("genie_redux_guided", "tiny")
+    save_checkpoint(guided, best_model_dpath(tmp_path / "dyn"), {})
+    assert WorldModel.from_checkpoint(tmp_path / "dyn").num_actions == guided.num_actions
+    with pytest.raises(ValueError, match="trained at 16 px, expected 32 px"):
+        WorldModel.from_checkpoint(tmp_path / "dyn", expected_image_size=32)

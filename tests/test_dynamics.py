@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
 from models.dynamics import DynamicsModel
-from models.presets import build, part_configs
+from models.presets import KINDS, build, part_configs
 
 
 def tiny_dynamics(**overrides) -> DynamicsModel:
@@ -199,3 +201,16 @@ def test_build_takes_tokenizer_overrides_or_a_trained_tokenizer():
     trained = build("tokenizer", "tiny", codebook_size=32)
     frozen = build("genie_redux_guided", "tiny", tokenizer=trained)
     assert frozen.tokenizer is trained and frozen.dynamics.config.codebook_size == 32
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_trainable_kind_is_called_as_frames_and_actions(kind):
+    """The trainer and validation call every kind the same way: model(frames, actions)."""
+    torch.manual_seed(0)
+    model = build(kind, "tiny")
+    frames, actions = torch.rand(2, 3, 3, 16, 16), torch.randint(0, 7, (2, 2))
+    output = model(frames, actions)
+    assert output.loss.ndim == 0 and torch.isfinite(output.loss)
+    assert inspect.signature(model.forward).parameters["actions"].default is None
+    if kind == "tokenizer":  # actions carry nothing for the tokenizer: the same loss without them
+        torch.testing.assert_close(model(frames).loss, output.loss)

@@ -7,7 +7,7 @@ import torch
 
 from common.errors import UserError
 from data.actions import NUM_ACTIONS, action_id
-from training.evaluation.protocol import evaluate
+from training.evaluation.protocol import EnvTable, evaluate
 from training.evaluation.settings import EvalSettings
 
 SIZE, SIDE = 16, 3  # frame size (SSIM's 11-px window fits) and square side
@@ -95,7 +95,7 @@ SETTINGS = EvalSettings(
 
 def test_delta_psnr_positive_when_the_model_follows_actions_and_zero_when_it_ignores_them() -> None:
     batches = make_batches(2, 4, SETTINGS.num_frames)
-    follower = evaluate(MovingSquareWorld(), batches, SETTINGS, env_names=["a", "b"])
+    follower = evaluate(MovingSquareWorld(), batches, SETTINGS, envs=EnvTable(["a", "b"]))
     assert follower.metrics["psnr"] == pytest.approx(100.0)  # real actions reproduce the clip exactly
     assert follower.metrics["ssim"] == pytest.approx(1.0)
     assert follower.metrics["delta_psnr_genie"] > 10.0
@@ -103,7 +103,7 @@ def test_delta_psnr_positive_when_the_model_follows_actions_and_zero_when_it_ign
     # Only the 4th action differs in upstream's variant, so it moves the square less than all-random actions.
     assert follower.metrics["delta_psnr_upstream"] < follower.metrics["delta_psnr_genie"]
 
-    ignorer = evaluate(MovingSquareWorld(follows_actions=False), batches, SETTINGS, env_names=["a", "b"])
+    ignorer = evaluate(MovingSquareWorld(follows_actions=False), batches, SETTINGS, envs=EnvTable(["a", "b"]))
     assert ignorer.metrics["delta_psnr_genie"] == 0.0
     assert ignorer.metrics["delta_psnr_upstream"] == 0.0
     assert ignorer.metrics["psnr"] < 60.0
@@ -125,13 +125,13 @@ def test_random_actions_come_from_each_games_own_actions() -> None:
     batches = make_batches(2, 4, SETTINGS.num_frames)
     game_actions = [sorted(MOVES), sorted(MOVES)]  # both games have RIGHT, LEFT, UP, DOWN only
     restricted = evaluate(
-        DerailedByUntrainedActions(), batches, SETTINGS, env_names=["a", "b"], env_action_ids=game_actions
+        DerailedByUntrainedActions(), batches, SETTINGS, envs=EnvTable(["a", "b"], game_actions)
     )
     assert restricted.metrics["delta_psnr_genie"] == 0.0  # the model ignores every action the games have
     assert restricted.metrics["delta_psnr_upstream"] == 0.0
     everything = [list(range(NUM_ACTIONS))] * 2
     unrestricted = evaluate(
-        DerailedByUntrainedActions(), batches, SETTINGS, env_names=["a", "b"], env_action_ids=everything
+        DerailedByUntrainedActions(), batches, SETTINGS, envs=EnvTable(["a", "b"], everything)
     )
     assert unrestricted.metrics["delta_psnr_genie"] > 1.0  # what drawing from the whole vocabulary reports
 
@@ -140,13 +140,11 @@ def test_random_actions_come_from_each_games_own_actions() -> None:
         MovingSquareWorld(),
         make_batches(1, 2, control.num_frames),
         control,
-        env_names=["a", "b"],
-        env_action_ids=[[action_id("RIGHT"), action_id("LEFT")], [action_id("UP")]],
+        envs=EnvTable(["a", "b"], [[action_id("RIGHT"), action_id("LEFT")], [action_id("UP")]]),
     ).clips
     assert list(clip.columns) == ["ground truth", "RIGHT", "LEFT"]  # clip 0 is game a: only its actions
     lacking = evaluate(
-        MovingSquareWorld(), make_batches(1, 2, control.num_frames), control, env_names=["a", "b"],
-        env_action_ids=[[action_id("RIGHT")], [action_id("UP")]],
+        MovingSquareWorld(), make_batches(1, 2, control.num_frames), control, envs=EnvTable(["a", "b"], [[action_id("RIGHT")], [action_id("UP")]]),
     )  # fmt: skip
     assert any("not one of these games' actions (never trained): b" in note for note in lacking.notes)
 
@@ -156,7 +154,7 @@ def test_latent_actions_are_inferred_from_the_ground_truth_clip() -> None:
         MovingSquareWorld(latent=True),
         make_batches(1, 4, SETTINGS.num_frames),
         SETTINGS,
-        env_names=["a", "b"],
+        envs=EnvTable(["a", "b"]),
     )
     assert result.metrics["psnr"] == pytest.approx(100.0)
 
@@ -166,7 +164,7 @@ def test_settings_reach_the_model_and_counts_stop_at_num_sequences() -> None:
     settings = EvalSettings(
         inference_method="autoregressive", inference_steps=7, sample_num_frames=3, num_sequences=5
     )
-    result = evaluate(world, make_batches(4, 4, settings.num_frames), settings, env_names=["a", "b"])
+    result = evaluate(world, make_batches(4, 4, settings.num_frames), settings, envs=EnvTable(["a", "b"]))
     assert result.num_sequences == 8  # whole batches: two of four sequences reach 5
     assert {call["method"] for call in world.rollout_calls} == {"autoregressive"}
     assert {call["steps"] for call in world.rollout_calls} == {7}
@@ -179,7 +177,7 @@ def test_settings_reach_the_model_and_counts_stop_at_num_sequences() -> None:
 def test_per_game_breakdown_separates_envs() -> None:
     batches = make_batches(1, 4, SETTINGS.num_frames)
     batches[0]["frames"][1::2, SETTINGS.num_first_frames :] = 0  # env 1: the future frames are blanked
-    result = evaluate(MovingSquareWorld(), batches, SETTINGS, env_names=["clean", "blank"])
+    result = evaluate(MovingSquareWorld(), batches, SETTINGS, envs=EnvTable(["clean", "blank"]))
     assert result.per_game["clean"]["psnr"] == pytest.approx(100.0)
     assert result.per_game["blank"]["psnr"] < 20.0
     assert result.metrics["psnr"] == pytest.approx(sum(g["psnr"] for g in result.per_game.values()) / 2)
@@ -188,7 +186,7 @@ def test_per_game_breakdown_separates_envs() -> None:
 def test_control_mode_rolls_out_the_fixed_action_and_shows_every_action() -> None:
     settings = EvalSettings(action_to_take="RIGHT", sample_num_frames=3, num_sequences=2, num_gifs=1)
     result = evaluate(
-        MovingSquareWorld(), make_batches(1, 2, settings.num_frames), settings, env_names=["a", "b"]
+        MovingSquareWorld(), make_batches(1, 2, settings.num_frames), settings, envs=EnvTable(["a", "b"])
     )
     assert result.mode == "control" and result.metrics["delta_psnr_genie"] is None
     (clip,) = result.clips
@@ -201,14 +199,17 @@ def test_control_mode_rolls_out_the_fixed_action_and_shows_every_action() -> Non
 def test_bad_control_action_is_a_user_error() -> None:
     with pytest.raises(UserError, match="action_to_take"):
         evaluate(
-            MovingSquareWorld(), make_batches(1, 1, 12), EvalSettings(action_to_take="JUMP"), env_names=["a"]
+            MovingSquareWorld(),
+            make_batches(1, 1, 12),
+            EvalSettings(action_to_take="JUMP"),
+            envs=EnvTable(["a"]),
         )
     with pytest.raises(UserError, match="latent"):
         evaluate(
             MovingSquareWorld(latent=True),
             make_batches(1, 1, 12),
             EvalSettings(action_to_take="RIGHT"),
-            env_names=["a"],
+            envs=EnvTable(["a"]),
         )
 
 
@@ -224,12 +225,12 @@ class TwoIdenticalProcesses:
 
 def test_multi_process_reduces_sums_and_counts_not_means() -> None:
     batches = make_batches(1, 4, SETTINGS.num_frames)
-    single = evaluate(MovingSquareWorld(follows_actions=False), batches, SETTINGS, env_names=["a", "b"])
+    single = evaluate(MovingSquareWorld(follows_actions=False), batches, SETTINGS, envs=EnvTable(["a", "b"]))
     double = evaluate(
         MovingSquareWorld(follows_actions=False),
         batches,
         SETTINGS,
-        env_names=["a", "b"],
+        envs=EnvTable(["a", "b"]),
         accelerator=TwoIdenticalProcesses(),
     )
     assert double.num_sequences == 2 * single.num_sequences
@@ -244,18 +245,18 @@ def test_fid_runs_through_the_protocol_with_a_tiny_extractor() -> None:
     extractor(torch.zeros(1, 3, SIZE, SIZE))  # materialise the lazy layer
     batches = make_batches(2, 4, SETTINGS.num_frames)
     exact = evaluate(
-        MovingSquareWorld(), batches, SETTINGS, env_names=["a", "b"], feature_extractor=extractor
+        MovingSquareWorld(), batches, SETTINGS, envs=EnvTable(["a", "b"]), feature_extractor=extractor
     )
     frozen = evaluate(
         MovingSquareWorld(follows_actions=False),
         batches,
         SETTINGS,
-        env_names=["a", "b"],
+        envs=EnvTable(["a", "b"]),
         feature_extractor=extractor,
     )
     assert exact.metrics["fid"] == pytest.approx(0.0, abs=1e-6)
     assert frozen.metrics["fid"] > exact.metrics["fid"]
-    assert evaluate(MovingSquareWorld(), batches, SETTINGS, env_names=["a", "b"]).metrics["fid"] is None
+    assert evaluate(MovingSquareWorld(), batches, SETTINGS, envs=EnvTable(["a", "b"])).metrics["fid"] is None
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +291,7 @@ def test_eval_command_on_a_tiny_checkpoint(
     overrides = [
         "config=genie_redux_guided",
         f"run_dpath={tmp_path / 'run'}",
-        f"eval.model_fpath={root / 'ckpt'}",
+        f"eval.model_dpath={root / 'ckpt'}",
         f"eval.dataset_root_dpath={root / 'data'}",
         "eval.dataset_name=syn",
         f"eval.inference_method={method}",
@@ -316,12 +317,12 @@ def test_eval_command_on_a_tiny_checkpoint(
 def test_copy_last_prime_frame_baseline_is_scored_like_the_model() -> None:
     """A model that ignores actions (the square never moves) *is* the copy baseline: identical figures."""
     batches = make_batches(2, 4, SETTINGS.num_frames)
-    ignorer = evaluate(MovingSquareWorld(follows_actions=False), batches, SETTINGS, env_names=["a", "b"])
+    ignorer = evaluate(MovingSquareWorld(follows_actions=False), batches, SETTINGS, envs=EnvTable(["a", "b"]))
     assert ignorer.metrics["psnr_copy_last"] == pytest.approx(ignorer.metrics["psnr"])
     assert ignorer.metrics["ssim_copy_last"] == pytest.approx(ignorer.metrics["ssim"])
     assert ignorer.psnr_per_frame_copy == pytest.approx(ignorer.psnr_per_frame)
     for game in ignorer.per_game.values():
         assert game["psnr_copy"] == pytest.approx(game["psnr"])
-    follower = evaluate(MovingSquareWorld(), batches, SETTINGS, env_names=["a", "b"])
+    follower = evaluate(MovingSquareWorld(), batches, SETTINGS, envs=EnvTable(["a", "b"]))
     assert follower.metrics["psnr_copy_last"] == pytest.approx(ignorer.metrics["psnr"])  # same baseline
     assert follower.metrics["psnr"] > follower.metrics["psnr_copy_last"] + 20  # and the follower beats it

@@ -144,13 +144,15 @@ def test_episode_writes_report_each_episode_and_survive_a_failure(tmp_path, in_b
             recording = Recording(frames.copy(), np.ones(4, dtype=np.int64), {"seed": 1})
             writes.submit(WorkItem(env_name, 0), lambda recording=recording: recording, {"variant": "random"})
         writes.close()
-    assert [r[:2] for r in reports] == [
+    assert [(r.status, r.episode_id) for r in reports] == [
         ("done", "good__s000000"),
         ("failed", "bad__s000000"),
         ("done", "fine__s000000"),
     ]
-    assert reports[1][2] == "OSError: disk full"  # one line for the summary
-    assert reports[0][2:] == (5, reports[0][3], frames.nbytes) and reports[0][3] > 0
+    assert reports[1].reason == "OSError: disk full"  # one line for the summary
+    assert (reports[0].num_frames, reports[0].raw_bytes) == (5, frames.nbytes) and reports[
+        0
+    ].bytes_on_disk > 0
     store = EpisodeStore(tmp_path)
     np.testing.assert_array_equal(store.read_frames("fine__s000000", 0, 5), frames)
     assert store.header("good__s000000").info == {"seed": 1, "variant": "random"}

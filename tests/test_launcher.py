@@ -98,3 +98,28 @@ def test_compose_rejects_unknown_key_and_unknown_config(tmp_path):
     )  # null is fine
     with pytest.raises(UserError, match="not key=value"):
         compose_config(config_dpath, "group/example", ["n_sessions"])
+
+
+def test_old_fpath_spellings_of_directory_keys_still_work_with_a_one_line_notice(
+    tmp_path, monkeypatch, capsys
+):
+    """tokenizer_fpath, model_fpath and eval.model_fpath were renamed *_dpath (they hold directories)."""
+    monkeypatch.chdir(tmp_path)
+    configs = REPO_DPATH / "configs"
+    old = compose_config(
+        configs, "genie_redux", ["tokenizer_fpath=tok", "model_fpath=ft", "eval.model_fpath=run/best"]
+    )
+    notices = capsys.readouterr().err.strip().splitlines()
+    assert notices == [
+        "warning: tokenizer_fpath is deprecated, use tokenizer_dpath",
+        "warning: model_fpath is deprecated, use model_dpath",
+        "warning: eval.model_fpath is deprecated, use eval.model_dpath",
+    ]
+    new = compose_config(
+        configs, "genie_redux", ["tokenizer_dpath=tok", "model_dpath=ft", "eval.model_dpath=run/best"]
+    )
+    assert capsys.readouterr().err == ""  # the new spelling is quiet
+    assert old == new
+    assert (old.tokenizer_dpath, old.model_dpath) == (str(tmp_path / "tok"), str(tmp_path / "ft"))
+    assert old.eval.model_dpath == str(tmp_path / "run" / "best")
+    assert "tokenizer_fpath" not in old and "model_fpath" not in old.eval  # one key, the new one

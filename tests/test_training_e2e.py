@@ -104,7 +104,7 @@ def test_tokenizer_loss_falls_and_run_folder_is_complete(tokenizer_run):
 @pytest.mark.parametrize("config", ["genie_redux", "genie_redux_guided"])
 def test_dynamics_loss_falls_with_frozen_tokenizer(config, tokenizer_run, store_root, tmp_path):
     run_dpath = tmp_path / config
-    summary = train(config, run_dpath, store_root, f"tokenizer_fpath={tokenizer_run}", "train.num_train_steps=30",
+    summary = train(config, run_dpath, store_root, f"tokenizer_dpath={tokenizer_run}", "train.num_train_steps=30",
                     "train.validation.every_steps=30", "train.checkpoint.every_steps=30")  # fmt: skip
     curve = list(losses(run_dpath).values())
     assert mean(curve[-5:]) < 0.85 * mean(curve[:5])
@@ -128,7 +128,7 @@ def test_dynamics_loss_falls_with_frozen_tokenizer(config, tokenizer_run, store_
 
 @pytest.mark.slow
 def test_fine_tune_starts_from_the_checkpoint(tokenizer_run, store_root, tmp_path):
-    train("tokenizer", tmp_path / "ft", store_root, f"model_fpath={tokenizer_run}", "train.env_names=[envA]",
+    train("tokenizer", tmp_path / "ft", store_root, f"model_dpath={tokenizer_run}", "train.env_names=[envA]",
           "train.num_train_steps=3", "train.validation.every_steps=0")  # fmt: skip
     scratch_first = losses(tokenizer_run)[1]
     fine_tune_first = losses(tmp_path / "ft")[1]
@@ -152,9 +152,9 @@ def test_bad_tokenizer_path_is_one_clear_line(store_root, tmp_path):
         "config=genie_redux_guided",
         *FAST,
         f"train.dataset_root_dpath={store_root}",
-        f"tokenizer_fpath={tmp_path}/nope",
+        f"tokenizer_dpath={tmp_path}/nope",
     ]
-    with pytest.raises(UserError, match=r"tokenizer_fpath=.*/nope is not a model checkpoint") as error:
+    with pytest.raises(UserError, match=r"tokenizer_dpath=.*/nope is not a model checkpoint") as error:
         cli.main("train", args)
     assert "\n" not in str(error.value)
 
@@ -175,7 +175,7 @@ class ToyModel(nn.Module):
         self.proj = nn.Linear(3, 3)
         self.nan_calls, self.calls = nan_calls, 0
 
-    def forward(self, frames: torch.Tensor) -> ToyOutput:
+    def forward(self, frames: torch.Tensor, actions: torch.Tensor | None = None) -> ToyOutput:
         self.calls += 1
         pixels = frames.permute(0, 1, 3, 4, 2)  # [B, T, H, W, 3]
         loss = ((self.proj(pixels) - pixels.flip(-1)) ** 2).mean()
@@ -279,3 +279,19 @@ def test_two_process_gloo_run_through_the_launcher(store_root, tmp_path):
     state = trainer.ckpt.load_trainer_state(step_dpath)
     assert state.data_position == 4 * 4 * 2  # steps x batch x processes
     assert len(losses(tmp_path / "ddp")) == 4
+
+
+@pytest.mark.slow
+def test_validation_is_optional_a_store_without_val_sessions_trains_with_it_off(tmp_path):
+    root = tmp_path / "stores"
+    write_synthetic_store(root / "solo", ["envA"], num_sessions=1, num_frames=24, image_size=16)  # train only
+    args = ["config=tokenizer", *FAST, f"train.dataset_root_dpath={root}", "train.dataset_name=solo",
+            "train.num_train_steps=2", "train.checkpoint.every_steps=2"]  # fmt: skip
+    with pytest.raises(UserError, match="split 'val' .* has no sessions"):  # validation on: named
+        trainer.Trainer(compose_config(cli.CONFIG_DPATH, "genie_redux", [*args, f"run_dpath={tmp_path / 'on'}"]),
+                        args).run()  # fmt: skip
+    AcceleratorState._reset_state(reset_partial_state=True)
+    off = [*args, "train.validation.every_steps=0", f"run_dpath={tmp_path / 'off'}"]
+    summary = trainer.Trainer(compose_config(cli.CONFIG_DPATH, "genie_redux", off), off).run()
+    assert summary["step"] == 2 and summary["best_model"] is None
+    assert (tmp_path / "off" / "final_model").is_dir()

@@ -1,7 +1,7 @@
 """Training checkpoints: atomic step directories, retention of the last K plus the best, full resume.
 
     run_dpath/checkpoints/step_000500/
-        model/                  models.checkpoint format (config.yaml + model.safetensors)
+        model/                  a models.checkpoint checkpoint (models.checkpoint.step_model_dpath)
         optimizer.pt            optimizer tensors; loaded with torch.load(weights_only=True)
         rng_rank{r}.safetensors one per process (+ .json for the scalar parts)
         trainer_state.json      step, data position, scheduler, best metric, NaN-guard counter
@@ -14,16 +14,17 @@ the next save.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
-from common.atomic import atomic_path, atomic_write_json
+from common.atomic import atomic_path, atomic_write_json, replace_dpath
 from common.errors import UserError
+from models.checkpoint import read_config, read_weights, step_model_dpath
 from training.rng_state import load_rng_state, save_rng_state
 
 STEP_PREFIX = "step_"
@@ -85,9 +86,7 @@ def save_main_state(dpath: Path, optimizer: torch.optim.Optimizer, state: Traine
 def finish_save(checkpoints_dpath: Path, step: int) -> Path:
     """Main process: rename the partial directory into place (atomic on one filesystem)."""
     final = checkpoints_dpath / step_dname(step)
-    if final.exists():  # the same step saved again after a resume: replace it
-        shutil.rmtree(final)
-    os.replace(partial_dpath(checkpoints_dpath, step), final)
+    replace_dpath(partial_dpath(checkpoints_dpath, step), final)  # the same step saved again: replaced
     return final
 
 
@@ -107,18 +106,18 @@ def damage(step_dpath: Path, rank: int) -> str | None:
     """What keeps `step_dpath` from being resumed (a truncated or unreadable file), or None if it loads.
 
     A model checkpoint of an older format is not damage but a version mismatch: UserError."""
-    from safetensors.torch import load_file
-
-    from models.checkpoint import read_config
-
+    model_dpath = step_model_dpath(step_dpath)
     try:
-        read_config(step_dpath / "model")
+        read_config(model_dpath)
     except ValueError as error:
         if "format" in str(error):
             raise UserError(f"cannot resume: {error}; or start afresh with another run_dpath") from None
         return str(error)
+    try:
+        read_weights(model_dpath)
+    except ValueError as error:
+        return str(error)
     checks = {
-        "model/model.safetensors": lambda fpath: load_file(str(fpath)),
         "optimizer.pt": lambda fpath: torch.load(fpath, map_location="cpu", weights_only=True),
         "trainer_state.json": lambda fpath: TrainerState(**json.loads(fpath.read_text())),
         f"rng_rank{rank}.safetensors": lambda fpath: load_file(str(fpath)),

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Subset
 
 from common.errors import UserError
+from data.datasets import WindowDataset, balanced_sampler
+from data.episode_store import EpisodeStore
 from training.data_stream import EpochOrder, permutation_order, sampler_order
 
 
@@ -24,8 +26,6 @@ def store_dpath(train_cfg: DictConfig) -> Path:
 
 def select_env_names(dpath: Path, train_cfg: DictConfig) -> list[str]:
     """The envs to train on: train.env_names (or all in the store), then the first train.n_envs."""
-    from data.episode_store import EpisodeStore
-
     available = sorted({record.env_name for record in EpisodeStore(dpath).episodes})
     names = available if train_cfg.env_names is None else list(train_cfg.env_names)
     missing = sorted(set(names) - set(available))
@@ -38,37 +38,30 @@ def select_env_names(dpath: Path, train_cfg: DictConfig) -> list[str]:
     return names
 
 
-def build_datasets(train_cfg: DictConfig, with_val: bool) -> tuple[Dataset, Dataset | None]:
-    from data.datasets import WindowDataset
-
+def build_datasets(train_cfg: DictConfig) -> tuple[WindowDataset, WindowDataset | None]:
+    """The training windows, and the validation windows when validation runs (`validation.every_steps` > 0):
+    a store without validation sessions trains fine with validation off."""
     dpath = store_dpath(train_cfg)
-    env_names = select_env_names(dpath, train_cfg)
     common = {
         "num_frames": train_cfg.num_frames,
         "stride": train_cfg.frame_stride,
-        "env_names": env_names,
+        "env_names": select_env_names(dpath, train_cfg),
         "split_seed": train_cfg.split_seed,
     }
-    train_set = WindowDataset(dpath, "train", **common)
-    val_set = WindowDataset(dpath, "val", **common)
-    if len(train_set) == 0:
-        raise UserError(
-            f"no training windows of {train_cfg.num_frames} frames in {dpath}; lower train.num_frames"
-        )
+    train_set = WindowDataset(dpath, "train", **common)  # no windows at all is a UserError there
+    val_set = WindowDataset(dpath, "val", **common) if train_cfg.validation.every_steps > 0 else None
     return train_set, val_set
 
 
-def train_epoch_order(train_set: Dataset, train_cfg: DictConfig) -> EpochOrder:
+def train_epoch_order(train_set: WindowDataset, train_cfg: DictConfig) -> EpochOrder:
     if not train_cfg.balanced:
         return permutation_order(len(train_set), train_cfg.seed)
-    from data.datasets import balanced_sampler
-
     return sampler_order(
         lambda epoch: balanced_sampler(train_set, len(train_set), train_cfg.seed, epoch=epoch)
     )
 
 
-def build_val_loader(val_set: Dataset, validation_cfg: DictConfig) -> DataLoader | None:
+def build_val_loader(val_set: WindowDataset, validation_cfg: DictConfig) -> DataLoader | None:
     """A fixed subset (evenly spaced windows) so validation numbers are comparable across steps."""
     num_samples = min(len(val_set), validation_cfg.num_batches * validation_cfg.batch_size)
     if num_samples == 0:

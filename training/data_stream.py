@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from common.seeds import SEED_STRIDE
+
 EpochOrder = Callable[[int], Sequence[int]]  # epoch -> the indices of that epoch, in order
 
 
@@ -23,7 +25,7 @@ def permutation_order(num_samples: int, seed: int) -> EpochOrder:
     """Uniform shuffle per epoch, from a generator seeded with (seed, epoch)."""
 
     def order(epoch: int) -> Sequence[int]:
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        generator = torch.Generator().manual_seed(seed * SEED_STRIDE + epoch)
         return torch.randperm(num_samples, generator=generator).tolist()
 
     return order

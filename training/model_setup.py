@@ -3,39 +3,28 @@ tokenizer installed for the dynamics kinds. Every path problem becomes one UserE
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from common.errors import UserError
+from models.checkpoint import find_checkpoint, load_model
+from models.presets import KINDS, build
 
-DYNAMICS_KINDS = ("genie_redux", "genie_redux_guided")
+DYNAMICS_KINDS = tuple(kind for kind in KINDS if kind != "tokenizer")
 
 
-def resolve_checkpoint_dpath(path: str, key: str, expected_kind: str | None) -> Path:
-    """A model checkpoint directory (config.yaml + model.safetensors) named by config key `key`.
-
-    Accepts the checkpoint itself, or a run directory (its best_model/, else final_model/).
-    """
-    dpath = Path(path)
-    for candidate in (dpath, dpath / "best_model", dpath / "final_model"):
-        if (candidate / "config.yaml").is_file() and (candidate / "model.safetensors").is_file():
-            dpath = candidate
-            break
-    else:
-        raise UserError(
-            f"{key}={path} is not a model checkpoint (no config.yaml + model.safetensors there); "
-            f"point it at a trained run's best_model/ directory"
-        )
-    kind = (yaml.safe_load((dpath / "config.yaml").read_text()) or {}).get("kind")
-    if expected_kind is not None and kind != expected_kind:
-        raise UserError(
-            f"{key}={path} holds a '{kind}' checkpoint, but this run needs a '{expected_kind}' one"
-        )
-    return dpath
+def load_checkpoint_for(path: str, key: str, kind: str | None) -> nn.Module:
+    """The model of the checkpoint config key `key` names (a checkpoint or a run directory), on CPU."""
+    try:
+        dpath = find_checkpoint(path, kind=kind)
+    except ValueError as error:
+        raise UserError(f"{key}={error}") from None
+    try:
+        return load_model(dpath, "cpu", expected_kind=kind)
+    except ValueError as error:
+        raise UserError(f"{error} ({key})") from None
 
 
 def model_overrides(cfg: DictConfig) -> dict[str, Any]:
@@ -52,30 +41,19 @@ def model_overrides(cfg: DictConfig) -> dict[str, Any]:
 
 
 def build_training_model(cfg: DictConfig) -> nn.Module:
-    """The trainable model on CPU: a fresh preset, or the `model_fpath` checkpoint to fine-tune."""
-    from models.checkpoint import load_model
-    from models.presets import build
-
-    if cfg.kind not in ("tokenizer", *DYNAMICS_KINDS):
-        raise UserError(f"kind={cfg.kind} is unknown; use tokenizer, genie_redux or genie_redux_guided")
+    """The trainable model on CPU: a fresh preset, or the `model_dpath` checkpoint to fine-tune."""
+    if cfg.kind not in KINDS:
+        raise UserError(f"kind={cfg.kind} is unknown; use {', '.join(KINDS)}")
     tokenizer = None
     if cfg.kind in DYNAMICS_KINDS:
-        if cfg.tokenizer_fpath is None and cfg.model_fpath is None:
+        if cfg.tokenizer_dpath is None and cfg.model_dpath is None:
             raise UserError(
-                f"kind={cfg.kind} trains on a frozen tokenizer: set tokenizer_fpath=<tokenizer run>/best_model"
+                f"kind={cfg.kind} trains on a frozen tokenizer: set tokenizer_dpath=<tokenizer run>/best_model"
             )
-        if cfg.tokenizer_fpath is not None:
-            tokenizer_dpath = resolve_checkpoint_dpath(cfg.tokenizer_fpath, "tokenizer_fpath", "tokenizer")
-            try:
-                tokenizer = load_model(tokenizer_dpath, "cpu", expected_kind="tokenizer")
-            except ValueError as error:
-                raise UserError(f"{error} (tokenizer_fpath)") from None
-    if cfg.model_fpath is not None:
-        model_dpath = resolve_checkpoint_dpath(cfg.model_fpath, "model_fpath", cfg.kind)
-        try:
-            model = load_model(model_dpath, "cpu")
-        except ValueError as error:
-            raise UserError(f"{error} (model_fpath)") from None
+        if cfg.tokenizer_dpath is not None:
+            tokenizer = load_checkpoint_for(cfg.tokenizer_dpath, "tokenizer_dpath", "tokenizer")
+    if cfg.model_dpath is not None:
+        model = load_checkpoint_for(cfg.model_dpath, "model_dpath", cfg.kind)
         if tokenizer is not None:  # fine-tuning on a new game: swap in that game's tokenizer
             model.set_tokenizer(tokenizer)
         return model

@@ -16,14 +16,22 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from omegaconf import DictConfig
-from safetensors.torch import load_file
 
 from common.errors import UserError
+from common.seeds import SEED_STRIDE
+from models.checkpoint import (
+    best_model_dpath,
+    final_model_dpath,
+    load_weights,
+    save_checkpoint,
+    step_model_dpath,
+)
 from models.tokenizer import VideoTokenizer
 from training import checkpointing as ckpt
 from training.checkpointing import TrainerState
 from training.data_setup import build_datasets, build_val_loader, train_epoch_order
 from training.data_stream import build_train_loader
+from training.evaluation.protocol import EnvTable
 from training.evaluation.settings import EvalSettings
 from training.model_setup import build_training_model
 from training.nan_guard import NanGuard
@@ -74,7 +82,7 @@ class Trainer:
         model = build_training_model(self.cfg)
         resume_dpath = self.find_resume_checkpoint()
         if resume_dpath is not None:
-            model.load_state_dict(load_file(str(resume_dpath / "model" / "model.safetensors")), strict=True)
+            load_weights(model, step_model_dpath(resume_dpath))
         if tc.compile:
             model = torch.compile(model)
         optimizer = build_optimizer(
@@ -94,7 +102,7 @@ class Trainer:
             num_train_steps=tc.num_train_steps,
         )
         # Each process draws its own masks; seeded after construction so resume can restore it exactly.
-        torch.manual_seed(tc.seed * 1_000_003 + 1 + accelerator.process_index)
+        torch.manual_seed(tc.seed * SEED_STRIDE + 1 + accelerator.process_index)
         if resume_dpath is not None:
             self.restore(resume_dpath)
         self.nan_guard = NanGuard(tc.nan_guard.max_consecutive, self.state.consecutive_nonfinite)
@@ -139,11 +147,11 @@ class Trainer:
 
     def setup_data(self) -> None:
         tc, accelerator = self.train_cfg, self.accelerator
-        train_set, val_set = build_datasets(tc, with_val=tc.validation.every_steps > 0)
+        train_set, val_set = build_datasets(tc)
         model_size = frame_size(self.accelerator.unwrap_model(self.model))
         if model_size is not None and train_set.image_size != model_size:
             source = (
-                f"tokenizer_fpath={self.cfg.tokenizer_fpath}" if self.cfg.tokenizer_fpath else "the model"
+                f"tokenizer_dpath={self.cfg.tokenizer_dpath}" if self.cfg.tokenizer_dpath else "the model"
             )
             raise UserError(
                 f"{source} works on {model_size} px frames but the episodes in {train_set.store.root_dpath} are "
@@ -161,6 +169,7 @@ class Trainer:
         )
         is_validating = accelerator.is_main_process and val_set is not None
         self.val_loader = build_val_loader(val_set, tc.validation) if is_validating else None
+        self.val_envs = EnvTable.of_dataset(val_set) if is_validating else None
         self.samples_per_step = tc.batch_size * tc.grad_accum * accelerator.num_processes
 
     # ---- train -------------------------------------------------------------------------------
@@ -202,7 +211,7 @@ class Trainer:
             )  # [B, T, 3, H, W]
             actions = batch["actions"].to(accelerator.device, non_blocking=True)  # [B, T-1]
             with accelerator.accumulate(model):
-                output = model(frames) if self.cfg.kind != "genie_redux_guided" else model(frames, actions)
+                output = model(frames, actions)  # every kind takes (frames, actions=None)
                 accelerator.backward(output.loss)
             for name, value in {"loss": output.loss, **output.metrics}.items():
                 sums[name] = sums.get(name, 0.0) + value.detach().float() / self.train_cfg.grad_accum
@@ -265,6 +274,7 @@ class Trainer:
                     self.state.step,
                     accelerator.device,
                     self.validation_eval_settings(),
+                    self.val_envs,
                 )
             self.logger.log(self.state.step, metrics)
             self.last_metrics.update(metrics)
@@ -283,8 +293,6 @@ class Trainer:
         return dataclasses.replace(settings, action_to_take=-1, num_sequences=num_sequences, num_gifs=0)
 
     def update_best(self, metrics: dict[str, float], model: torch.nn.Module) -> None:
-        from models.checkpoint import save_checkpoint
-
         cc = self.train_cfg.checkpoint
         if cc.best_metric not in metrics:
             raise KeyError(f"train.checkpoint.best_metric={cc.best_metric} is not among {sorted(metrics)}")
@@ -293,12 +301,10 @@ class Trainer:
         if improved:
             self.state.best_metric, self.state.best_step = value, self.state.step
             save_checkpoint(
-                model, self.run_dpath / "best_model", {"step": self.state.step, cc.best_metric: value}
+                model, best_model_dpath(self.run_dpath), {"step": self.state.step, cc.best_metric: value}
             )
 
     def save_checkpoint(self) -> None:
-        from models.checkpoint import save_checkpoint
-
         accelerator, step = self.accelerator, self.state.step
         self.state.scheduler = self.scheduler.state_dict()
         if accelerator.is_main_process:
@@ -308,7 +314,7 @@ class Trainer:
         ckpt.save_process_rng(partial, accelerator.process_index)
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            save_checkpoint(accelerator.unwrap_model(self.model), partial / "model", {"step": step})
+            save_checkpoint(accelerator.unwrap_model(self.model), step_model_dpath(partial), {"step": step})
             ckpt.save_main_state(partial, self.optimizer.optimizer, self.state)
             ckpt.finish_save(self.checkpoints_dpath, step)
             ckpt.apply_retention(
@@ -318,20 +324,18 @@ class Trainer:
 
     # ---- cleanup -----------------------------------------------------------------------------
     def finish(self) -> dict[str, Any]:
-        from models.checkpoint import save_checkpoint
-
         accelerator = self.accelerator
         if accelerator.is_main_process:
             save_checkpoint(
                 accelerator.unwrap_model(self.model),
-                self.run_dpath / "final_model",
+                final_model_dpath(self.run_dpath),
                 {"step": self.state.step},
             )
         accelerator.wait_for_everyone()
         summary = {
             "run_dpath": str(self.run_dpath),
-            "final_model": str(self.run_dpath / "final_model"),
-            "best_model": str(self.run_dpath / "best_model") if self.state.best_step is not None else None,
+            "final_model": str(final_model_dpath(self.run_dpath)),
+            "best_model": str(best_model_dpath(self.run_dpath)) if self.state.best_step is not None else None,
             "best": {
                 self.train_cfg.checkpoint.best_metric: self.state.best_metric,
                 "step": self.state.best_step,

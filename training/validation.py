@@ -14,8 +14,10 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import DataLoader
 
+from models.world_model import WorldModel
 from training.evaluation.gifs import save_gif, side_by_side, to_uint8_frames
 from training.evaluation.metrics import psnr, ssim
+from training.evaluation.protocol import EnvTable, evaluate
 from training.evaluation.settings import EvalSettings
 
 VALIDATION_SEED = 1234  # sampling and masking during validation; fixed so numbers compare across steps
@@ -25,16 +27,18 @@ def validate(
     model: nn.Module,
     kind: str,
     loader: DataLoader,
-    cfg: DictConfig,
+    validation_cfg: DictConfig,
     samples_dpath: Path,
     step: int,
     device: torch.device,
     eval_settings: EvalSettings | None = None,
+    envs: EnvTable | None = None,
 ) -> dict[str, float]:
     """Metrics named `val/...` averaged over the validation subset; gifs under `samples_dpath`.
 
     With `eval_settings` (dynamics kinds), the evaluation protocol itself also runs on the same
-    windows and its headline numbers are logged as `val/eval_*` (replication PSNR/SSIM, ΔPSNR).
+    windows, whose games `envs` names, and its headline numbers are logged as `val/eval_*`
+    (replication PSNR/SSIM, ΔPSNR).
     """
     from data.transforms import frames_to_model
 
@@ -49,19 +53,19 @@ def validate(
         for batch_index, batch in enumerate(loader):
             frames = frames_to_model(batch["frames"].to(device))  # [B, T, 3, H, W]
             actions = batch["actions"].to(device)  # [B, T-1]
-            output = model(frames) if kind != "genie_redux_guided" else model(frames, actions)
+            output = model(frames, actions)  # every kind takes (frames, actions=None)
             sums["val/loss"] += float(output.loss)
-            gif_count = cfg.num_gifs if batch_index == 0 else 0
+            gif_count = validation_cfg.num_gifs if batch_index == 0 else 0
             if kind == "tokenizer":
                 batch_metrics = tokenizer_batch(model, frames, used_codes, samples_dpath, step, gif_count)
             else:
                 batch_metrics = dynamics_batch(
-                    model, frames, actions, cfg, used_actions, samples_dpath, step, gif_count
+                    model, frames, actions, validation_cfg, used_actions, samples_dpath, step, gif_count
                 )
             for name, value in batch_metrics.items():
                 sums[name] += value
             num_batches += 1
-        protocol_metrics = run_protocol(model, loader, eval_settings, device) if eval_settings else {}
+        protocol_metrics = run_protocol(model, loader, eval_settings, envs, device) if eval_settings else {}
     model.train(was_training)
     metrics = {name: value / max(num_batches, 1) for name, value in sums.items()} | protocol_metrics
     if kind == "tokenizer":
@@ -94,17 +98,15 @@ def dynamics_batch(
     model: nn.Module,
     frames: torch.Tensor,
     actions: torch.Tensor,
-    cfg: DictConfig,
+    validation_cfg: DictConfig,
     used_actions: set[int],
     samples_dpath: Path,
     step: int,
     num_gifs: int,
 ) -> dict[str, float]:
     """Next-frame PSNR / token accuracy after `num_prime_frames` real frames; rollout gifs."""
-    from models.world_model import WorldModel
-
     world_model = WorldModel(model)
-    num_prime = cfg.num_prime_frames
+    num_prime = validation_cfg.num_prime_frames
     if not 1 <= num_prime < frames.shape[1]:
         raise ValueError(
             f"train.validation.num_prime_frames must be in [1, {frames.shape[1] - 1}], got {num_prime}"
@@ -114,7 +116,9 @@ def dynamics_batch(
         used_actions.update(actions.unique().tolist())
     world_model.reset(frames[:, :num_prime], actions[:, : num_prime - 1])
     generator = torch.Generator(device=frames.device).manual_seed(VALIDATION_SEED)
-    result = world_model.step(actions[:, num_prime - 1], steps=cfg.maskgit_steps, generator=generator)
+    result = world_model.step(
+        actions[:, num_prime - 1], steps=validation_cfg.maskgit_steps, generator=generator
+    )
     target = frames[:, num_prime]  # [B, 3, H, W]
     # the target frame tokenized in its own context (the tokenizer is causal: tokens depend on history)
     true_tokens = model.tokenize(frames[:, : num_prime + 1])[:, -1].flatten(1)  # [B, h*w]
@@ -128,7 +132,7 @@ def dynamics_batch(
         rollout = world_model.rollout(
             frames[:count, :num_prime],
             actions[:count, num_prime - 1 :],
-            steps=cfg.maskgit_steps,
+            steps=validation_cfg.maskgit_steps,
             prime_actions=actions[:count, : num_prime - 1],
             seed=VALIDATION_SEED,
         )  # [count, T - num_prime, 3, H, W]
@@ -142,15 +146,10 @@ def dynamics_batch(
 
 
 def run_protocol(
-    model: nn.Module, loader: DataLoader, settings: EvalSettings, device: torch.device
+    model: nn.Module, loader: DataLoader, settings: EvalSettings, envs: EnvTable | None, device: torch.device
 ) -> dict[str, float]:
     """The one evaluation protocol (as `genie_redux eval` runs it) on the validation windows."""
-    from models.world_model import WorldModel
-    from training.evaluation.protocol import evaluate
-
-    dataset = loader.dataset
-    env_names = list(getattr(dataset, "dataset", dataset).env_names)  # the val loader holds a Subset
-    result = evaluate(
-        WorldModel(model), loader, settings, env_names=env_names, device=device, show_progress=False
-    )
+    if envs is None:
+        raise ValueError("the evaluation protocol needs the env table of the validation windows")
+    result = evaluate(WorldModel(model), loader, settings, envs, device=device, show_progress=False)
     return {f"val/eval_{name}": value for name, value in result.metrics.items() if value is not None}

@@ -8,40 +8,22 @@ A policy-checkpoint agent (AutoExplore) registers here under its variant name.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from typing import Any
 
-import numpy as np
-
 from common.errors import UserError
+from data_generation.agents.base import Agent
+from data_generation.agents.random_agent import RandomAgent
 
+__all__ = ["Agent", "RandomAgent", "build_agent"]
 
-class Agent(ABC):
-    # False when `act` ignores the observation (the random agent): the recorder then gives it None
-    # and resizes the episode's frames on the writer thread, off the emulator's critical path.
-    uses_observation: bool = True
-
-    @abstractmethod
-    def reset(self) -> None:
-        """Forget everything about the previous episode."""
-
-    @abstractmethod
-    def act(self, observation: np.ndarray | None, rng: np.random.Generator) -> int:
-        """observation uint8 [S, S, 3] (None if not `uses_observation`) -> local action index."""
-
-
-def _registry() -> dict[str, type[Agent]]:
-    from data_generation.agents.random_agent import RandomAgent
-
-    return {"random": RandomAgent}
+AGENTS: dict[str, type[Agent]] = {"random": RandomAgent}
 
 
 def build_agent(variant: str, num_actions: int, options: dict[str, Any]) -> Agent:
     """The agent registered as `variant`, built with `options` (the config's `agent` section)."""
-    registry = _registry()
-    if variant not in registry:
-        raise UserError(f"unknown variant (agent) '{variant}'; choose one of: {', '.join(registry)}")
+    if variant not in AGENTS:
+        raise UserError(f"unknown variant (agent) '{variant}'; choose one of: {', '.join(AGENTS)}")
     try:
-        return registry[variant](num_actions, **options)
+        return AGENTS[variant](num_actions, **options)
     except TypeError as error:
         raise UserError(f"bad agent options {options} for variant '{variant}': {error}") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from common.errors import UserError
-from data_generation.agents import Agent
+from data_generation.agents.base import Agent
 
 
 class RandomAgent(Agent):

@@ -138,7 +138,9 @@ class VectorQuantizer(nn.Module):
             self.usage[dead] = 1.0 / self.codebook_size
         self.broadcast_from_rank0()
 
-    def distinct_badly_quantised(self, encodings: torch.Tensor, errors: torch.Tensor, max_picks: int) -> list[int]:
+    def distinct_badly_quantised(
+        self, encodings: torch.Tensor, errors: torch.Tensor, max_picks: int
+    ) -> list[int]:
         """Up to `max_picks` encodings drawn in proportion to their error, each at least
         `min_code_distance` from its current code and from the other picks (no duplicate codes)."""
         remaining = torch.where(errors >= self.min_code_distance, errors, torch.zeros_like(errors))  # [N]

@@ -14,20 +14,44 @@ model that ignores actions score exactly 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from common.progress import progress_bar
+from common.seeds import SEED_STRIDE
+from data.actions import ACTION_VOCABULARY
+from data.datasets import WindowDataset
 from data.transforms import frames_to_model
+from models.world_model import WorldModel
 from training.evaluation.fid import FidAccumulator
 from training.evaluation.gifs import to_uint8_frames
 from training.evaluation.metrics import MetricSums, psnr_per_frame, ssim_per_frame
 from training.evaluation.result import Clip, EvalResult
 from training.evaluation.settings import EvalSettings
 
-SEED_STRIDE_PER_PROCESS = 1_000_003  # keeps batch seeds of different processes disjoint
+
+@dataclass(frozen=True)
+class EnvTable:
+    """The games the evaluated windows come from, indexed by a batch's `env_id`.
+
+    `action_ids[e]`: the vocabulary ids game e has (random and control actions come from these); None
+    means every action (latent actions, or stores that predate recorded action sets).
+    """
+
+    names: tuple[str, ...] = ("all",)
+    action_ids: tuple[tuple[int, ...], ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(self.names))
+        if self.action_ids is not None:
+            object.__setattr__(self, "action_ids", tuple(tuple(ids) for ids in self.action_ids))
+
+    @classmethod
+    def of_dataset(cls, dataset: WindowDataset) -> EnvTable:
+        return cls(tuple(dataset.env_names), tuple(tuple(ids) for ids in dataset.env_action_ids()))
 
 
 def _process_info(accelerator: Any | None) -> tuple[int, int, bool]:
@@ -36,7 +60,9 @@ def _process_info(accelerator: Any | None) -> tuple[int, int, bool]:
     return accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
 
 
-def _clip_actions(world_model: Any, frames: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def _clip_actions(
+    world_model: WorldModel, frames: torch.Tensor, batch: dict[str, torch.Tensor]
+) -> torch.Tensor:
     """Actions of the real clip, int64 [B, T-1]: recorded (action-guided) or LAM-inferred."""
     if world_model.is_action_guided:
         # the loader's windows may be longer than the frames the protocol keeps
@@ -49,7 +75,7 @@ class _Rollouts:
 
     def __init__(
         self,
-        world_model: Any,
+        world_model: WorldModel,
         prime_frames: torch.Tensor,
         prime_actions: torch.Tensor,
         settings: EvalSettings,
@@ -124,26 +150,18 @@ def _control_clips(
     return clips
 
 
-def _allowed_actions(world_model: Any, num_envs: int, env_action_ids: list[list[int]] | None) -> torch.Tensor:
+def _allowed_actions(world_model: WorldModel, envs: EnvTable) -> torch.Tensor:
     """[num_envs, num_actions] bool: which actions each game has (latent actions: all of them)."""
-    allowed = torch.ones(num_envs, world_model.num_actions, dtype=torch.bool)
-    if world_model.is_action_guided and env_action_ids is not None:
+    allowed = torch.ones(len(envs.names), world_model.num_actions, dtype=torch.bool)
+    if world_model.is_action_guided and envs.action_ids is not None:
         allowed.zero_()
-        for env_id, ids in enumerate(env_action_ids[:num_envs]):
+        for env_id, ids in enumerate(envs.action_ids[: len(envs.names)]):
             allowed[env_id, [i for i in ids if i < world_model.num_actions]] = True
     return allowed
 
 
-def _dataset_env_action_ids(dataloader: Iterable) -> list[list[int]] | None:
-    dataset = getattr(dataloader, "dataset", None)
-    dataset = getattr(dataset, "dataset", dataset)  # a Subset (training's validation) wraps the dataset
-    return dataset.env_action_ids() if hasattr(dataset, "env_action_ids") else None
-
-
-def _action_names(world_model: Any) -> list[str]:
+def _action_names(world_model: WorldModel) -> list[str]:
     if world_model.is_action_guided:
-        from data.actions import ACTION_VOCABULARY
-
         return list(ACTION_VOCABULARY[: world_model.num_actions])
     return [f"latent {i}" for i in range(world_model.num_actions)]
 
@@ -204,14 +222,14 @@ class _Tally:
             self.fid.reduce(accelerator)
 
 
-def _env_ids(batch: dict[str, torch.Tensor], batch_size: int, env_names: list[str]) -> torch.Tensor:
+def _env_ids(batch: dict[str, torch.Tensor], batch_size: int, env_names: Sequence[str]) -> torch.Tensor:
     """env_id long [B] (all 0 when the batch has none), checked against the names it indexes."""
     if "env_id" not in batch:
         return torch.zeros(batch_size, dtype=torch.long)
     env_ids = batch["env_id"].reshape(-1).cpu().long()
     if int(env_ids.max()) >= len(env_names):
         raise ValueError(
-            f"batch has env_id {int(env_ids.max())} but env_names has {len(env_names)}; pass env_names"
+            f"batch has env_id {int(env_ids.max())} but the env table has {len(env_names)} names; pass them all"
         )
     return env_ids
 
@@ -225,91 +243,146 @@ def _replication_clip(title: str, frames: torch.Tensor, prime: torch.Tensor, pre
     return Clip(title=title, columns=columns)
 
 
-@torch.no_grad()
-def evaluate(
-    world_model: Any,
-    dataloader: Iterable[dict[str, torch.Tensor]],
-    cfg: Any,
-    *,
-    env_names: list[str] | None = None,
-    env_action_ids: list[list[int]] | None = None,
-    feature_extractor: torch.nn.Module | None = None,
-    accelerator: Any | None = None,
-    device: torch.device | str | None = None,
-    notes: list[str] | None = None,
-    show_progress: bool = True,
-) -> EvalResult:
-    """Run the protocol over `dataloader` batches ({"frames" uint8 [B,T,H,W,3], "actions", "env_id"}).
+@dataclass(frozen=True)
+class _Plan:
+    """What the loop needs, decided once from the settings, the model and the env table."""
 
-    `cfg` is the `eval:` config node (or an EvalSettings). `feature_extractor` enables FID (None:
-    FID is null). With an `accelerator`, every process evaluates its shard and sums are reduced.
-    `env_names` (env_id -> name) defaults to `dataloader.dataset.env_names`; `env_action_ids` (env_id ->
-    the vocabulary ids that game has; random and control actions come from these) defaults to
-    `dataloader.dataset.env_action_ids()`, else every action.
-    """
-    settings = cfg if isinstance(cfg, EvalSettings) else EvalSettings.from_config(cfg)
-    env_names = env_names or list(getattr(getattr(dataloader, "dataset", None), "env_names", None) or ["all"])
+    settings: EvalSettings
+    device: torch.device
+    control_action: int | None  # None: replication with the clips' own actions
+    has_delta: bool  # ΔPSNR at settings.delta_psnr_frame is measured
+    allowed_by_env: torch.Tensor  # [num_envs, num_actions] bool
+    local_target: int  # sequences this process evaluates
+    process_index: int
+    is_main: bool
+
+
+def _plan(
+    world_model: WorldModel,
+    settings: EvalSettings,
+    envs: EnvTable,
+    accelerator: Any | None,
+    device: torch.device | str | None,
+) -> _Plan:
     process_index, num_processes, is_main = _process_info(accelerator)
-    device = torch.device(
-        device or (accelerator.device if accelerator else getattr(world_model, "device", "cpu"))
+    device = torch.device(device or (accelerator.device if accelerator else world_model.device))
+    is_control = settings.is_control
+    control_action = (
+        settings.control_action(world_model.num_actions, world_model.is_action_guided) if is_control else None
     )
-    num_actions, is_guided = world_model.num_actions, world_model.is_action_guided
-    control_action = settings.control_action(num_actions, is_guided) if settings.is_control else None
+    return _Plan(
+        settings=settings,
+        device=device,
+        control_action=control_action,
+        has_delta=control_action is None and settings.delta_psnr_frame <= settings.sample_num_frames,
+        allowed_by_env=_allowed_actions(world_model, envs),
+        local_target=math.ceil(settings.num_sequences / num_processes),
+        process_index=process_index,
+        is_main=is_main,
+    )
+
+
+def _batch_clips(
+    world_model: WorldModel,
+    plan: _Plan,
+    envs: EnvTable,
+    tally: _Tally,
+    rollout: _Rollouts,
+    frames: torch.Tensor,
+    pred: torch.Tensor,
+    env_ids: torch.Tensor,
+) -> list[Clip]:
+    """The gif clips this batch contributes until `settings.num_gifs` are kept."""
+    prime = rollout.prime_frames
+    indices = range(min(frames.shape[0], plan.settings.num_gifs - len(tally.clips)))
+    if plan.control_action is None:
+        return [
+            _replication_clip(
+                f"{envs.names[int(env_ids[i])]}_seq{len(tally.clips) + i}", frames[i], prime[i], pred[i]
+            )
+            for i in indices
+        ]
+    if not indices:
+        return []
+    titles = [f"{envs.names[int(env_ids[i])]}_control_seq{len(tally.clips) + i}" for i in indices]
+    allowed = plan.allowed_by_env[env_ids]
+    return _control_clips(rollout, frames, indices, titles, _action_names(world_model), allowed)
+
+
+def _run_batches(
+    world_model: WorldModel,
+    loader: Iterable[dict[str, torch.Tensor]],
+    plan: _Plan,
+    envs: EnvTable,
+    tally: _Tally,
+    show_progress: bool,
+) -> None:
+    """The loop: roll every batch out, add its metrics and clips to `tally` until the target is met."""
+    settings, device = plan.settings, plan.device
     n, t, t0 = settings.sample_num_frames, settings.delta_psnr_frame, settings.num_first_frames
-    has_delta = control_action is None and t <= n
-    if env_action_ids is None:
-        env_action_ids = _dataset_env_action_ids(dataloader)
-    allowed_by_env = _allowed_actions(world_model, len(env_names), env_action_ids)  # [E, num_actions]
-    notes = list(notes or [])
-    if control_action is not None and not allowed_by_env[:, control_action].all():
-        lacking = [name for name, has in zip(env_names, allowed_by_env[:, control_action]) if not has]
-        notes.append(
-            f"action {settings.action_to_take} is not one of these games' actions (never trained): {', '.join(lacking)}"
-        )
-    fid = FidAccumulator(feature_extractor, device) if feature_extractor is not None else None
-    tally = _Tally(n, env_names, fid)
-    local_target = math.ceil(settings.num_sequences / num_processes)
     progress = progress_bar(
-        total=local_target, desc="evaluating", unit="seq", disable=not (is_main and show_progress)
+        total=plan.local_target, desc="evaluating", unit="seq", disable=not (plan.is_main and show_progress)
     )
-    for batch_index, batch in enumerate(dataloader):
-        if tally.count >= local_target:
+    for batch_index, batch in enumerate(loader):
+        if tally.count >= plan.local_target:
             break
         frames = frames_to_model(batch["frames"].to(device))[:, : settings.num_frames]  # [B, T0+N, 3, H, W]
         batch_size = frames.shape[0]
         prime, future = frames[:, :t0], frames[:, t0:]
         clip_actions = _clip_actions(world_model, frames, batch)  # [B, T0+N-1]: action at t leads to t+1
-        seed = settings.seed + SEED_STRIDE_PER_PROCESS * process_index + batch_index
+        seed = settings.seed + SEED_STRIDE * plan.process_index + batch_index
         rollout = _Rollouts(world_model, prime, clip_actions[:, : t0 - 1], settings, seed)
-        if control_action is None:
+        if plan.control_action is None:
             actions = clip_actions[:, t0 - 1 :]  # [B, N]
         else:
-            actions = torch.full((batch_size, n), control_action, dtype=torch.long, device=device)
+            actions = torch.full((batch_size, n), plan.control_action, dtype=torch.long, device=device)
         pred = rollout(actions).float()  # [B, N, 3, H, W]
-        env_ids = _env_ids(batch, batch_size, env_names)
-        allowed = allowed_by_env[env_ids]  # [B, num_actions]
+        env_ids = _env_ids(batch, batch_size, envs.names)
         tally.add_frames(pred, future, prime[:, -1], env_ids)
-        if has_delta:
-            tally.add_deltas(*_delta_psnrs(rollout, actions, pred, future, t, allowed))
-        clip_indices = range(min(batch_size, settings.num_gifs - len(tally.clips)))
-        if control_action is None:
-            for index in clip_indices:
-                title = f"{env_names[int(env_ids[index])]}_seq{len(tally.clips)}"
-                tally.clips.append(_replication_clip(title, frames[index], prime[index], pred[index]))
-        elif clip_indices:
-            titles = [f"{env_names[int(env_ids[i])]}_control_seq{len(tally.clips) + i}" for i in clip_indices]
-            tally.clips += _control_clips(
-                rollout, frames, clip_indices, titles, _action_names(world_model), allowed
-            )
+        if plan.has_delta:
+            tally.add_deltas(*_delta_psnrs(rollout, actions, pred, future, t, plan.allowed_by_env[env_ids]))
+        tally.clips += _batch_clips(world_model, plan, envs, tally, rollout, frames, pred, env_ids)
         progress.update(batch_size)
     progress.close()
+
+
+@torch.no_grad()
+def evaluate(
+    world_model: WorldModel,
+    loader: Iterable[dict[str, torch.Tensor]],
+    settings: EvalSettings,
+    envs: EnvTable,
+    *,
+    feature_extractor: torch.nn.Module | None = None,
+    accelerator: Any | None = None,
+    device: torch.device | str | None = None,
+    notes: Sequence[str] = (),
+    show_progress: bool = True,
+) -> EvalResult:
+    """Run the protocol over `loader` batches ({"frames" uint8 [B,T,H,W,3], "actions", "env_id"}).
+
+    `envs`: the games `env_id` indexes (`EnvTable.of_dataset(dataset)`). `feature_extractor` enables
+    FID (None: FID is null). With an `accelerator`, every process evaluates its shard and sums are
+    reduced. `notes`: the caller's lines for the report, before the protocol's own.
+    """
+    plan = _plan(world_model, settings, envs, accelerator, device)
+    fid = FidAccumulator(feature_extractor, plan.device) if feature_extractor is not None else None
+    tally = _Tally(settings.sample_num_frames, list(envs.names), fid)
+    _run_batches(world_model, loader, plan, envs, tally, show_progress)
     tally.reduce(accelerator)
-    return _summarise(settings, tally, has_delta, notes)
+    return _summarise(settings, tally, plan.has_delta, [*notes, *_notes(plan, envs, tally.count)])
 
 
-def _notes(settings: EvalSettings, count: int, has_delta: bool) -> list[str]:
-    notes = []
-    if not has_delta and not settings.is_control:
+def _notes(plan: _Plan, envs: EnvTable, count: int) -> list[str]:
+    """The protocol's own report lines: what was skipped, what the figures mean, what fell short."""
+    settings, notes = plan.settings, []
+    if plan.control_action is not None and not plan.allowed_by_env[:, plan.control_action].all():
+        has_action = plan.allowed_by_env[:, plan.control_action].tolist()
+        lacking = [name for name, has in zip(envs.names, has_action) if not has]
+        notes.append(
+            f"action {settings.action_to_take} is not one of these games' actions (never trained): {', '.join(lacking)}"
+        )
+    if not plan.has_delta and not settings.is_control:
         notes.append(
             f"ΔPSNR skipped: delta_psnr_frame={settings.delta_psnr_frame} > sample_num_frames={settings.sample_num_frames}"
         )
@@ -361,6 +434,6 @@ def _summarise(settings: EvalSettings, tally: _Tally, has_delta: bool, notes: li
         per_game=per_game,
         num_sequences=count,
         settings=settings.as_dict(),
-        notes=list(notes) + _notes(settings, count, has_delta),
+        notes=list(notes),
         clips=tally.clips,
     )

@@ -1,4 +1,4 @@
-"""`python run.py genie_redux eval config=<model config> eval.model_fpath=<checkpoint dir> ...`.
+"""`python run.py genie_redux eval config=<model config> eval.model_dpath=<checkpoint dir> ...`.
 
 Loads the checkpoint through the WorldModel API, draws `eval.num_sequences` test windows balanced
 across games, runs the protocol (one or several processes under `accelerate launch`) and writes
@@ -15,25 +15,23 @@ from omegaconf import DictConfig
 
 from common.errors import UserError
 from common.paths import ensure_writable_dpath
+from models.world_model import WorldModel
 from training.evaluation.fid import load_inception
-from training.evaluation.protocol import evaluate
+from training.evaluation.protocol import EnvTable, evaluate
 from training.evaluation.report import markdown_tables, write_reports
 from training.evaluation.settings import EvalSettings
 
 
-def load_world_model(model_fpath: str | None, device: Any, image_size: int) -> Any:
+def load_world_model(model_dpath: str | None, device: torch.device, image_size: int) -> WorldModel:
     """The checkpoint as a WorldModel; a missing, tokenizer or wrong-size checkpoint is a UserError."""
-    from models.checkpoint import load_model
-    from models.world_model import WorldModel
-
-    if not model_fpath or not Path(model_fpath).is_dir():
+    if not model_dpath or not Path(model_dpath).is_dir():
         raise UserError(
-            f"eval.model_fpath={model_fpath} is not a checkpoint directory; point it at one (e.g. <run>/best_model)"
+            f"eval.model_dpath={model_dpath} is not a checkpoint directory; point it at one (e.g. <run>/best_model)"
         )
     try:
-        return WorldModel(load_model(model_fpath, device, expected_image_size=image_size))
+        return WorldModel.from_checkpoint(model_dpath, device, expected_image_size=image_size)
     except ValueError as error:
-        raise UserError(f"{error} (eval.model_fpath; the test data is {image_size} px)") from None
+        raise UserError(f"{error} (eval.model_dpath; the test data is {image_size} px)") from None
 
 
 def build_loader(eval_cfg: DictConfig, settings: EvalSettings, split_seed: int) -> Any:
@@ -50,7 +48,7 @@ def build_loader(eval_cfg: DictConfig, settings: EvalSettings, split_seed: int) 
     )
 
 
-def check_horizon(world_model: Any, settings: EvalSettings) -> None:
+def check_horizon(world_model: WorldModel, settings: EvalSettings) -> None:
     """one_go samples every frame jointly, so prime + generated frames must fit the dynamics' context."""
     if settings.inference_method == "one_go" and settings.num_frames > world_model.max_frames:
         raise UserError(
@@ -60,7 +58,7 @@ def check_horizon(world_model: Any, settings: EvalSettings) -> None:
 
 
 def run_evaluation(cfg: DictConfig) -> int:
-    """Evaluate `cfg.eval.model_fpath` on the test split; print the table and the report path."""
+    """Evaluate `cfg.eval.model_dpath` on the test split; print the table and the report path."""
     from accelerate import Accelerator
 
     eval_cfg = cfg.eval
@@ -72,7 +70,7 @@ def run_evaluation(cfg: DictConfig) -> int:
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     loader = build_loader(eval_cfg, settings, split_seed=cfg.train.split_seed)
     dataset = loader.dataset
-    world_model = load_world_model(eval_cfg.model_fpath, accelerator.device, dataset.image_size)
+    world_model = load_world_model(eval_cfg.model_dpath, accelerator.device, dataset.image_size)
     check_horizon(world_model, settings)
     loader = accelerator.prepare(loader)  # shards the batches over processes
     feature_extractor, fid_message = load_inception(eval_cfg.fid_weights_fpath)
@@ -82,7 +80,7 @@ def run_evaluation(cfg: DictConfig) -> int:
         world_model,
         loader,
         settings,
-        env_names=dataset.env_names,
+        EnvTable.of_dataset(dataset),
         feature_extractor=feature_extractor,
         accelerator=accelerator,
         notes=[] if feature_extractor is not None else [fid_message],
@@ -90,7 +88,7 @@ def run_evaluation(cfg: DictConfig) -> int:
     if not accelerator.is_main_process:
         return 0
     result.settings.update(
-        model_fpath=eval_cfg.model_fpath,
+        model_dpath=eval_cfg.model_dpath,
         dataset=str(Path(eval_cfg.dataset_root_dpath) / str(eval_cfg.dataset_name)),
         split=eval_cfg.split,
         batch_size=eval_cfg.batch_size,

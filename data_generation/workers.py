@@ -29,6 +29,7 @@ class WorkerSpec:
     sticky_action_prob: float
     variant: str
     agent_options: dict[str, Any]
+    levels: tuple[int, int] | None  # coinrun: the level range episodes map into
     has_spare_core: bool  # write and resize on a second thread (pipeline.writer_gets_a_core)
 
 
@@ -65,7 +66,13 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
                         pipeline.close()  # its last write reads buffers of this env
                         env.close()  # before the next make: one emulator per process
                     env, env_name, pipeline = None, None, None
-                    env = make_env(item.env_name, spec.image_size, spec.frame_skip, spec.sticky_action_prob)
+                    env = make_env(
+                        item.env_name,
+                        spec.image_size,
+                        spec.frame_skip,
+                        spec.sticky_action_prob,
+                        levels=spec.levels,
+                    )
                     env_name = item.env_name
                     agent = build_agent(spec.variant, env.action_space.n, dict(spec.agent_options))
                     pipeline = EpisodePipeline(env, agent, spec.n_steps_max, writes, spec.has_spare_core)

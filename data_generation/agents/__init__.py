@@ -3,7 +3,7 @@
 An agent picks a *local* action index (the env's Discrete(n)); the generator maps it to the shared
 vocabulary through `env.action_ids`. All randomness comes from the `rng` the generator passes in,
 which is seeded per episode, so a recording is reproducible whatever worker runs it.
-A policy-checkpoint agent (AutoExplore) registers here under its variant name.
+`policy` plays a trained actor-critic checkpoint (agents/: the CoinRun task agent, AutoExplore).
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ class Agent(ABC):
 
 
 def _registry() -> dict[str, type[Agent]]:
+    from data_generation.agents.policy_agent import PolicyAgent
     from data_generation.agents.random_agent import RandomAgent
 
-    return {"random": RandomAgent}
+    return {"random": RandomAgent, "policy": PolicyAgent}
 
 
 def build_agent(variant: str, num_actions: int, options: dict[str, Any]) -> Agent:

@@ -28,7 +28,7 @@ def train(args: list[str]) -> int:
     from agents.config import parse_config
     from agents.trainer import AgentTrainer
 
-    config = parse_config(compose_config(CONFIG_DPATH, "coinrun", args))
+    config = parse_config(compose_config(CONFIG_DPATH / "train", "coinrun", args))
     run_dpath = Path(config.run_dpath) if config.run_dpath else next_run_dpath(config.env.game)
     trainer = AgentTrainer(config, run_dpath)
     try:

@@ -1,4 +1,4 @@
-"""The training config as typed dataclasses; the YAML (agents/configs/*.yaml) mirrors this tree.
+"""The training config as typed dataclasses; the YAML (agents/configs/train/*.yaml) mirrors this tree.
 
 Each section is built with `Section(**yaml_section)`, so a key the code does not know, or one it
 needs and the YAML lacks, fails at start-up instead of being silently ignored.

@@ -158,6 +158,12 @@ def record(rows: list[dict], budget: dict, run_dpath: Path) -> None:
         f"envs), checkpoint {budget['checkpoint']}, sampled at temperature {budget['temperature']}. "
         f"Published PPO: {PUBLISHED_PPO_EASY}. Run folder: {run_dpath.name}."
     )
+    import shutil
+
+    from agents.plot import plot_training_curve
+
+    curve = plot_training_curve(run_dpath / "metrics.jsonl", run_dpath / "training_curve.png")
+    shutil.copyfile(curve, DOCS_FPATH.parent / "agents_coinrun_curve.png")
     block = record_bench("agent_coinrun", rows, notes)
     if DOCS_FPATH.is_file():
         text = DOCS_FPATH.read_text()

@@ -17,7 +17,7 @@ from agents.rollout import cut_sequences
 from agents.trainer import AgentTrainer
 from common.errors import UserError
 
-CONFIG_FPATH = Path(__file__).resolve().parent.parent / "agents" / "configs" / "coinrun.yaml"
+CONFIG_FPATH = Path(__file__).resolve().parent.parent / "agents" / "configs" / "train" / "coinrun.yaml"
 
 
 def tiny_config(run_dpath: Path, **overrides) -> object:
@@ -216,6 +216,17 @@ def test_train_then_generate_round_trip_on_coinrun(tmp_path, monkeypatch):
                                 "agent.size=tiny", "collection.num_steps=16", "training.batch_size=4",
                                 "checkpoint.best_window=1"]) == 0  # fmt: skip
     assert (run_dpath / "checkpoints" / "last" / "model.safetensors").is_file()
+    eval_args = [
+        f"run_dpath={run_dpath}",
+        "checkpoint=last",
+        "num_levels=3",
+        "num_parallel=2",
+        "is_recorded=false",
+    ]
+    assert agent_main("eval", eval_args) == 0
+    result = json.loads((run_dpath / "eval_last.json").read_text())
+    assert [row["agent"] for row in result["rows"]] == ["trained", "random"]
+    assert all(row["levels"] == 3 and 0 <= row["mean_return"] <= 10 for row in result["rows"])
     out = tmp_path / "data"
     assert generate_main(None, ["config=coinrun/trained_agent", f"agent.checkpoint_dpath={run_dpath}", "n_sessions=2",
                                 "n_steps_max=12", "n_workers=1", f"output_dpath={out}"]) == 0  # fmt: skip

@@ -15,8 +15,10 @@ CONFIG_DPATHS = {
     "genie_redux": REPO_DPATH / "configs",
     "generate": REPO_DPATH / "data_generation" / "configs",
     "demo": REPO_DPATH / "pipelines" / "configs",
+    "agent_train": REPO_DPATH / "agents" / "configs" / "train",
+    "agent_eval": REPO_DPATH / "agents" / "configs" / "eval",
 }
-SOURCE_DPATHS = ("common", "data", "data_generation", "models", "training", "pipelines", "external")
+SOURCE_DPATHS = ("agents", "common", "data", "data_generation", "models", "training", "pipelines", "external")
 
 
 def shipped_configs() -> list[tuple[str, str]]:

@@ -97,15 +97,15 @@ def test_sequences_cut_from_a_rollout_start_from_the_collection_state(tmp_path):
 
 @pytest.mark.parametrize("algorithm", ["ppo", "actor_critic"])
 def test_trainer_learns_the_rewarded_action(tmp_path, algorithm):
-    config = tiny_config(tmp_path / "run", **{"training.algorithm": algorithm, "common.epochs": 40,
-                                               "training.steps_per_epoch": 4, "checkpoint.every": 40})  # fmt: skip
+    config = tiny_config(tmp_path / "run", **{"training.algorithm": algorithm, "common.epochs": 20,
+                                               "training.steps_per_epoch": 4, "checkpoint.every": 20})  # fmt: skip
     trainer = AgentTrainer(config, tmp_path / "run")
     trainer.run()
     trainer.close()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     first, last = rows[0]["return_mean"], rows[-1]["return_mean"]
     assert first < 8.0  # a uniform policy earns 16/3 per 16-step episode
-    assert last > 11.0, (first, last)
+    assert last > 13.0, (first, last)  # the best policy earns 16
     assert (tmp_path / "run" / "checkpoints" / "best_reward" / "model.safetensors").is_file()
 
 
@@ -204,6 +204,7 @@ def test_policy_agent_episodes_are_reproducible_from_their_seed(tmp_path):
         build_agent("policy", 7, {})
 
 
+@pytest.mark.slow
 def test_train_then_generate_round_trip_on_coinrun(tmp_path, monkeypatch):
     pytest.importorskip("procgen")
     from agents.cli import main as agent_main
@@ -233,3 +234,35 @@ def test_train_then_generate_round_trip_on_coinrun(tmp_path, monkeypatch):
     records = EpisodeStore(out).episodes
     assert len(records) == 2
     assert all(1 < record.num_frames <= 13 for record in records)
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_rerun_finishes_with_contiguous_metrics(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo = Path(__file__).resolve().parents[1]
+    run_dpath = tmp_path / "run"
+    args = [sys.executable, str(repo / "run.py"), "agent", "train", f"run_dpath={run_dpath}", "env.game=synthetic-cue",
+            "env.levels=null", "env.num_envs=4", "env.image_size=16", "agent.size=tiny", "collection.num_steps=16",
+            "training.batch_size=4", "checkpoint.every=3", "checkpoint.best_window=4", "common.epochs=12"]  # fmt: skip
+    env = {**os.environ, "GENIE_REDUX_NO_BOOTSTRAP": "1", "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while not (run_dpath / "checkpoints" / "last").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "resumed" in finished.stdout
+    epochs = [json.loads(line)["epoch"] for line in (run_dpath / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == list(range(1, 13))
+    state = json.loads((run_dpath / "checkpoints" / "last" / "trainer_state.json").read_text())
+    assert state["epoch"] == 12

@@ -63,7 +63,8 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
             try:
                 if item.env_name != env_name:
                     if env is not None:
-                        pipeline.close()  # its last write reads buffers of this env
+                        if pipeline is not None:
+                            pipeline.close()  # its last write reads buffers of this env
                         env.close()  # before the next make: one emulator per process
                     env, env_name, pipeline = None, None, None
                     env = make_env(
@@ -73,9 +74,9 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
                         spec.sticky_action_prob,
                         levels=spec.levels,
                     )
-                    env_name = item.env_name
                     agent = build_agent(spec.variant, env.action_space.n, dict(spec.agent_options))
                     pipeline = EpisodePipeline(env, agent, spec.n_steps_max, writes, spec.has_spare_core)
+                    env_name = item.env_name  # only once it can record: a failed build is retried per episode
                 seed = episode_seed(spec.seed, item.env_name, item.session_index)
                 pipeline.record(item, seed, extra_info)
             except Exception as error:  # one bad episode must not stop the others; reported, rerun retries

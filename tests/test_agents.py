@@ -266,3 +266,22 @@ def test_kill_9_mid_run_then_rerun_finishes_with_contiguous_metrics(tmp_path):
     assert epochs == list(range(1, 13))
     state = json.loads((run_dpath / "checkpoints" / "last" / "trainer_state.json").read_text())
     assert state["epoch"] == 12
+
+
+def test_generate_with_policy_but_no_checkpoint_fails_every_episode_with_the_fix(tmp_path, capsys):
+    pytest.importorskip("procgen")
+    from data_generation.cli import main as generate_main
+
+    out = tmp_path / "data"
+    args = [
+        "config=coinrun/trained_agent",
+        "n_sessions=2",
+        "n_steps_max=4",
+        "n_workers=1",
+        f"output_dpath={out}",
+    ]
+    assert generate_main(None, args) == 1
+    printed = capsys.readouterr().out
+    assert (
+        printed.count("needs agent.checkpoint_dpath") == 2
+    )  # each episode names the fix, none an AttributeError

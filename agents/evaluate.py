@@ -21,6 +21,7 @@ from data_generation.envs.coinrun import LEVEL_RANGES
 
 DOCS_FPATH = Path(__file__).resolve().parent.parent / "docs" / "agents.md"
 PUBLISHED_PPO_EASY = "~8-9 of 10 on easy test levels after 25 M steps (Cobbe et al. 2020, procgen)"
+PUBLISHED_ENV_STEPS = 25_000_000
 
 # (frames uint8 [B, S, S, 3], firsts bool [B]) -> actions int64 [B]
 ChooseActions = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -149,6 +150,8 @@ def record(rows: list[dict], budget: dict, run_dpath: Path) -> None:
     from benchmarks.recording import device_description
     from benchmarks.recording import record as record_bench
 
+    steps_per_s = budget["env_steps"] / max(budget["train_wall_s"], 1)
+
     notes = (
         f"CoinRun easy, original 7 actions, one episode on each of {rows[0]['levels']} unseen levels "
         f"(levels {budget['test_levels'][0]}..{budget['test_levels'][0] + rows[0]['levels'] - 1}; training levels "
@@ -156,7 +159,9 @@ def record(rows: list[dict], budget: dict, run_dpath: Path) -> None:
         f"{budget['algorithm']}, {budget['agent_size']} actor-critic ({budget['parameters']} params, {budget['image_size']} px), "
         f"{budget['env_steps']} env steps in {budget['epochs']} epochs, {budget['train_wall_s']} s wall ({budget['num_envs']} "
         f"envs), checkpoint {budget['checkpoint']}, sampled at temperature {budget['temperature']}. "
-        f"Published PPO: {PUBLISHED_PPO_EASY}. Run folder: {run_dpath.name}."
+        f"Published PPO: {PUBLISHED_PPO_EASY}; that budget is {PUBLISHED_ENV_STEPS / budget['env_steps']:.0f}x this "
+        f"run's, {PUBLISHED_ENV_STEPS / steps_per_s / 3600:.0f} h at this run's {steps_per_s:.0f} env steps/s. "
+        f"Run folder: {run_dpath.name}."
     )
     import shutil
 

@@ -285,3 +285,18 @@ def test_generate_with_policy_but_no_checkpoint_fails_every_episode_with_the_fix
     assert (
         printed.count("needs agent.checkpoint_dpath") == 2
     )  # each episode names the fix, none an AttributeError
+
+
+def test_coverage_counts_distinct_screens_levels_and_coins():
+    pytest.importorskip("procgen")
+    from agents.coverage import measure, screen_key
+    from data_generation.agents import build_agent
+
+    frame = np.zeros((64, 64, 3), dtype=np.uint8)
+    assert screen_key(frame) == screen_key(frame + 3)  # below the 3-bit quantisation step: the same screen
+    assert screen_key(frame) != screen_key(frame + 64)
+    figures = measure(build_agent("random", 7, {}), num_steps=300, seed=0)
+    assert figures["env_steps"] == 300
+    assert 1 <= figures["levels_per_10k"] * 300 / 10_000 <= 300
+    assert 1 < figures["distinct_screens_per_10k"] * 300 / 10_000 <= 300
+    assert figures == measure(build_agent("random", 7, {}), num_steps=300, seed=0)  # a function of the seed

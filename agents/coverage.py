@@ -62,7 +62,7 @@ def measure(agent: Agent, num_steps: int, seed: int) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from benchmarks.recording import device_description, record
+    from benchmarks.recording import record
     from common.atomic import atomic_write_text
 
     run_dpath, num_steps = Path(argv[0]), int(argv[1]) if len(argv) > 1 else 20_000
@@ -80,14 +80,7 @@ def main(argv: list[str]) -> int:
     start, end = "<!-- results:agent_coverage -->", "<!-- /results:agent_coverage -->"
     if start in text and end in text:
         body = block.split("\n", 1)[1].rsplit("<!--", 1)[0].replace("## agent_coverage\n", "")
-        text = (
-            text.split(start)[0]
-            + start
-            + f"\n(device: {device_description()})\n"
-            + body
-            + end
-            + text.split(end)[1]
-        )
+        text = text.split(start)[0] + start + "\n" + body + end + text.split(end)[1]
         atomic_write_text(DOCS_FPATH, text)
     return 0
 

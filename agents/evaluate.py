@@ -147,7 +147,7 @@ def run_evaluation(config: EvalConfig) -> dict:
 
 
 def record(rows: list[dict], budget: dict, run_dpath: Path) -> None:
-    from benchmarks.recording import device_description
+
     from benchmarks.recording import record as record_bench
 
     steps_per_s = budget["env_steps"] / max(budget["train_wall_s"], 1)
@@ -175,12 +175,5 @@ def record(rows: list[dict], budget: dict, run_dpath: Path) -> None:
         start, end = "<!-- results:agent_coinrun -->", "<!-- /results:agent_coinrun -->"
         if start in text and end in text:
             body = block.split("\n", 1)[1].rsplit("<!--", 1)[0].replace("## agent_coinrun\n", "")
-            text = (
-                text.split(start)[0]
-                + start
-                + f"\n(device: {device_description()})\n"
-                + body
-                + end
-                + text.split(end)[1]
-            )
+            text = text.split(start)[0] + start + "\n" + body + end + text.split(end)[1]
             atomic_write_text(DOCS_FPATH, text)

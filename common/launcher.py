@@ -41,6 +41,12 @@ STACKS: dict[str, Stack] = {
         "train or evaluate the world model (GenieRedux, GenieRedux-G)",
         "python run.py genie_redux train config=tokenizer train.num_train_steps=1000",
     ),
+    "agent": Stack(
+        "agents.cli",
+        ("train", "eval"),
+        "train an actor-critic agent on a game's reward (CoinRun task agent); evaluate it on unseen levels",
+        "python run.py agent train config=coinrun common.epochs=100",
+    ),
     "auto_explore": Stack(
         "auto_explore.cli",
         ("train", "eval"),

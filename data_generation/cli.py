@@ -89,6 +89,7 @@ def build_spec(cfg: DictConfig, env_names: list[str]) -> GenerationSpec:
         seed=int(cfg.seed),
         variant=str(cfg.variant),
         agent_options=dict(agent_options),
+        levels=tuple(cfg.levels) if cfg.levels is not None else None,
         shard_index=int(cfg.shard_index),
         num_shards=int(cfg.num_shards),
     )
@@ -103,7 +104,16 @@ def main(mode: str | None, args: list[str]) -> int:
         raise UserError(f"sticky_action_prob must be in [0, 1) (got {cfg.sticky_action_prob})")
     if int(cfg.frame_skip) < 1:
         raise UserError(f"frame_skip must be >= 1 (got {cfg.frame_skip})")
+    if cfg.levels is not None:
+        from data_generation.envs.coinrun import check_levels
+
+        try:
+            check_levels(list(cfg.levels))
+        except ValueError as error:
+            raise UserError(str(error)) from None
     env_names = choose_env_names(cfg)
+    if cfg.levels is not None and env_names != ["coinrun"]:
+        raise UserError(f"levels= applies to game=coinrun only (got games {env_names})")
     if not env_names:
         raise UserError(
             "game= names no game; e.g. game=all, game=Pong-Atari2600, game=coinrun or game=synthetic-block"

@@ -40,6 +40,7 @@ class GenerationSpec:
     seed: int
     variant: str
     agent_options: dict[str, Any]
+    levels: tuple[int, int] | None = None  # coinrun: the level range episodes map into
     shard_index: int = 0
     num_shards: int = 1
 
@@ -89,6 +90,7 @@ def _worker_specs(spec: GenerationSpec, todo: list[WorkItem]) -> list[WorkerSpec
             sticky_action_prob=spec.sticky_action_prob,
             variant=spec.variant,
             agent_options=dict(spec.agent_options),
+            levels=spec.levels,
             has_spare_core=has_spare_core,
         )
         for rank, items in enumerate(shares)

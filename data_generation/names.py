@@ -16,7 +16,8 @@ from common.errors import UserError
 _VERSION_SUFFIX = re.compile(r"-v\d+$")
 COINRUN = "coinrun"
 SYNTHETIC_BLOCK = "synthetic-block"  # data_generation/envs/synthetic.py
-NON_RETRO_GAMES = (COINRUN, SYNTHETIC_BLOCK)  # games that are not stable-retro integrations
+SYNTHETIC_CUE = "synthetic-cue"  # data_generation/envs/synthetic.py: a contextual bandit for agent tests
+NON_RETRO_GAMES = (COINRUN, SYNTHETIC_BLOCK, SYNTHETIC_CUE)  # games that are not stable-retro integrations
 
 
 def game_key(name: str) -> str:

@@ -28,6 +28,7 @@ class WorkerSpec:
     sticky_action_prob: float
     variant: str
     agent_options: dict[str, Any]
+    levels: tuple[int, int] | None  # coinrun: the level range episodes map into
     has_spare_core: bool  # write and resize on a second thread (pipeline.writer_gets_a_core)
 
 
@@ -61,13 +62,20 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
             try:
                 if item.env_name != env_name:
                     if env is not None:
-                        pipeline.close()  # its last write reads buffers of this env
+                        if pipeline is not None:
+                            pipeline.close()  # its last write reads buffers of this env
                         env.close()  # before the next make: one emulator per process
                     env, env_name, pipeline = None, None, None
-                    env = make_env(item.env_name, spec.image_size, spec.frame_skip, spec.sticky_action_prob)
-                    env_name = item.env_name
+                    env = make_env(
+                        item.env_name,
+                        spec.image_size,
+                        spec.frame_skip,
+                        spec.sticky_action_prob,
+                        levels=spec.levels,
+                    )
                     agent = build_agent(spec.variant, env.action_space.n, dict(spec.agent_options))
                     pipeline = EpisodePipeline(env, agent, spec.n_steps_max, writes, spec.has_spare_core)
+                    env_name = item.env_name  # only once it can record: a failed build is retried per episode
                 seed = episode_seed(spec.seed, item.env_name, item.session_index)
                 pipeline.record(item, seed, extra_info)
             except Exception as error:  # one bad episode must not stop the others; reported, rerun retries

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from common.config import compose_config
 from common.errors import UserError
+from models.checkpoint import best_model_dpath
 
 REPO_DPATH = Path(__file__).resolve().parents[1]
 CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
@@ -165,7 +166,7 @@ def play_command(cfg: DictConfig) -> str:
         return "python run.py play"
     args = [
         "play",
-        f"model_dpath={out / 'genie_redux_guided' / 'best_model'}",
+        f"model_dpath={best_model_dpath(out / 'genie_redux_guided')}",
         f"dataset_dpath={out / 'datasets' / DATASET_NAME}",
     ]
     return f"python run.py {shlex.join(args)}"

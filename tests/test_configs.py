@@ -18,8 +18,10 @@ CONFIG_DPATHS = {
     "generate": REPO_DPATH / "data_generation" / "configs",
     "demo": REPO_DPATH / "pipelines" / "configs",
     "play": REPO_DPATH / "play" / "configs",
+    "agent_train": REPO_DPATH / "agents" / "configs" / "train",
+    "agent_eval": REPO_DPATH / "agents" / "configs" / "eval",
 }
-SOURCE_DPATHS = ("common", "data", "data_generation", "models", "training", "pipelines", "external", "play")
+SOURCE_DPATHS = ("agents", "common", "data", "data_generation", "models", "training", "pipelines", "external", "play")
 
 
 def shipped_configs() -> list[tuple[str, str]]:

@@ -47,6 +47,16 @@ BUDGET = {
     "generate": {"n_sessions": "20", "n_steps_max": "20", "n_workers": "1", "image_size": str(IMAGE_SIZE)},
     "genie_redux train": {**TRAINING, **EVALUATION},
     "genie_redux eval": EVALUATION,
+    "agent train": {
+        "env.num_envs": "2",
+        "env.image_size": str(IMAGE_SIZE),
+        "agent.size": "tiny",
+        "collection.num_steps": "16",
+        "training.batch_size": "4",
+        "common.epochs": "2",
+    },
+    # best_reward needs 100 finished episodes, which 2 tiny epochs do not reach
+    "agent eval": {"checkpoint": "last", "num_levels": "2", "num_parallel": "2", "is_recorded": "false"},
     "demo": {
         "image_size": str(IMAGE_SIZE),
         "generate.n_sessions": "20",
@@ -91,7 +101,7 @@ def with_budget(argv: list[str]) -> list[str]:
     """The documented argv with the budget's keys replacing (or added to) its own; order kept."""
     num_words = next((i for i, item in enumerate(argv) if "=" in item), len(argv))  # stack, mode, paths
     head, items = argv[:num_words], argv[num_words:]
-    stack = " ".join(head[:2]) if head[0] == "genie_redux" else head[0]
+    stack = " ".join(head[:2]) if head[0] in ("genie_redux", "agent") else head[0]
     budget = dict(BUDGET.get(stack, {}))
     merged: dict[str, str] = {}
     for item in items:

@@ -3,7 +3,7 @@
 An agent picks a *local* action index (the env's Discrete(n)); the generator maps it to the shared
 vocabulary through `env.action_ids`. All randomness comes from the `rng` the generator passes in,
 which is seeded per episode, so a recording is reproducible whatever worker runs it.
-A policy-checkpoint agent (AutoExplore) registers here under its variant name.
+`policy` plays a trained actor-critic checkpoint (agents/: the CoinRun task agent, AutoExplore).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from typing import Any
 
 from common.errors import UserError
 from data_generation.agents.base import Agent
+from data_generation.agents.policy_agent import PolicyAgent
 from data_generation.agents.random_agent import RandomAgent
 
-__all__ = ["Agent", "RandomAgent", "build_agent"]
+__all__ = ["Agent", "PolicyAgent", "RandomAgent", "build_agent"]
 
-AGENTS: dict[str, type[Agent]] = {"random": RandomAgent}
+AGENTS: dict[str, type[Agent]] = {"random": RandomAgent, "policy": PolicyAgent}
 
 
 def build_agent(variant: str, num_actions: int, options: dict[str, Any]) -> Agent:

@@ -92,3 +92,60 @@ class BlockGameEnv(GameEnv):
     def block_position(self) -> tuple[int, int]:
         """(row, col) of the block's top-left corner in native pixels."""
         return self._position
+
+
+CUE_GAME = "synthetic-cue"
+CUE_ACTIONS: tuple[str, ...] = ("NOOP", "RIGHT", "LEFT")
+CUE_EPISODE_STEPS = 16
+CUE_COLOUR = (240, 220, 60)
+
+
+class CueGameEnv(GameEnv):
+    """A contextual bandit for testing learners: each step one half of the screen is lit, and the action
+    pointing at it (LEFT or RIGHT) earns 1; anything else earns 0. A new side is drawn every step from
+    the episode's seed; episodes last 16 steps, so a uniform random policy returns 16/3 and the best 16.
+    """
+
+    def __init__(self, image_size: int, frame_skip: int, sticky_action_prob: float, seed: int | None) -> None:
+        super().__init__(CUE_GAME, CUE_ACTIONS, image_size, frame_skip, sticky_action_prob, seed)
+        self._episode_rng = np.random.default_rng(seed)
+        self._is_left: bool | None = None
+        self._num_steps = 0
+
+    def _restart(self, seed: int | None) -> None:
+        if seed is not None:
+            self._episode_rng = np.random.default_rng(seed)
+        self._num_steps = 0
+        self._is_left = bool(self._episode_rng.integers(2))
+
+    def _advance(self, action: int) -> tuple[float, bool]:
+        rewarded = "LEFT" if self._is_left else "RIGHT"
+        reward = float(self.action_names[action] == rewarded)
+        self._num_steps += 1
+        self._is_left = bool(self._episode_rng.integers(2))
+        return reward, self._num_steps >= CUE_EPISODE_STEPS
+
+    @property
+    def screen_shape(self) -> tuple[int, int, int]:
+        return (SCREEN_SIZE, SCREEN_SIZE, 3)
+
+    def _screen(self) -> np.ndarray:
+        if self._is_left is None:
+            raise RuntimeError("call reset() before step()")
+        screen = np.zeros((SCREEN_SIZE, SCREEN_SIZE, 3), dtype=np.uint8)
+        half = SCREEN_SIZE // 2
+        columns = slice(0, half) if self._is_left else slice(half, SCREEN_SIZE)
+        screen[:, columns] = CUE_COLOUR
+        return screen
+
+    def get_state(self) -> dict:
+        """Everything the next steps depend on, as JSON-able data (for resumable training)."""
+        return {
+            "rng": self._episode_rng.bit_generator.state,
+            "is_left": self._is_left,
+            "num_steps": self._num_steps,
+        }
+
+    def set_state(self, state: dict) -> None:
+        self._episode_rng.bit_generator.state = state["rng"]
+        self._is_left, self._num_steps = state["is_left"], state["num_steps"]

@@ -1,0 +1,274 @@
+"""The actor-critic trainer under Lightning Fabric: epochs of collection, then training on sequences.
+
+    run_dpath/
+        config.yaml        the resolved training config
+        metrics.jsonl      one row per epoch (returns, episode length, env steps/s, losses)
+        checkpoints/last/, checkpoints/best_reward/   (agents/checkpoint.py)
+
+Kill it at any point and rerun the same command: it resumes from `last` (model, optimizer, RNG, the
+envs' own snapshot, LSTM state and episode tallies), so the next update is the one the uninterrupted
+run would have made; metric rows past that checkpoint are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from lightning.fabric import Fabric
+
+from agents.actor_critic import build_actor_critic
+from agents.checkpoint import (
+    join_bytes,
+    load_optimizer,
+    optimizer_tensors,
+    read_tensors,
+    resolve_checkpoint,
+    split_bytes,
+    write_checkpoint,
+)  # fmt: skip
+from agents.config import AgentTrainConfig
+from agents.losses import ALGORITHMS, sequence_loss
+from agents.returns import advantages as gae
+from agents.rewards import build_reward_source
+from agents.rollout import Collector, Rollout, cut_sequences
+from common.errors import UserError
+from common.progress import progress_bar
+from data_generation.envs import make_vec_env
+
+
+def check_config(config: AgentTrainConfig) -> None:
+    training, collection = config.training, config.collection
+    if training.algorithm not in ALGORITHMS:
+        raise UserError(f"training.algorithm must be one of {ALGORITHMS} (got '{training.algorithm}')")
+    if collection.num_steps < training.sequence_length:
+        raise UserError(
+            f"collection.num_steps ({collection.num_steps}) must be >= training.sequence_length "
+            f"({training.sequence_length})"
+        )
+    if training.algorithm == "ppo" and collection.num_steps % training.sequence_length:
+        raise UserError(
+            f"ppo cuts each rollout into sequences: collection.num_steps ({collection.num_steps}) must "
+            f"be a multiple of training.sequence_length ({training.sequence_length})"
+        )
+    if config.common.device not in ("cpu", "gpu", "cuda", "auto"):
+        raise UserError(f"common.device must be cpu or gpu (got '{config.common.device}')")
+
+
+def epsilon_at(config: AgentTrainConfig, epoch: int) -> float:
+    """Linear decay from epsilon_start to epsilon_end over epsilon_decay_epochs, then constant."""
+    c = config.collection
+    progress = min(1.0, epoch / c.epsilon_decay_epochs) if c.epsilon_decay_epochs > 0 else 1.0
+    return c.epsilon_start + (c.epsilon_end - c.epsilon_start) * progress
+
+
+class AgentTrainer:
+    def __init__(self, config: AgentTrainConfig, run_dpath: Path) -> None:
+        check_config(config)
+        self.config, self.run_dpath = config, Path(run_dpath)
+        self.checkpoints_dpath = self.run_dpath / "checkpoints"
+        common = config.common
+        if common.num_threads > 0:
+            torch.set_num_threads(common.num_threads)
+        self.fabric = Fabric(accelerator=common.device, devices=1, precision=common.precision)
+        self.fabric.seed_everything(common.seed, verbose=False)
+        env = config.env
+        levels = tuple(env.levels) if env.levels is not None else None
+        self.vec_env = make_vec_env(env.game, env.num_envs, env.image_size, common.seed, levels=levels,
+                                    max_episode_steps=env.max_episode_steps)  # fmt: skip
+        self.num_actions = len(self.vec_env.action_names)
+        model = build_actor_critic(self.num_actions, env.image_size, config.agent.size)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.training.learning_rate, eps=1e-5)
+        self.model, self.optimizer = self.fabric.setup(model, optimizer)
+        self.model.mark_forward_method("step")
+        self.collector = Collector(self.vec_env, build_reward_source(config.reward.type),
+                                   config.collection.num_steps, config.reward.scale)  # fmt: skip
+        self.generator = torch.Generator().manual_seed(common.seed)  # actions and minibatch order
+        self.epoch, self.env_steps, self.wall_s = 0, 0, 0.0
+        self.best_score: float | None = None
+        self.recent_returns: deque[float] = deque(maxlen=config.checkpoint.best_window)
+        self.replay: deque[Rollout] = deque(maxlen=config.training.replay_epochs)
+        self._prepare_run_dpath()
+
+    # -- run folder, resume ------------------------------------------------------------------------
+    def _prepare_run_dpath(self) -> None:
+        config_fpath = self.run_dpath / "config.yaml"
+        current = self.config.to_dict()
+        if config_fpath.is_file():
+            saved = yaml.safe_load(config_fpath.read_text())
+            saved["common"]["epochs"] = current["common"]["epochs"]  # a resumed run may be extended
+            saved["run_dpath"] = current["run_dpath"]
+            if saved != current:
+                raise UserError(
+                    f"{self.run_dpath} holds a run with another config; resume it with the same "
+                    f"settings (only common.epochs may change) or choose a new run_dpath"
+                )
+        self.run_dpath.mkdir(parents=True, exist_ok=True)
+        config_fpath.write_text(yaml.safe_dump(current, sort_keys=False))
+        last = resolve_checkpoint(self.checkpoints_dpath, "last")
+        if last is not None:
+            self._resume(last)
+        self._trim_metrics()
+
+    def _resume(self, dpath: Path) -> None:
+        state = json.loads((dpath / "trainer_state.json").read_text())
+        self.model.load_state_dict(read_tensors(dpath, "model"))
+        load_optimizer(self.optimizer, read_tensors(dpath, "optimizer"), state["optimizer"])
+        collector = read_tensors(dpath, "collector")
+        self.generator.set_state(collector.pop("generator"))
+        env_tensors = {k: v for k, v in collector.items() if k.startswith("env.")}
+        self.collector.load_state_tensors({k: v for k, v in collector.items() if not k.startswith("env.")})
+        if state["env_snapshot"] is not None:
+            self.vec_env.set_state(join_bytes(state["env_snapshot"], env_tensors))
+        else:
+            print(
+                "warning: these envs cannot snapshot; resumed episodes restart (the next update will differ)"
+            )
+        self.epoch, self.env_steps, self.wall_s = state["epoch"], state["env_steps"], state["wall_s"]
+        self.best_score = state["best_score"]
+        self.recent_returns.extend(state["recent_returns"])
+        print(f"resumed {self.run_dpath} at epoch {self.epoch} ({self.env_steps} env steps)")
+
+    def _trim_metrics(self) -> None:
+        """Drop metric rows of epochs after the checkpoint we resumed from (they will be redone)."""
+        fpath = self.run_dpath / "metrics.jsonl"
+        if fpath.is_file():
+            rows = [line for line in fpath.read_text().splitlines() if line.strip()]
+            kept = [line for line in rows if json.loads(line)["epoch"] <= self.epoch]
+            if len(kept) != len(rows):
+                fpath.write_text("".join(line + "\n" for line in kept))
+
+    def _save(self, name: str) -> None:
+        module = self.model.module if hasattr(self.model, "module") else self.model
+        tensors: dict[str, dict[str, torch.Tensor]] = {"model": dict(module.state_dict())}
+        state: dict[str, Any] = {
+            "epoch": self.epoch, "env_steps": self.env_steps, "wall_s": self.wall_s, "best_score": self.best_score,
+            "num_actions": self.num_actions, "action_names": list(self.vec_env.action_names),
+        }  # fmt: skip
+        if name == "last":
+            optimizer, optimizer_meta = optimizer_tensors(self.optimizer)
+            collector = self.collector.state_tensors() | {"generator": self.generator.get_state()}
+            state |= {"optimizer": optimizer_meta, "recent_returns": list(self.recent_returns),
+                      "env_snapshot": split_bytes(self.vec_env.get_state(), collector)}  # fmt: skip
+            tensors |= {"optimizer": optimizer, "collector": collector}
+        write_checkpoint(self.checkpoints_dpath, name, self.config.to_dict(), tensors, state)
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def run(self) -> None:
+        epochs = self.config.common.epochs
+        steps_per_epoch = self.config.env.num_envs * self.config.collection.num_steps
+        with progress_bar(total=epochs, initial=self.epoch, unit="epoch", desc="agent") as bar:
+            while self.epoch < epochs:
+                row = self.run_epoch()
+                bar.update(1)
+                bar.set_postfix(env_steps=self.env_steps, steps_per_s=f"{row['env_steps_per_s']:.0f}",
+                                ret=_fmt(row["recent_return_mean"]), refresh=False)  # fmt: skip
+                if self.epoch % self.config.checkpoint.every == 0 or self.epoch == epochs:
+                    self._save("last")
+        print(f"done: {self.epoch} epochs, {self.env_steps} env steps ({steps_per_epoch} per epoch) in "
+              f"{self.wall_s:.0f}s; run folder {self.run_dpath}")  # fmt: skip
+
+    def run_epoch(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        epsilon = epsilon_at(self.config, self.epoch)
+        self.model.eval()
+        rollout, tally = self.collector.collect(self.model, epsilon, self.generator, self.fabric.device)
+        collect_s = time.perf_counter() - started
+        self.model.train()
+        losses = self.train_on(rollout)
+        epoch_s = time.perf_counter() - started
+        self.epoch += 1
+        self.env_steps += rollout.actions.numel()
+        self.wall_s += epoch_s
+        self.recent_returns.extend(tally.reward_returns)
+        row = {
+            "epoch": self.epoch, "env_steps": self.env_steps, "wall_s": round(self.wall_s, 2),
+            "env_steps_per_s": rollout.actions.numel() / epoch_s, "collect_s": collect_s,
+            "train_s": epoch_s - collect_s, "epsilon": epsilon, "episodes": len(tally.lengths),
+            "return_mean": _mean(tally.game_returns), "reward_return_mean": _mean(tally.reward_returns),
+            "episode_length_mean": _mean(tally.lengths),
+            "recent_return_mean": _mean(list(self.recent_returns)), **losses,
+        }  # fmt: skip
+        with open(self.run_dpath / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        is_full = len(self.recent_returns) >= self.recent_returns.maxlen
+        if is_full and (self.best_score is None or row["recent_return_mean"] > self.best_score):
+            self.best_score = row["recent_return_mean"]
+            self._save("best_reward")
+        return row
+
+    def train_on(self, rollout: Rollout) -> dict[str, float]:
+        t = self.config.training
+        self.replay.append(rollout)
+        if t.algorithm == "ppo":
+            rollout.advantages, rollout.returns = gae(
+                rollout.rewards, rollout.values, rollout.dones, t.gamma, t.lam
+            )
+            batches = self._ppo_batches(rollout)
+        else:
+            batches = self._replay_batches()
+        totals: dict[str, float] = {}
+        for batch in batches:
+            state = (batch.state[0].to(self.fabric.device), batch.state[1].to(self.fabric.device))
+            logits, values, _ = self.model(batch.frames.to(self.fabric.device), state,
+                                           batch.firsts.to(self.fabric.device))  # fmt: skip
+            terms = sequence_loss(logits, values, _to(batch, self.fabric.device), t.algorithm, t.gamma, t.lam, t.clip,
+                                  t.entropy_coef, t.value_coef, t.normalize_advantages)  # fmt: skip
+            self.optimizer.zero_grad(set_to_none=True)
+            self.fabric.backward(terms.loss)
+            if t.max_grad_norm > 0:
+                self.fabric.clip_gradients(self.model, self.optimizer, max_norm=t.max_grad_norm)
+            self.optimizer.step()
+            for name in ("loss", "policy_loss", "value_loss", "entropy", "clip_fraction"):
+                totals[name] = totals.get(name, 0.0) + float(getattr(terms, name).detach())
+            totals["gradient_steps"] = totals.get("gradient_steps", 0.0) + 1
+        steps = totals.pop("gradient_steps", 1.0)
+        return {name: value / steps for name, value in totals.items()}
+
+    def _ppo_batches(self, rollout: Rollout):
+        """ppo_epochs passes over every aligned (env, start) sequence of the rollout, shuffled."""
+        t = self.config.training
+        num_steps, num_envs = rollout.actions.shape
+        starts = torch.arange(0, num_steps, t.sequence_length)
+        envs, starts = torch.meshgrid(torch.arange(num_envs), starts, indexing="ij")
+        envs, starts = envs.flatten(), starts.flatten()
+        for _ in range(t.ppo_epochs):
+            order = torch.randperm(len(envs), generator=self.generator)
+            for chunk in order.split(t.batch_size):
+                yield cut_sequences(rollout, envs[chunk], starts[chunk], t.sequence_length)
+
+    def _replay_batches(self):
+        """steps_per_epoch batches of sequences at random (env, start) of a random replayed rollout."""
+        t = self.config.training
+        for _ in range(t.steps_per_epoch):
+            rollout = self.replay[int(torch.randint(len(self.replay), (), generator=self.generator))]
+            num_steps, num_envs = rollout.actions.shape
+            envs = torch.randint(num_envs, (t.batch_size,), generator=self.generator)
+            starts = torch.randint(
+                num_steps - t.sequence_length + 1, (t.batch_size,), generator=self.generator
+            )
+            yield cut_sequences(rollout, envs, starts, t.sequence_length)
+
+    def close(self) -> None:
+        self.vec_env.close()
+
+
+def _to(batch, device: torch.device):
+    if device.type == "cpu":
+        return batch
+    fields = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in vars(batch).items()}
+    return type(batch)(**fields)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _mean(values: list[float] | list[int]) -> float | None:
+    return float(np.mean(values)) if len(values) else None

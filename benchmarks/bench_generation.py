@@ -11,7 +11,7 @@ Two references per game, measured in this process with random buttons:
         as procgen comes (a pool of 4 stepping threads);
   core  the least any wrapper can do per frame: set buttons, step the core, update RAM; for CoinRun,
         act+observe stepping in the calling thread (num_threads=0, which GameEnv uses).
-Generation runs what a worker runs (data_generation/pipeline.py): GameEnv (frame skip), the random
+Generation runs what a worker runs (data_generation/record_and_write.py): GameEnv (frame skip), the random
 agent, recording into reused buffers, pad + BOX resize, zstd and the atomic write. `threads=1`: all
 in one thread (what workers do unless each can have 2 cores); `threads=2: resize+write`: the
 emulator thread only plays, a writer thread resizes, compresses and writes the previous episode.
@@ -43,7 +43,7 @@ from data.episode_store import EpisodeWriter
 from data_generation.agents.random_agent import RandomAgent
 from data_generation.envs import make_env
 from data_generation.generator import GenerationSpec, run_generation
-from data_generation.pipeline import EpisodePipeline, EpisodeWrites, writer_gets_a_core
+from data_generation.record_and_write import EpisodePipeline, EpisodeWriteQueue, writer_gets_a_core
 from data_generation.work import EpisodeReport, WorkItem
 
 DEFAULT_GAMES = "Airstriker-Genesis,MontezumaRevenge-Atari2600,coinrun"
@@ -133,7 +133,7 @@ def generation_fps(
     agent = RandomAgent(env.action_space.n)
     reports = _Reports()
     with EpisodeWriter(out_dpath, shard) as writer:
-        writes = EpisodeWrites(writer, reports, in_background=defer_resize)
+        writes = EpisodeWriteQueue(writer, reports, in_background=defer_resize)
         pipeline = EpisodePipeline(env, agent, EPISODE_STEPS, writes, defer_resize=defer_resize)
 
         def loop() -> int:

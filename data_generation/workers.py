@@ -1,6 +1,6 @@
 """Worker processes: each owns one emulator at a time (stable-retro allows one per process) and
 one episode-store shard, records its share of the work list and reports to the parent via a queue.
-Recording and writing overlap (data_generation/pipeline.py).
+Recording and writing overlap (data_generation/record_and_write.py).
 
 Messages to the parent: one `data_generation.work.EpisodeReport` per work item (done, skipped or failed).
 """
@@ -35,10 +35,10 @@ class WorkerSpec:
 def run_worker(spec: WorkerSpec, queue: Any, parent_pid: int) -> None:
     """Process entry point. Exits on its own if the parent dies (kill -9 of the generator)."""
     from data.episode_store import EpisodeWriter
-    from data_generation.pipeline import EpisodeWrites
+    from data_generation.record_and_write import EpisodeWriteQueue
 
     with EpisodeWriter(spec.output_dpath, spec.shard_name) as writer:
-        writes = EpisodeWrites(writer, queue, in_background=spec.has_spare_core)
+        writes = EpisodeWriteQueue(writer, queue, in_background=spec.has_spare_core)
         try:
             _record_items(spec, queue, parent_pid, writer, writes)
         finally:
@@ -48,7 +48,7 @@ def run_worker(spec: WorkerSpec, queue: Any, parent_pid: int) -> None:
 def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, writes: Any) -> None:
     from data_generation.agents import build_agent
     from data_generation.envs import make_env
-    from data_generation.pipeline import EpisodePipeline, failure_reason
+    from data_generation.record_and_write import EpisodePipeline, failure_reason
 
     env, env_name, pipeline = None, None, None
     extra_info = {"variant": spec.variant, "sticky_action_prob": spec.sticky_action_prob}

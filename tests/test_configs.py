@@ -21,7 +21,17 @@ CONFIG_DPATHS = {
     "agent_train": REPO_DPATH / "agents" / "configs" / "train",
     "agent_eval": REPO_DPATH / "agents" / "configs" / "eval",
 }
-SOURCE_DPATHS = ("agents", "common", "data", "data_generation", "models", "training", "pipelines", "external", "play")
+SOURCE_DPATHS = (
+    "agents",
+    "common",
+    "data",
+    "data_generation",
+    "models",
+    "training",
+    "pipelines",
+    "external",
+    "play",
+)
 
 
 def shipped_configs() -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ from data_generation.agents.random_agent import RandomAgent
 from data_generation.envs import make_env
 from data_generation.envs.frames import FrameResizer
 from data_generation.generator import GenerationSpec, run_generation
-from data_generation.pipeline import EpisodeWrites, writer_gets_a_core
+from data_generation.record_and_write import EpisodeWriteQueue, writer_gets_a_core
 from data_generation.recorder import Recording, frame_buffer, record_episode, record_screens
 from data_generation.work import WorkItem, build_work_list, episode_seed, split_for_workers
 
@@ -139,7 +139,7 @@ def test_episode_writes_report_each_episode_and_survive_a_failure(tmp_path, in_b
     reports = []
     queue = type("Queue", (), {"put": staticmethod(reports.append)})
     with EpisodeWriter(tmp_path, "w") as writer:
-        writes = EpisodeWrites(FlakyWriter(writer), queue, in_background=in_background)
+        writes = EpisodeWriteQueue(FlakyWriter(writer), queue, in_background=in_background)
         for env_name in ("good", "bad", "fine"):
             recording = Recording(frames.copy(), np.ones(4, dtype=np.int64), {"seed": 1})
             writes.submit(WorkItem(env_name, 0), lambda recording=recording: recording, {"variant": "random"})

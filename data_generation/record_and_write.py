@@ -44,7 +44,7 @@ def writer_gets_a_core(n_workers: int) -> bool:
     return usable >= 2 * n_workers
 
 
-class EpisodeWrites:
+class EpisodeWriteQueue:
     """Writes episodes one at a time, on a background thread if `in_background`, reporting each.
 
     Reports one `EpisodeReport` per episode, done or failed, to `reports`. Without a core to spare, writing in the calling thread costs
@@ -110,7 +110,7 @@ class EpisodePipeline:
     """Plays one env with one agent and hands each episode to `writes`; owns the reused buffers."""
 
     def __init__(
-        self, env: GameEnv, agent: Agent, n_steps_max: int, writes: EpisodeWrites, defer_resize: bool
+        self, env: GameEnv, agent: Agent, n_steps_max: int, writes: EpisodeWriteQueue, defer_resize: bool
     ) -> None:
         self.env, self.agent, self.n_steps_max, self._writes = env, agent, n_steps_max, writes
         self.defers_resize = defer_resize and not agent.uses_observation

@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
@@ -23,26 +22,8 @@ from common.errors import UserError
 from common.paths import ensure_writable_dpath
 from data.episode_store import EpisodeStore, is_store
 from data_generation.record_and_write import writer_gets_a_core
-from data_generation.work import EpisodeReport, WorkItem, build_work_list, split_for_workers
+from data_generation.work import EpisodeReport, GenerationSpec, WorkItem, build_work_list, split_for_workers
 from data_generation.workers import WorkerSpec, run_worker
-
-
-@dataclass(frozen=True)
-class GenerationSpec:
-    env_names: tuple[str, ...]
-    output_dpath: Path
-    n_sessions: int
-    n_steps_max: int
-    n_workers: int
-    image_size: int
-    frame_skip: int
-    sticky_action_prob: float
-    seed: int
-    variant: str
-    agent_options: dict[str, Any]
-    levels: tuple[int, int] | None = None  # coinrun: the level range episodes map into
-    shard_index: int = 0
-    num_shards: int = 1
 
 
 @dataclass
@@ -79,18 +60,10 @@ def _worker_specs(spec: GenerationSpec, todo: list[WorkItem]) -> list[WorkerSpec
     has_spare_core = writer_gets_a_core(len(shares))
     return [
         WorkerSpec(
-            output_dpath=str(spec.output_dpath),
+            generation=spec,
             # one shard per (generation shard, worker): the store allows one writer per shard
             shard_name=f"shard{spec.shard_index:03d}-w{rank:03d}",
             items=tuple(items),
-            seed=spec.seed,
-            n_steps_max=spec.n_steps_max,
-            image_size=spec.image_size,
-            frame_skip=spec.frame_skip,
-            sticky_action_prob=spec.sticky_action_prob,
-            variant=spec.variant,
-            agent_options=dict(spec.agent_options),
-            levels=spec.levels,
             has_spare_core=has_spare_core,
         )
         for rank, items in enumerate(shares)

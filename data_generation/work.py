@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from common.errors import UserError
 from data.episode_store import episode_id_for
@@ -66,3 +68,23 @@ def build_work_list(
 def split_for_workers(items: list[WorkItem], n_workers: int) -> list[list[WorkItem]]:
     """Round-robin: each worker walks the envs in order, so it switches emulator once per env."""
     return [items[w::n_workers] for w in range(n_workers) if items[w::n_workers]]
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    """One generation run's settings (plain data: it pickles into each spawned worker with its share)."""
+
+    env_names: tuple[str, ...]
+    output_dpath: Path
+    n_sessions: int
+    n_steps_max: int
+    n_workers: int
+    image_size: int
+    frame_skip: int
+    sticky_action_prob: float
+    seed: int
+    variant: str
+    agent_options: dict[str, Any]
+    levels: tuple[int, int] | None = None  # coinrun: the level range episodes map into
+    shard_index: int = 0
+    num_shards: int = 1

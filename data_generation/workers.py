@@ -11,24 +11,16 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from data_generation.work import EpisodeReport, WorkItem, episode_seed
+from data_generation.work import EpisodeReport, GenerationSpec, WorkItem, episode_seed
 
 
 @dataclass(frozen=True)
 class WorkerSpec:
     """Everything a worker needs; plain data so it pickles into a spawned process."""
 
-    output_dpath: str
+    generation: GenerationSpec  # the run's settings, shared by every worker (not copied field by field)
     shard_name: str
     items: tuple[WorkItem, ...]
-    seed: int
-    n_steps_max: int
-    image_size: int
-    frame_skip: int
-    sticky_action_prob: float
-    variant: str
-    agent_options: dict[str, Any]
-    levels: tuple[int, int] | None  # coinrun: the level range episodes map into
     has_spare_core: bool  # write and resize on a second thread (pipeline.writer_gets_a_core)
 
 
@@ -37,7 +29,7 @@ def run_worker(spec: WorkerSpec, queue: Any, parent_pid: int) -> None:
     from data.episode_store import EpisodeWriter
     from data_generation.record_and_write import EpisodeWriteQueue
 
-    with EpisodeWriter(spec.output_dpath, spec.shard_name) as writer:
+    with EpisodeWriter(spec.generation.output_dpath, spec.shard_name) as writer:
         writes = EpisodeWriteQueue(writer, queue, in_background=spec.has_spare_core)
         try:
             _record_items(spec, queue, parent_pid, writer, writes)
@@ -51,7 +43,10 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
     from data_generation.record_and_write import EpisodePipeline, failure_reason
 
     env, env_name, pipeline = None, None, None
-    extra_info = {"variant": spec.variant, "sticky_action_prob": spec.sticky_action_prob}
+    extra_info = {
+        "variant": spec.generation.variant,
+        "sticky_action_prob": spec.generation.sticky_action_prob,
+    }
     try:
         for item in spec.items:
             if os.getppid() != parent_pid:  # orphaned: the generator was killed, stop cleanly
@@ -68,15 +63,19 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
                     env, env_name, pipeline = None, None, None
                     env = make_env(
                         item.env_name,
-                        spec.image_size,
-                        spec.frame_skip,
-                        spec.sticky_action_prob,
-                        levels=spec.levels,
+                        spec.generation.image_size,
+                        spec.generation.frame_skip,
+                        spec.generation.sticky_action_prob,
+                        levels=spec.generation.levels,
                     )
-                    agent = build_agent(spec.variant, env.action_space.n, dict(spec.agent_options))
-                    pipeline = EpisodePipeline(env, agent, spec.n_steps_max, writes, spec.has_spare_core)
+                    agent = build_agent(
+                        spec.generation.variant, env.action_space.n, dict(spec.generation.agent_options)
+                    )
+                    pipeline = EpisodePipeline(
+                        env, agent, spec.generation.n_steps_max, writes, spec.has_spare_core
+                    )
                     env_name = item.env_name  # only once it can record: a failed build is retried per episode
-                seed = episode_seed(spec.seed, item.env_name, item.session_index)
+                seed = episode_seed(spec.generation.seed, item.env_name, item.session_index)
                 pipeline.record(item, seed, extra_info)
             except Exception as error:  # one bad episode must not stop the others; reported, rerun retries
                 queue.put(EpisodeReport("failed", item.episode_id, reason=failure_reason(error)))

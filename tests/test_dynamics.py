@@ -178,7 +178,7 @@ def test_tiny_dynamics_memorises_real_game_tokens_better_than_copying_the_last_f
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=0.0
     )
-    for _ in range(200):  # ~99 % after 100 steps on this clip
+    for _ in range(400):  # 200 steps: 0.91 with one thread, 1.0 with two (the overfit tokens differ)
         loss = model.dynamics(token_ids, model.embed_actions(actions)).loss
         optimizer.zero_grad()
         loss.backward()

@@ -64,6 +64,23 @@ def check_config(config: AgentTrainConfig) -> None:
         raise UserError(f"common.device must be cpu or gpu (got '{config.common.device}')")
 
 
+def reward_source_for(
+    config: AgentTrainConfig, action_names: tuple[str, ...], device: torch.device | str
+) -> RewardSource:
+    """The training reward source of `config` (reward.type) for a game with these actions."""
+    reward = config.reward
+    settings = None
+    if reward.type == "world_model":
+        if not reward.world_model_dpath:
+            raise UserError(
+                "reward.type world_model needs reward.world_model_dpath (a GenieRedux-G checkpoint)"
+            )
+        settings = WorldModelRewardSettings(
+            reward.world_model_dpath, reward.n_preds, reward.context_frames, str(device)
+        )
+    return build_reward_source(reward.type, settings, action_ids(action_names), config.env.image_size)
+
+
 def epsilon_at(config: AgentTrainConfig, epoch: int) -> float:
     """Linear decay from epsilon_start to epsilon_end over epsilon_decay_epochs, then constant."""
     c = config.collection
@@ -101,19 +118,7 @@ class AgentTrainer:
 
     def build_reward(self) -> RewardSource:
         """The training reward source of this config (reward.type); sized by its first reset."""
-        reward = self.config.reward
-        settings = None
-        if reward.type == "world_model":
-            if not reward.world_model_dpath:
-                raise UserError(
-                    "reward.type world_model needs reward.world_model_dpath (a GenieRedux-G checkpoint)"
-                )
-            device = str(self.fabric.device)
-            settings = WorldModelRewardSettings(
-                reward.world_model_dpath, reward.n_preds, reward.context_frames, device
-            )
-        ids = action_ids(self.vec_env.action_names)
-        return build_reward_source(reward.type, settings, ids, self.config.env.image_size)
+        return reward_source_for(self.config, self.vec_env.action_names, self.fabric.device)
 
     # -- run folder, resume ------------------------------------------------------------------------
     def _prepare_run_dpath(self) -> None:

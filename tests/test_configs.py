@@ -20,8 +20,21 @@ CONFIG_DPATHS = {
     "play": REPO_DPATH / "play" / "configs",
     "agent_train": REPO_DPATH / "agents" / "configs" / "train",
     "agent_eval": REPO_DPATH / "agents" / "configs" / "eval",
+    "auto_explore_train": REPO_DPATH / "auto_explore" / "configs" / "train",
+    "auto_explore_eval": REPO_DPATH / "auto_explore" / "configs" / "eval",
 }
-SOURCE_DPATHS = ("agents", "common", "data", "data_generation", "models", "training", "pipelines", "external", "play")
+SOURCE_DPATHS = (
+    "agents",
+    "common",
+    "data",
+    "data_generation",
+    "models",
+    "training",
+    "pipelines",
+    "external",
+    "play",
+    "auto_explore",
+)
 
 
 def shipped_configs() -> list[tuple[str, str]]:

@@ -49,7 +49,9 @@ def to_agent_config(cfg: DictConfig, run_dpath: Path) -> AgentTrainConfig:
             f"training resumes from `last` only (got common.resume_ckpt_id={common.resume_ckpt_id})"
         )
     if not cfg.world_model_dpath:
-        raise UserError("auto_explore train needs world_model_dpath=<GenieRedux-G checkpoint or its run folder>")
+        raise UserError(
+            "auto_explore train needs world_model_dpath=<GenieRedux-G checkpoint or its run folder>"
+        )
     if not collection.games:
         raise UserError(
             "collection.games is empty; name at least one game, e.g. [MontezumaRevenge-Atari2600]"

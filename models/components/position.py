@@ -93,7 +93,9 @@ class SpatialPositionBias(nn.Module):
             return self._cached[1]
         offsets, index = relative_offset_table(grid, device)  # [(2h-1)(2w-1), 2], [h*w, h*w]
         # the MLP runs once per distinct offset, not per pair of patches (h*w times fewer rows)
-        bias = self.mlp(offsets.sign() * torch.log2(1.0 + offsets.abs()))[index].permute(2, 0, 1)  # [H, hw, hw]
+        bias = self.mlp(offsets.sign() * torch.log2(1.0 + offsets.abs()))[index].permute(
+            2, 0, 1
+        )  # [H, hw, hw]
         num_extra = num_tokens - index.shape[0]
         if num_extra > 0:
             bias = F.pad(bias, (num_extra, 0, num_extra, 0))  # no bias to or from extra tokens

@@ -69,7 +69,7 @@ class WorldModelUncertaintyReward(RewardSource):
     row, so one call scores every env and nothing is recomputed per step. An env whose episode has
     fewer than C frames earns 0 and its row holds stale context; when its episode reaches C frames the
     row is re-primed with them (`WorldModel.reset_rows`: equal to a fresh reset of that row).
-    Each observed frame is encoded with the C-1 frames before it (the tokenizer is causal in time).
+    Each observed frame is encoded once, against the tokenizer encoder's cache of the frames before it.
     """
 
     def __init__(self, settings: WorldModelRewardSettings, action_ids: list[int], image_size: int) -> None:
@@ -133,8 +133,7 @@ class WorldModelUncertaintyReward(RewardSource):
         self.frames[dones] = step.observations[dones][:, None]
         self.actions[dones] = 0
         if (self.counts > c).any():  # rows that keep their context: append f_{t+1}, one batched call
-            encoded = self.wm.tokenizer.encode(self._to_model(self.frames))[:, -1:]  # [N, 1, h, w]
-            self.wm.observe(encoded, taken, max_context=c)
+            self.wm.observe(self._to_model(step.observations[:, None]), taken, max_context=c)
         self._reprime(np.flatnonzero(self.counts == c))
         return rewards
 

@@ -46,6 +46,7 @@ class WorldModel:
         self.max_frames = self.dynamics.config.num_frames  # W: frames a generated frame attends to
         self.decoder_frames = self.tokenizer.config.num_frames  # the same for the tokenizer's decoder
         self.token_history: torch.Tensor | None = None
+        self.encoder_cache: FrameCache | None = None  # real frames' encoder keys/values (observe)
 
     @classmethod
     def from_checkpoint(
@@ -102,7 +103,8 @@ class WorldModel:
                 if t0 > 1
                 else torch.zeros(b, 0, dtype=torch.long, device=self.device)
             )
-        self.token_history = self.tokenizer.encode(prime_frames)  # [B, T0, h, w]
+        # [B, T0, h, w]; the encoder cache lets observe() encode real frames one at a time
+        self.token_history, self.encoder_cache = self.tokenizer.encode_step(prime_frames, None)
         # per-frame action embeddings [B, T0, D]: frame 0 gets the dynamics' "no action yet" embedding
         self.action_history = self.dynamics.frame_actions(self.model.embed_actions(prime_actions))
         if self.use_cache:
@@ -129,7 +131,11 @@ class WorldModel:
         if prime_actions is None:
             prime_actions = self.infer_actions(prime_frames)
         rows = rows.to(self.device)
-        tokens = self.tokenizer.encode(prime_frames)  # [R, T, h, w]
+        tokens, encoder_kv = self.tokenizer.encode_step(prime_frames, None)  # [R, T, h, w]
+        if self.encoder_cache is not None and self.encoder_cache.num_frames != t0:
+            self.encoder_cache = None  # after generation: observe() needs a fresh reset
+        if self.encoder_cache is not None:
+            self.encoder_cache = _replace_rows(self.encoder_cache, rows, encoder_kv)
         self.token_history[rows] = tokens
         self.action_history[rows] = self.dynamics.frame_actions(self.model.embed_actions(prime_actions))
         if self.use_cache:
@@ -156,12 +162,19 @@ class WorldModel:
         return self.new_frame_logits(masked, action_embeds, past).float()
 
     @torch.no_grad()
-    def observe(self, token_ids: torch.Tensor, actions: torch.Tensor, max_context: int) -> None:
-        """Append frames seen in the real game: token_ids [B, 1, h, w] that actions int64 [B] led to.
+    def observe(self, frames: torch.Tensor, actions: torch.Tensor, max_context: int) -> None:
+        """Append frames seen in the real game: frames [B, 1, 3, H, W] that actions int64 [B] led to.
 
-        Keeps the newest `max_context` frames of context. Nothing is decoded: the decoder cache is
-        dropped, and rebuilt from the token history if frames are generated afterwards.
+        Each frame is encoded once, against the encoder's cache; the newest `max_context` frames of
+        context are kept. Nothing is decoded: the decoder cache is dropped, and rebuilt from the
+        token history if frames are generated afterwards.
         """
+        if self.encoder_cache is None:
+            raise ValueError(
+                "observe() follows reset() or observe(): generated frames have no pixels to encode"
+            )
+        token_ids, encoder_cache = self.tokenizer.encode_step(frames, self.encoder_cache)  # [B, 1, h, w]
+        self.encoder_cache = encoder_cache.last(max_context)
         action_embeds = self.model.embed_actions(actions.reshape(-1, 1).to(self.device))  # [B, 1, D]
         if self.use_cache:
             past = self.dynamics_cache.last(self.max_frames - 1)
@@ -236,6 +249,7 @@ class WorldModel:
             frames, self.decoder_cache = self.tokenizer.decode_step(token_ids, decoder_past)
         self.token_history = torch.cat([self.token_history, token_ids], dim=1)
         self.action_history = torch.cat([self.action_history, action_embeds], dim=1)
+        self.encoder_cache = None  # generated frames exist as tokens only
         if self.use_cache:
             # only the window is ever read again: long sessions stay O(W) in memory and time
             self.token_history = self.token_history[:, -self.max_frames :]

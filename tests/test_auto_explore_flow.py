@@ -65,3 +65,29 @@ def test_train_eval_generate_round_trip_on_a_bundled_game(tmp_path, monkeypatch,
     np.testing.assert_array_equal(first, second)
     one, other = (stores[0].read_actions(record.episode_id, 0, 12) for record in records)
     assert not np.array_equal(one, other)  # gamma and sampling: the two sessions play differently
+
+
+@pytest.mark.slow
+def test_coverage_counts_distinct_ram_states_for_both_agents(tmp_path, monkeypatch, tiny_world_model_dpath):
+    pytest.importorskip("stable_retro")
+    from auto_explore.cli import main as auto_explore_main
+    from auto_explore.coverage import coverage_rows
+
+    torch.set_num_threads(1)
+    monkeypatch.chdir(tmp_path)
+    train = [
+        f"world_model_dpath={tiny_world_model_dpath}",
+        *TINY_TRAIN,
+        "common.epochs=1",
+        "evaluation.every=0",
+    ]
+    assert auto_explore_main("train", train) == 0
+    run_dpath = tmp_path / "outputs" / "auto_explore" / "run_001"
+    rows = coverage_rows(run_dpath, ["MontezumaRevenge-Atari2600", "Airstriker-Genesis"], num_steps=40)
+    assert [(row["game"], row["agent"].split()[0]) for row in rows] == [
+        ("MontezumaRevenge-Atari2600", "random"), ("MontezumaRevenge-Atari2600", "auto_explore"),
+        ("Airstriker-Genesis", "random"), ("Airstriker-Genesis", "auto_explore"),
+    ]  # fmt: skip
+    for row in rows:  # 40 steps, episodes cut at 30: two episodes; per 10k = count * 250
+        assert row["episodes"] == 2 and 250 <= row["distinct_states_per_10k"] <= 40 * 250
+        assert row["distinct_screens_per_10k"] <= row["distinct_states_per_10k"]

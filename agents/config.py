@@ -25,8 +25,11 @@ class CommonConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    game: str  # coinrun | synthetic-cue | synthetic-block | a stable-retro game
+    game: (
+        str | list[str]
+    )  # coinrun | synthetic-cue | synthetic-block | stable-retro game(s): env i plays game i % len
     num_envs: int  # episodes stepped together
+    frame_skip: int  # emulator frames per step (CoinRun: 1, its native step)
     image_size: int  # frames are uint8 [S, S, 3]
     levels: list[int] | None  # coinrun: [start, count] of the training levels (LEVEL_RANGES.agent_train)
     max_episode_steps: int | None  # cut episodes at this length (games without their own limit)
@@ -34,8 +37,11 @@ class EnvConfig:
 
 @dataclass(frozen=True)
 class RewardConfig:
-    type: str  # env (game reward) | none
+    type: str  # env (game reward) | none | world_model (AutoExplore)
     scale: float  # training rewards = reward * scale (CoinRun's 10 for the coin -> 1)
+    world_model_dpath: str | None  # world_model: the frozen GenieRedux-G checkpoint
+    n_preds: int  # world_model: frames predicted after each action (1 MaskGIT step)
+    context_frames: int  # world_model: real frames the prediction is conditioned on
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class CollectionConfig:
 @dataclass(frozen=True)
 class TrainingConfig:
     algorithm: str  # ppo | actor_critic (agents/losses.py)
+    start_after: int  # warm-up: epochs of collection only before the first gradient step
     sequence_length: int  # L: steps per training sequence (the LSTM unrolls L+1 frames)
     batch_size: int  # sequences per gradient step
     ppo_epochs: int  # ppo: passes over each rollout
@@ -76,6 +83,12 @@ class CheckpointConfig:
 
 
 @dataclass(frozen=True)
+class EvaluationConfig:
+    every: int  # every this many epochs, one long episode per game (return, training-reward return, gif); 0: never
+    num_steps: int  # steps of that episode at most
+
+
+@dataclass(frozen=True)
 class AgentTrainConfig:
     run_dpath: str | None
     common: CommonConfig
@@ -85,6 +98,7 @@ class AgentTrainConfig:
     collection: CollectionConfig
     training: TrainingConfig
     checkpoint: CheckpointConfig
+    evaluation: EvaluationConfig
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +121,7 @@ def parse_config(cfg: DictConfig | dict) -> AgentTrainConfig:
     classes = {
         "common": CommonConfig, "env": EnvConfig, "reward": RewardConfig, "agent": AgentConfig,
         "collection": CollectionConfig, "training": TrainingConfig, "checkpoint": CheckpointConfig,
+        "evaluation": EvaluationConfig,
     }  # fmt: skip
     unknown = sorted(set(values) - set(sections) - {"run_dpath"})
     if unknown:

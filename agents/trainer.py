@@ -36,10 +36,11 @@ from agents.checkpoint import (
 from agents.config import AgentTrainConfig
 from agents.losses import ALGORITHMS, sequence_loss
 from agents.returns import advantages as gae
-from agents.rewards import build_reward_source
+from agents.rewards import RewardSource, WorldModelRewardSettings, build_reward_source
 from agents.rollout import Collector, Rollout, cut_sequences
 from common.errors import UserError
 from common.progress import progress_bar
+from data.actions import action_ids
 from data_generation.envs import make_vec_env
 
 
@@ -57,8 +58,27 @@ def check_config(config: AgentTrainConfig) -> None:
             f"ppo cuts each rollout into sequences: collection.num_steps ({collection.num_steps}) must "
             f"be a multiple of training.sequence_length ({training.sequence_length})"
         )
+    if config.training.start_after < 0 or config.evaluation.every < 0:
+        raise UserError("training.start_after and evaluation.every must be >= 0")
     if config.common.device not in ("cpu", "gpu", "cuda", "auto"):
         raise UserError(f"common.device must be cpu or gpu (got '{config.common.device}')")
+
+
+def reward_source_for(
+    config: AgentTrainConfig, action_names: tuple[str, ...], device: torch.device | str
+) -> RewardSource:
+    """The training reward source of `config` (reward.type) for a game with these actions."""
+    reward = config.reward
+    settings = None
+    if reward.type == "world_model":
+        if not reward.world_model_dpath:
+            raise UserError(
+                "reward.type world_model needs reward.world_model_dpath (a GenieRedux-G checkpoint)"
+            )
+        settings = WorldModelRewardSettings(
+            reward.world_model_dpath, reward.n_preds, reward.context_frames, str(device)
+        )
+    return build_reward_source(reward.type, settings, action_ids(action_names), config.env.image_size)
 
 
 def epsilon_at(config: AgentTrainConfig, epoch: int) -> float:
@@ -80,14 +100,14 @@ class AgentTrainer:
         self.fabric.seed_everything(common.seed, verbose=False)
         env = config.env
         levels = tuple(env.levels) if env.levels is not None else None
-        self.vec_env = make_vec_env(env.game, env.num_envs, env.image_size, common.seed, levels=levels,
-                                    max_episode_steps=env.max_episode_steps)  # fmt: skip
+        self.vec_env = make_vec_env(env.game, env.num_envs, env.image_size, common.seed, env.frame_skip,
+                                    levels=levels, max_episode_steps=env.max_episode_steps)  # fmt: skip
         self.num_actions = len(self.vec_env.action_names)
         model = build_actor_critic(self.num_actions, env.image_size, config.agent.size)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.training.learning_rate, eps=1e-5)
         self.model, self.optimizer = self.fabric.setup(model, optimizer)
         self.model.mark_forward_method("step")
-        self.collector = Collector(self.vec_env, build_reward_source(config.reward.type),
+        self.collector = Collector(self.vec_env, self.build_reward(),
                                    config.collection.num_steps, config.reward.scale)  # fmt: skip
         self.generator = torch.Generator().manual_seed(common.seed)  # actions and minibatch order
         self.epoch, self.env_steps, self.wall_s = 0, 0, 0.0
@@ -95,6 +115,10 @@ class AgentTrainer:
         self.recent_returns: deque[float] = deque(maxlen=config.checkpoint.best_window)
         self.replay: deque[Rollout] = deque(maxlen=config.training.replay_epochs)
         self._prepare_run_dpath()
+
+    def build_reward(self) -> RewardSource:
+        """The training reward source of this config (reward.type); sized by its first reset."""
+        return reward_source_for(self.config, self.vec_env.action_names, self.fabric.device)
 
     # -- run folder, resume ------------------------------------------------------------------------
     def _prepare_run_dpath(self) -> None:
@@ -181,7 +205,11 @@ class AgentTrainer:
         rollout, tally = self.collector.collect(self.model, epsilon, self.generator, self.fabric.device)
         collect_s = time.perf_counter() - started
         self.model.train()
-        losses = self.train_on(rollout)
+        if self.epoch < self.config.training.start_after:  # warm-up: the replay fills, no update yet
+            self.replay.append(rollout)
+            losses = {}
+        else:
+            losses = self.train_on(rollout)
         epoch_s = time.perf_counter() - started
         self.epoch += 1
         self.env_steps += rollout.actions.numel()
@@ -197,6 +225,9 @@ class AgentTrainer:
         }  # fmt: skip
         with open(self.run_dpath / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(row) + "\n")
+        every = self.config.evaluation.every
+        if every and self.epoch % every == 0:
+            self.evaluate()
         is_full = len(self.recent_returns) >= self.recent_returns.maxlen
         if is_full and (self.best_score is None or row["recent_return_mean"] > self.best_score):
             self.best_score = row["recent_return_mean"]
@@ -254,6 +285,18 @@ class AgentTrainer:
                 num_steps - t.sequence_length + 1, (t.batch_size,), generator=self.generator
             )
             yield cut_sequences(rollout, envs, starts, t.sequence_length)
+
+    def evaluate(self) -> list[dict[str, Any]]:
+        """One long episode per game with the current policy -> rows in eval.jsonl, gifs in eval/."""
+        from agents.long_episodes import play_long_episodes
+
+        module = self.model.module if hasattr(self.model, "module") else self.model
+        rows = play_long_episodes(module, self.config, self.build_reward, self.fabric.device,
+                                  self.run_dpath / "eval", f"epoch_{self.epoch:04d}")  # fmt: skip
+        with open(self.run_dpath / "eval.jsonl", "a") as handle:
+            for row in rows:
+                handle.write(json.dumps({"epoch": self.epoch, "env_steps": self.env_steps, **row}) + "\n")
+        return rows
 
     def close(self) -> None:
         self.vec_env.close()

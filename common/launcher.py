@@ -50,8 +50,8 @@ STACKS: dict[str, Stack] = {
     "auto_explore": Stack(
         "auto_explore.cli",
         ("train", "eval"),
-        "train or evaluate the AutoExplore agent",
-        "python run.py auto_explore train model_dpath=checkpoints/genie_redux_guided",
+        "train the AutoExplore agent (world-model uncertainty reward); evaluate it: long episodes, gifs",
+        "python run.py auto_explore train world_model_dpath=outputs/demo/genie_redux_guided/best_model",
     ),
     "play": Stack(
         "play.cli",

@@ -101,6 +101,19 @@ class VideoTokenizer(nn.Module):
         return indices.reshape(*indices.shape[:2], *self.grid)
 
     @torch.no_grad()
+    def encode_step(self, frames: torch.Tensor, cache: FrameCache | None) -> tuple[torch.Tensor, FrameCache]:
+        """Encode new frames given the encoder cache of the frames before them (the encoder is causal).
+
+        frames [B, Tn, 3, H, W] -> (token_ids int64 [B, Tn, h, w], cache extended by these frames);
+        with no cache it equals `encode`. The caller bounds the cache (`FrameCache.last`).
+        """
+        self.check_frames(frames)
+        x = self.patch_norm(self.patch_embed(patchify(frames, self.config.patch_size)))  # [B, Tn, h*w, D]
+        hidden, new_kv = self.encoder.forward_cached(add_positions(x, self.grid), cache)
+        indices = self.quantizer(self.to_code(hidden)).indices  # [B, Tn, h*w]
+        return indices.reshape(*indices.shape[:2], *self.grid), (cache or FrameCache()).appended(new_kv)
+
+    @torch.no_grad()
     def decode(self, token_ids: torch.Tensor, window: int | None = None) -> torch.Tensor:
         """token_ids [B, T, h, w] -> frames [B, T, 3, H, W] in [0, 1].
 

@@ -46,6 +46,7 @@ class WorldModel:
         self.max_frames = self.dynamics.config.num_frames  # W: frames a generated frame attends to
         self.decoder_frames = self.tokenizer.config.num_frames  # the same for the tokenizer's decoder
         self.token_history: torch.Tensor | None = None
+        self.encoder_cache: FrameCache | None = None  # real frames' encoder keys/values (observe)
 
     @classmethod
     def from_checkpoint(
@@ -102,13 +103,86 @@ class WorldModel:
                 if t0 > 1
                 else torch.zeros(b, 0, dtype=torch.long, device=self.device)
             )
-        self.token_history = self.tokenizer.encode(prime_frames)  # [B, T0, h, w]
+        # [B, T0, h, w]; the encoder cache lets observe() encode real frames one at a time
+        self.token_history, self.encoder_cache = self.tokenizer.encode_step(prime_frames, None)
         # per-frame action embeddings [B, T0, D]: frame 0 gets the dynamics' "no action yet" embedding
         self.action_history = self.dynamics.frame_actions(self.model.embed_actions(prime_actions))
         if self.use_cache:
             tokens, frame_actions = self.token_history, self.action_history
             self.dynamics_cache = FrameCache(self.dynamics.logits_cached(tokens, frame_actions, None)[1])
             self.decoder_cache = self.tokenizer.decode_step(tokens, None)[1]
+
+    @torch.no_grad()
+    def reset_rows(
+        self, rows: torch.Tensor, prime_frames: torch.Tensor, prime_actions: torch.Tensor | None = None
+    ) -> None:
+        """Re-prime sessions `rows` (int64 [R]) from prime_frames [R, T, 3, H, W] (actions [R, T-1]).
+
+        The other sessions keep their context. T must be the number of frames every session holds
+        now, so the batch stays one block of caches; afterwards row r is exactly a fresh `reset`.
+        """
+        if self.token_history is None:
+            raise ValueError("call reset(prime_frames) before reset_rows")
+        t0, held = prime_frames.shape[1], self.token_history.shape[1]
+        if t0 != held:
+            raise ValueError(f"reset_rows needs {held} prime frames (the sessions' context), got {t0}")
+        if self.is_action_guided and prime_actions is None and t0 > 1:
+            raise ValueError("GenieRedux-G needs prime_actions [R, T-1] for more than one prime frame")
+        if prime_actions is None:
+            prime_actions = self.infer_actions(prime_frames)
+        rows = rows.to(self.device)
+        tokens, encoder_kv = self.tokenizer.encode_step(prime_frames, None)  # [R, T, h, w]
+        if self.encoder_cache is not None and self.encoder_cache.num_frames != t0:
+            self.encoder_cache = None  # after generation: observe() needs a fresh reset
+        if self.encoder_cache is not None:
+            self.encoder_cache = _replace_rows(self.encoder_cache, rows, encoder_kv)
+        self.token_history[rows] = tokens
+        self.action_history[rows] = self.dynamics.frame_actions(self.model.embed_actions(prime_actions))
+        if self.use_cache:
+            new_kv = self.dynamics.logits_cached(tokens, self.action_history[rows], None)[1]
+            self.dynamics_cache = _replace_rows(self.dynamics_cache, rows, FrameCache(new_kv))
+            if self.decoder_cache is not None and self.decoder_cache.num_frames != t0:
+                self.decoder_cache = None  # a shorter decoder window: rebuilt when frames are decoded
+            if self.decoder_cache is not None:
+                self.decoder_cache = _replace_rows(
+                    self.decoder_cache, rows, self.tokenizer.decode_step(tokens, None)[1]
+                )
+
+    @torch.no_grad()
+    def next_frames_logits(self, actions: torch.Tensor) -> torch.Tensor:
+        """The first MaskGIT iteration only: actions int64 [B, Tn] -> logits [B, Tn*h*w, K] of the
+        Tn fully masked frames they lead to (what 1 MaskGIT step samples from); nothing is committed."""
+        if self.token_history is None:
+            raise ValueError("call reset(prime_frames) before next_frames_logits")
+        b, tn = actions.shape
+        h, w = self.dynamics.grid
+        action_embeds = self.model.embed_actions(actions.to(self.device))  # [B, Tn, D]
+        masked = torch.full((b, tn, h, w), self.dynamics.mask_id, dtype=torch.long, device=self.device)
+        past = self.dynamics_cache.last(self.max_frames - tn) if self.use_cache else None
+        return self.new_frame_logits(masked, action_embeds, past).float()
+
+    @torch.no_grad()
+    def observe(self, frames: torch.Tensor, actions: torch.Tensor, max_context: int) -> None:
+        """Append frames seen in the real game: frames [B, 1, 3, H, W] that actions int64 [B] led to.
+
+        Each frame is encoded once, against the encoder's cache; the newest `max_context` frames of
+        context are kept. Nothing is decoded: the decoder cache is dropped, and rebuilt from the
+        token history if frames are generated afterwards.
+        """
+        if self.encoder_cache is None:
+            raise ValueError(
+                "observe() follows reset() or observe(): generated frames have no pixels to encode"
+            )
+        token_ids, encoder_cache = self.tokenizer.encode_step(frames, self.encoder_cache)  # [B, 1, h, w]
+        self.encoder_cache = encoder_cache.last(max_context)
+        action_embeds = self.model.embed_actions(actions.reshape(-1, 1).to(self.device))  # [B, 1, D]
+        if self.use_cache:
+            past = self.dynamics_cache.last(self.max_frames - 1)
+            new_kv = self.dynamics.logits_cached(token_ids, action_embeds, past)[1]
+            self.dynamics_cache = past.appended(new_kv).last(max_context)
+            self.decoder_cache = None
+        self.token_history = torch.cat([self.token_history, token_ids], dim=1)[:, -max_context:]
+        self.action_history = torch.cat([self.action_history, action_embeds], dim=1)[:, -max_context:]
 
     def new_frame_logits(
         self, token_ids: torch.Tensor, new_actions: torch.Tensor, past: FrameCache | None
@@ -168,10 +242,14 @@ class WorldModel:
         if self.use_cache:
             new_kv = self.dynamics.logits_cached(token_ids, action_embeds, past)[1]
             self.dynamics_cache = past.appended(new_kv)
+            if self.decoder_cache is None:  # after observe(): decode the context again
+                context = self.token_history[:, -(self.decoder_frames - tn) :]
+                self.decoder_cache = self.tokenizer.decode_step(context, None)[1]
             decoder_past = self.decoder_cache.last(self.decoder_frames - tn)
             frames, self.decoder_cache = self.tokenizer.decode_step(token_ids, decoder_past)
         self.token_history = torch.cat([self.token_history, token_ids], dim=1)
         self.action_history = torch.cat([self.action_history, action_embeds], dim=1)
+        self.encoder_cache = None  # generated frames exist as tokens only
         if self.use_cache:
             # only the window is ever read again: long sessions stay O(W) in memory and time
             self.token_history = self.token_history[:, -self.max_frames :]
@@ -219,3 +297,15 @@ class WorldModel:
         for t in tqdm(range(actions.shape[1]), desc="rollout", disable=not progress, leave=False):
             frames.append(self.step(actions[:, t], steps, temperature, schedule, generator).frames)
         return torch.stack(frames, dim=1)
+
+
+def _replace_rows(cache: FrameCache, rows: torch.Tensor, new: FrameCache) -> FrameCache:
+    """cache with batch rows `rows` replaced by `new` (R rows); keys/values are [B*S, H, P, hd]."""
+    layers = []
+    for (k, v), (nk, nv) in zip(cache.layers, new.layers, strict=True):
+        k, v = k.clone(), v.clone()
+        b = k.shape[0] // (nk.shape[0] // len(rows))  # S tokens per frame: [B*S] rows
+        k.view(b, -1, *k.shape[1:])[rows] = nk.view(len(rows), -1, *nk.shape[1:])
+        v.view(b, -1, *v.shape[1:])[rows] = nv.view(len(rows), -1, *nv.shape[1:])
+        layers.append((k, v))
+    return FrameCache(layers)

@@ -20,6 +20,8 @@ CONFIG_DPATHS = {
     "play": REPO_DPATH / "play" / "configs",
     "agent_train": REPO_DPATH / "agents" / "configs" / "train",
     "agent_eval": REPO_DPATH / "agents" / "configs" / "eval",
+    "auto_explore_train": REPO_DPATH / "auto_explore" / "configs" / "train",
+    "auto_explore_eval": REPO_DPATH / "auto_explore" / "configs" / "eval",
 }
 SOURCE_DPATHS = (
     "agents",
@@ -31,6 +33,7 @@ SOURCE_DPATHS = (
     "pipelines",
     "external",
     "play",
+    "auto_explore",
 )
 
 

@@ -55,6 +55,21 @@ BUDGET = {
         "training.batch_size": "4",
         "common.epochs": "2",
     },
+    # episodes cut at 10 steps and best_window 1: the tiny run has a best_reward checkpoint to evaluate
+    "auto_explore train": {
+        "common.epochs": "2",
+        "collection.train.config.num_envs": "2",
+        "collection.train.config.num_steps": "16",
+        "collection.max_episode_steps": "10",
+        "agent.size": "tiny",
+        "training.actor_critic.steps_per_epoch": "2",
+        "training.actor_critic.batch_size": "4",
+        "training.actor_critic.sequence_length": "8",
+        "evaluation.every": "2",
+        "evaluation.num_steps": "10",
+        "checkpoint.best_window": "1",
+    },
+    "auto_explore eval": {"num_steps": "10"},
     # best_reward needs 100 finished episodes, which 2 tiny epochs do not reach
     "agent eval": {"checkpoint": "last", "num_levels": "2", "num_parallel": "2", "is_recorded": "false"},
     "demo": {
@@ -101,7 +116,7 @@ def with_budget(argv: list[str]) -> list[str]:
     """The documented argv with the budget's keys replacing (or added to) its own; order kept."""
     num_words = next((i for i, item in enumerate(argv) if "=" in item), len(argv))  # stack, mode, paths
     head, items = argv[:num_words], argv[num_words:]
-    stack = " ".join(head[:2]) if head[0] in ("genie_redux", "agent") else head[0]
+    stack = " ".join(head[:2]) if head[0] in ("genie_redux", "agent", "auto_explore") else head[0]
     budget = dict(BUDGET.get(stack, {}))
     merged: dict[str, str] = {}
     for item in items:

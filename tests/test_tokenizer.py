@@ -115,3 +115,14 @@ def test_tiny_tokenizer_overfits_a_real_clip_above_30db_and_beats_the_mean_frame
     num_tokens = token_ids.numel()
     num_distinct = token_ids.unique().numel()
     assert num_distinct >= num_tokens // 4, f"{num_distinct} distinct codes for {num_tokens} tokens"
+
+
+def test_encode_step_with_the_cache_equals_encoding_the_whole_clip():
+    torch.manual_seed(0)
+    tokenizer = build("tokenizer", "tiny").eval()
+    frames = torch.rand(2, 5, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    whole = tokenizer.encode(frames)  # [2, 5, h, w]
+    first, cache = tokenizer.encode_step(frames[:, :3], None)  # prime, then one frame at a time
+    second, cache = tokenizer.encode_step(frames[:, 3:4], cache)
+    last, cache = tokenizer.encode_step(frames[:, 4:5], cache)
+    assert torch.equal(torch.cat([first, second, last], dim=1), whole) and cache.num_frames == 5

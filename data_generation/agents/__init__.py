@@ -3,7 +3,8 @@
 An agent picks a *local* action index (the env's Discrete(n)); the generator maps it to the shared
 vocabulary through `env.action_ids`. All randomness comes from the `rng` the generator passes in,
 which is seeded per episode, so a recording is reproducible whatever worker runs it.
-`policy` plays a trained actor-critic checkpoint (agents/: the CoinRun task agent, AutoExplore).
+`policy` plays a trained actor-critic checkpoint (agents/: the CoinRun task agent, AutoExplore);
+`auto_explore` is the same agent under the paper's name (an `auto_explore train` run folder).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from data_generation.agents.random_agent import RandomAgent
 
 __all__ = ["Agent", "PolicyAgent", "RandomAgent", "build_agent"]
 
-AGENTS: dict[str, type[Agent]] = {"random": RandomAgent, "policy": PolicyAgent}
+AGENTS: dict[str, type[Agent]] = {"random": RandomAgent, "policy": PolicyAgent, "auto_explore": PolicyAgent}
 
 
 def build_agent(variant: str, num_actions: int, options: dict[str, Any]) -> Agent:

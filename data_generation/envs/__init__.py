@@ -4,7 +4,7 @@ the synthetic games; `make_vec_env(...)` for many episodes at once (actor-critic
 from __future__ import annotations
 
 from data_generation.envs.base import OBSERVATION_IS_RESET, GameEnv
-from data_generation.envs.vector import SerialVecEnv, VecEnv, VecStep
+from data_generation.envs.vector import ProcessVecEnv, SerialVecEnv, VecEnv, VecStep
 from data_generation.names import COINRUN, SYNTHETIC_BLOCK, SYNTHETIC_CUE
 
 
@@ -40,29 +40,66 @@ def make_env(
 
 
 def make_vec_env(
-    env_name: str,
+    env_name: str | list[str],
     num_envs: int,
     image_size: int,
     seed: int,
     frame_skip: int = 1,
     levels: tuple[int, int] | None = None,
     max_episode_steps: int | None = None,
+    use_processes: bool | None = None,
 ) -> VecEnv:
-    """`num_envs` episodes of one game stepped together. CoinRun uses procgen's native batch (levels
-    drawn from `levels`, required; frame_skip 1, the game's native step); other games run as
-    GameEnvs in this process."""
+    """`num_envs` episodes stepped together; env i plays game i % len(games) of a list of games (same
+    action set). CoinRun uses procgen's native batch (levels drawn from `levels`, required; frame_skip
+    1, the game's native step); stable-retro games run one emulator per worker process
+    (ProcessVecEnv); the synthetic games run in this process unless `use_processes`."""
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1 (got {num_envs})")
-    if env_name.lower() == COINRUN:
+    games = [env_name] if isinstance(env_name, str) else list(env_name)
+    if not games:
+        raise ValueError("make_vec_env needs at least one game")
+    if any(game.lower() == COINRUN for game in games):
         from data_generation.envs.coinrun import CoinRunVecEnv
 
+        if len(games) > 1:
+            raise ValueError("CoinRun's VecEnv plays CoinRun only (got games {games})")
         if frame_skip != 1:
             raise ValueError(f"CoinRun is stepped natively (frame_skip=1, got {frame_skip})")
         if levels is None:
             raise ValueError("a CoinRun VecEnv needs levels=[start, count] (see LEVEL_RANGES in coinrun.py)")
         return CoinRunVecEnv(num_envs, image_size, seed, levels)
-    envs = [make_env(env_name, image_size, frame_skip, seed=seed + i) for i in range(num_envs)]
-    return SerialVecEnv(envs, seed, max_episode_steps)
+    env_kwargs = [
+        {
+            "env_name": games[i % len(games)],
+            "image_size": image_size,
+            "frame_skip": frame_skip,
+            "seed": seed + i,
+        }
+        for i in range(num_envs)
+    ]
+    is_retro = any(game.lower() not in (SYNTHETIC_BLOCK, SYNTHETIC_CUE) for game in games)
+    if use_processes is None:
+        use_processes = is_retro
+    if is_retro and not use_processes:
+        raise ValueError("stable-retro allows one emulator per process: retro games need use_processes")
+    if use_processes:
+        if is_retro:  # fail here, with the import command, rather than in every worker
+            from data_generation.envs.retro import require_rom
+            from data_generation.names import resolve_retro_game
+
+            for game in games:
+                require_rom(resolve_retro_game(game))
+        return ProcessVecEnv(make_env, env_kwargs, seed, max_episode_steps)
+    return SerialVecEnv([make_env(**kwargs) for kwargs in env_kwargs], seed, max_episode_steps)
 
 
-__all__ = ["OBSERVATION_IS_RESET", "GameEnv", "SerialVecEnv", "VecEnv", "VecStep", "make_env", "make_vec_env"]
+__all__ = [
+    "OBSERVATION_IS_RESET",
+    "GameEnv",
+    "ProcessVecEnv",
+    "SerialVecEnv",
+    "VecEnv",
+    "VecStep",
+    "make_env",
+    "make_vec_env",
+]

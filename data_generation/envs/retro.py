@@ -105,6 +105,10 @@ class RetroGameEnv(GameEnv):
             raise RuntimeError("call reset() before step()")
         return self._retro.get_screen(apply_rotation=True)  # [H, W, 3], cropped and rotated as RetroEnv does
 
+    def ram(self) -> np.ndarray:
+        """The console's RAM now, uint8 [n]: the game's full state (distinct-state counts hash it)."""
+        return self._retro.get_ram()
+
     def close(self) -> None:
         if getattr(self, "_retro", None) is not None:
             # Drop every reference to the core, or it outlives close() and blocks the next make_env.

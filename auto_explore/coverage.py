@@ -1,0 +1,97 @@
+"""Does it explore? Distinct states per 10 k env steps, AutoExplore vs the random agent, same budget.
+
+    python -m auto_explore.coverage <auto_explore run folder> [num_steps] [game ...]
+
+For each game (default: the run's `collection.games`), each agent plays `num_steps` steps of
+consecutive episodes seeded as the generator seeds them, cut at the run's `max_episode_steps`.
+A state is the emulator's RAM, hashed (the game's full state); a screen is the 16x16, 3-bit
+thumbnail of the frame (agents/coverage.py). AutoExplore plays with the data-generation settings
+(gamma 0.15, temperature 1). Rows go to benchmarks/RESULTS.md (block `auto_explore_coverage`) and
+docs/auto_explore.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from agents.checkpoint import load_policy
+from agents.coverage import STEPS_PER_UNIT, screen_key
+from data_generation.agents import Agent, build_agent
+from data_generation.envs import make_env
+from data_generation.work import episode_seed
+
+DOCS_FPATH = Path(__file__).resolve().parents[1] / "docs" / "auto_explore.md"
+
+
+def measure_game(agent: Agent, game: str, image_size: int, frame_skip: int, max_episode_steps: int,
+                 num_steps: int, seed: int) -> dict:  # fmt: skip
+    """One agent on one game for num_steps steps -> distinct RAM states and screens per 10 k steps."""
+    env = make_env(game, image_size, frame_skip)
+    states, screens, steps, episode = set(), set(), 0, 0
+    try:
+        while steps < num_steps:
+            seed_ = episode_seed(seed, game, episode)
+            rng = np.random.default_rng(seed_)
+            observation, _ = env.reset(seed=seed_)
+            agent.reset()
+            episode += 1
+            terminated, length = False, 0
+            while not terminated and length < max_episode_steps and steps < num_steps:
+                states.add(hashlib.blake2b(env.ram().tobytes(), digest_size=8).digest())
+                screens.add(screen_key(observation))
+                observation, _, terminated, _, _ = env.step(agent.act(observation, rng))
+                steps, length = steps + 1, length + 1
+    finally:
+        env.close()
+    units = num_steps / STEPS_PER_UNIT
+    return {"episodes": episode, "distinct_states_per_10k": len(states) / units,
+            "distinct_screens_per_10k": len(screens) / units}  # fmt: skip
+
+
+def coverage_rows(run_dpath: Path, games: list[str], num_steps: int) -> list[dict]:
+    _, config = load_policy(run_dpath)
+    env = config["env"]
+    games = games or ([env["game"]] if isinstance(env["game"], str) else list(env["game"]))
+    num_actions = 5  # RetroAct's [RIGHT, LEFT, UP, DOWN, ACTION_PRIMARY]
+    agents = {
+        "random": build_agent("random", num_actions, {}),
+        "auto_explore (gamma 0.15, T 1.0)": build_agent(
+            "auto_explore",
+            num_actions,
+            {"checkpoint_dpath": str(run_dpath), "gamma": 0.15, "temperature": 1.0},
+        ),
+    }
+    max_steps = env["max_episode_steps"] or 1000
+    return [
+        {"game": game, "agent": name, "env_steps": num_steps,
+         **measure_game(agent, game, env["image_size"], env["frame_skip"], max_steps, num_steps, seed=0)}
+        for game in games for name, agent in agents.items()
+    ]  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    from benchmarks.recording import record
+    from common.atomic import atomic_write_text
+
+    run_dpath = Path(argv[0])
+    num_steps = int(argv[1]) if len(argv) > 1 else 10_000
+    rows = coverage_rows(run_dpath, argv[2:], num_steps)
+    notes = (f"{num_steps} env steps per agent and game, consecutive episodes seeded as the generator seeds "
+             f"them; state = hash of the emulator RAM, screen = 16x16 thumbnail at 3 bits per channel; "
+             f"AutoExplore = {run_dpath.name} best checkpoint with the data settings.")  # fmt: skip
+    block = record("auto_explore_coverage", rows, notes)
+    text = DOCS_FPATH.read_text()
+    start, end = "<!-- results:auto_explore_coverage -->", "<!-- /results:auto_explore_coverage -->"
+    if start in text and end in text:
+        body = block.split("\n", 1)[1].rsplit("<!--", 1)[0].replace("## auto_explore_coverage\n", "")
+        text = text.split(start)[0] + start + "\n" + body + end + text.split(end)[1]
+        atomic_write_text(DOCS_FPATH, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

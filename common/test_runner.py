@@ -10,4 +10,5 @@ import sys
 def main(mode: str | None, args: list[str]) -> int:
     # pytest exits 5 when nothing was collected: treat that as a failure, CI must run tests.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    return subprocess.call([sys.executable, "-m", "pytest", *args], env=env)
+    # the slowest tests are listed at the end: the suite must stay under 15 minutes, and this shows where it goes
+    return subprocess.call([sys.executable, "-m", "pytest", "--durations=15", *args], env=env)

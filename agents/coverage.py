@@ -62,8 +62,7 @@ def measure(agent: Agent, num_steps: int, seed: int) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from benchmarks.recording import record
-    from common.atomic import atomic_write_text
+    from benchmarks.recording import mirror_into_doc, record
 
     run_dpath, num_steps = Path(argv[0]), int(argv[1]) if len(argv) > 1 else 20_000
     policy_options = {"checkpoint_dpath": str(run_dpath), "gamma": 0.15, "temperature": 1.0}
@@ -75,13 +74,7 @@ def main(argv: list[str]) -> int:
     notes = (f"CoinRun easy, the datasets' training levels (LEVEL_RANGES data_train), {num_steps} env steps per agent, "
              f"consecutive episodes seeded as the generator seeds them; screen = 16x16 thumbnail at 3 bits per "
              f"channel; trained agent = {run_dpath.name} best checkpoint with the trained_agent data settings.")  # fmt: skip
-    block = record("agent_coverage", rows, notes)
-    text = DOCS_FPATH.read_text()
-    start, end = "<!-- results:agent_coverage -->", "<!-- /results:agent_coverage -->"
-    if start in text and end in text:
-        body = block.split("\n", 1)[1].rsplit("<!--", 1)[0].replace("## agent_coverage\n", "")
-        text = text.split(start)[0] + start + "\n" + body + end + text.split(end)[1]
-        atomic_write_text(DOCS_FPATH, text)
+    mirror_into_doc(DOCS_FPATH, "agent_coverage", record("agent_coverage", rows, notes))
     return 0
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from agents.checkpoint import load_policy, resolve_checkpoint
-from common.atomic import atomic_write_json, atomic_write_text
+from common.atomic import atomic_write_json
 from common.errors import UserError
 from data_generation.envs import make_env
 from data_generation.envs.coinrun import LEVEL_RANGES
@@ -148,6 +148,7 @@ def run_evaluation(config: EvalConfig) -> dict:
 
 def record(rows: list[dict], budget: dict, run_dpath: Path) -> None:
 
+    from benchmarks.recording import mirror_into_doc
     from benchmarks.recording import record as record_bench
 
     steps_per_s = budget["env_steps"] / max(budget["train_wall_s"], 1)
@@ -169,11 +170,4 @@ def record(rows: list[dict], budget: dict, run_dpath: Path) -> None:
 
     curve = plot_training_curve(run_dpath / "metrics.jsonl", run_dpath / "training_curve.png")
     shutil.copyfile(curve, DOCS_FPATH.parent / "agents_coinrun_curve.png")
-    block = record_bench("agent_coinrun", rows, notes)
-    if DOCS_FPATH.is_file():
-        text = DOCS_FPATH.read_text()
-        start, end = "<!-- results:agent_coinrun -->", "<!-- /results:agent_coinrun -->"
-        if start in text and end in text:
-            body = block.split("\n", 1)[1].rsplit("<!--", 1)[0].replace("## agent_coinrun\n", "")
-            text = text.split(start)[0] + start + "\n" + body + end + text.split(end)[1]
-            atomic_write_text(DOCS_FPATH, text)
+    mirror_into_doc(DOCS_FPATH, "agent_coinrun", record_bench("agent_coinrun", rows, notes))

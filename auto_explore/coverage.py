@@ -74,8 +74,7 @@ def coverage_rows(run_dpath: Path, games: list[str], num_steps: int) -> list[dic
 
 
 def main(argv: list[str]) -> int:
-    from benchmarks.recording import record
-    from common.atomic import atomic_write_text
+    from benchmarks.recording import mirror_into_doc, record
 
     run_dpath = Path(argv[0])
     num_steps = int(argv[1]) if len(argv) > 1 else 10_000
@@ -83,13 +82,7 @@ def main(argv: list[str]) -> int:
     notes = (f"{num_steps} env steps per agent and game, consecutive episodes seeded as the generator seeds "
              f"them; state = hash of the emulator RAM, screen = 16x16 thumbnail at 3 bits per channel; "
              f"AutoExplore = {run_dpath.name} best checkpoint with the data settings.")  # fmt: skip
-    block = record("auto_explore_coverage", rows, notes)
-    text = DOCS_FPATH.read_text()
-    start, end = "<!-- results:auto_explore_coverage -->", "<!-- /results:auto_explore_coverage -->"
-    if start in text and end in text:
-        body = block.split("\n", 1)[1].rsplit("<!--", 1)[0].replace("## auto_explore_coverage\n", "")
-        text = text.split(start)[0] + start + "\n" + body + end + text.split(end)[1]
-        atomic_write_text(DOCS_FPATH, text)
+    mirror_into_doc(DOCS_FPATH, "auto_explore_coverage", record("auto_explore_coverage", rows, notes))
     return 0
 
 

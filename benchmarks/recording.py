@@ -79,3 +79,14 @@ def record(name: str, rows: list[dict[str, Any]], notes: str = "") -> str:
     atomic_write_text(RESULTS_MD_FPATH, text)
     print(markdown_table(rows))
     return block
+
+
+def mirror_into_doc(doc_fpath: Path, name: str, block: str) -> None:
+    """Copy a block `record` returned into a doc, between `<!-- results:NAME -->` markers (if it has them)."""
+    if not doc_fpath.is_file():
+        return
+    text = doc_fpath.read_text()
+    start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+    if start in text and end in text:
+        body = block.split("\n", 1)[1].rsplit("<!--", 1)[0].replace(f"## {name}\n", "")
+        atomic_write_text(doc_fpath, text.split(start)[0] + start + "\n" + body + end + text.split(end)[1])

@@ -81,12 +81,17 @@ def record(name: str, rows: list[dict[str, Any]], notes: str = "") -> str:
     return block
 
 
-def mirror_into_doc(doc_fpath: Path, name: str, block: str) -> None:
-    """Copy a block `record` returned into a doc, between `<!-- results:NAME -->` markers (if it has them)."""
+def replace_between_markers(doc_fpath: Path, name: str, body: str) -> None:
+    """Put `body` between a doc's `<!-- results:NAME -->` markers (if it has them; a doc without keeps as is)."""
     if not doc_fpath.is_file():
         return
     text = doc_fpath.read_text()
     start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
     if start in text and end in text:
-        body = block.split("\n", 1)[1].rsplit("<!--", 1)[0].replace(f"## {name}\n", "")
         atomic_write_text(doc_fpath, text.split(start)[0] + start + "\n" + body + end + text.split(end)[1])
+
+
+def mirror_into_doc(doc_fpath: Path, name: str, block: str) -> None:
+    """Copy a block `record` returned into a doc, between `<!-- results:NAME -->` markers (if it has them)."""
+    body = block.split("\n", 1)[1].rsplit("<!--", 1)[0].replace(f"## {name}\n", "")
+    replace_between_markers(doc_fpath, name, body)

@@ -13,7 +13,7 @@ import math
 
 from common.errors import UserError
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "all")  # all: every session (a store recorded as a test set)
 DEFAULT_SPLIT_FRACTIONS = (0.9, 0.05, 0.05)
 
 
@@ -53,6 +53,8 @@ def sessions_in_split(
     sessions: list[int], env_name: str, split: str, fractions: tuple[float, float, float], split_seed: int
 ) -> set[int]:
     """The subset of one env's session indices that belongs to `split`."""
+    if split == "all":
+        return set(sessions)
     ranked = sorted(set(sessions), key=lambda s: _rank_key(split_seed, env_name, s))
     num_train, num_val, _ = split_counts(len(ranked), fractions)
     bounds = {

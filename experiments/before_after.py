@@ -31,17 +31,17 @@ REPO_DPATH = Path(__file__).resolve().parents[1]
 RESULTS_DPATH = REPO_DPATH / "experiments" / "results"
 
 
-def demo_commands(out: Path) -> list[list[str]]:
+def demo_commands(out: Path, repo_dpath: Path) -> list[list[str]]:
     return [["demo", f"output_dpath={out}"]]
 
 
-def coinrun_commands(out: Path) -> list[list[str]]:
-    data = out / "datasets"
-    common = [
+def coinrun_training_args(dataset_root: Path, dataset_name: str) -> list[str]:
+    """The CoinRun runs' training settings (also experiments/agent_data.py's): tiny, 32 px, batch 8."""
+    return [
         "model=tiny",
         "+model_overrides.image_size=32",
-        f"train.dataset_root_dpath={data}",
-        "train.dataset_name=coinrun",
+        f"train.dataset_root_dpath={dataset_root}",
+        f"train.dataset_name={dataset_name}",
         "train.batch_size=8",
         "train.num_processes=1",  # the same single-process run on any checkout (newer configs encode GPU batches)
         "train.grad_accum=1",
@@ -50,6 +50,17 @@ def coinrun_commands(out: Path) -> list[list[str]]:
         "train.optimizer.lr_max=1e-3",
         "train.optimizer.lr_min=1e-4",
     ]
+
+
+def path_key(repo_dpath: Path, name: str) -> str:
+    """`name`_dpath, or `name`_fpath on checkouts from before the rename (issue 10; the old spelling)."""
+    base = (repo_dpath / "configs" / "_base.yaml").read_text()
+    return f"{name}_fpath" if "tokenizer_fpath" in base else f"{name}_dpath"
+
+
+def coinrun_commands(out: Path, repo_dpath: Path) -> list[list[str]]:
+    data = out / "datasets"
+    common = coinrun_training_args(data, "coinrun")
     return [
         [
             "generate",
@@ -75,7 +86,7 @@ def coinrun_commands(out: Path) -> list[list[str]]:
             "train",
             "config=genie_redux_guided",
             *common,
-            f"tokenizer_dpath={out / 'tokenizer'}",  # a run directory: its best_model/
+            f"{path_key(repo_dpath, 'tokenizer')}={out / 'tokenizer' / 'best_model'}",
             "train.num_train_steps=2500",
             "train.schedule.warmup_steps=250",
             "train.checkpoint.every_steps=500",
@@ -89,7 +100,7 @@ def coinrun_commands(out: Path) -> list[list[str]]:
             f"run_dpath={out / 'genie_redux_guided'}",
             f"train.dataset_root_dpath={data}",
             "train.dataset_name=coinrun",
-            f"eval.model_dpath={out / 'genie_redux_guided'}",
+            f"eval.{path_key(repo_dpath, 'model')}={out / 'genie_redux_guided' / 'best_model'}",
             "eval.num_sequences=48",
             "eval.inference_method=autoregressive",
         ],  # fmt: skip
@@ -192,7 +203,7 @@ def main(argv: list[str]) -> int:
         args.output_dpath or REPO_DPATH / "outputs" / "before_after" / f"{args.flow}_{args.label}"
     ).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    seconds = run_commands(repo_dpath, FLOWS[args.flow](out), out / "commands.log")
+    seconds = run_commands(repo_dpath, FLOWS[args.flow](out, repo_dpath), out / "commands.log")
     report = {
         "flow": args.flow,
         "label": args.label,
@@ -202,7 +213,7 @@ def main(argv: list[str]) -> int:
         "repo_dpath": str(repo_dpath),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "minutes": seconds / 60,
-        "commands": [" ".join(c) for c in FLOWS[args.flow](out)],
+        "commands": [" ".join(c) for c in FLOWS[args.flow](out, repo_dpath)],
         "figures": collect(args.flow, out),
     }
     RESULTS_DPATH.mkdir(parents=True, exist_ok=True)

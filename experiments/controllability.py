@@ -37,24 +37,12 @@ from typing import Any
 REPO_DPATH = Path(__file__).resolve().parents[1]
 
 
-def ensure_project_environment() -> None:
-    """Run inside the project's .venv (set up by install.sh when missing), as `run.py` does."""
-    venv_dpath = REPO_DPATH / ".venv"
-    if (
-        Path(sys.prefix).resolve() == venv_dpath.resolve()
-        or os.environ.get("GENIE_REDUX_NO_BOOTSTRAP") == "1"
-    ):
-        return
-    if subprocess.call(["bash", str(REPO_DPATH / "install.sh")]) != 0:
-        sys.exit("error: install.sh failed; fix the message above and rerun")
-    python = str(venv_dpath / "bin" / "python")
-    os.execv(python, [python, str(Path(__file__).resolve()), *sys.argv[1:]])
-
-
-if __name__ == "__main__":
-    ensure_project_environment()
 if str(REPO_DPATH) not in sys.path:
     sys.path.insert(0, str(REPO_DPATH))
+from experiments.bootstrap import ensure_project_environment  # noqa: E402
+
+if __name__ == "__main__":
+    ensure_project_environment(__file__)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

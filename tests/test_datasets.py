@@ -64,6 +64,8 @@ def test_splits_partition_sessions_deterministically(store_dpath):
         or sessions["train"] & sessions["test"]
         or sessions["val"] & sessions["test"]
     )
+    whole = WindowDataset(store_dpath, "all", num_frames=4, split_seed=7, split_fractions=(0.6, 0.2, 0.2))
+    assert {(r.env_name, r.session_index) for r in whole.episodes} == set().union(*sessions.values())
     again = WindowDataset(store_dpath, "val", num_frames=4, split_seed=7, split_fractions=(0.6, 0.2, 0.2))
     assert {(r.env_name, r.session_index) for r in again.episodes} == sessions["val"]
     other_seed = WindowDataset(

@@ -1,0 +1,318 @@
+"""Does AutoExplore explore, and does its data help the world model? The CVPR paper's claim, measured.
+
+    python run.py demo output_dpath=outputs/demo           # a GenieRedux-G trained on 4 bundled games (~9 min)
+    python experiments/auto_explore_data.py --world-model-dpath outputs/demo/genie_redux_guided   # ~30 min
+    python experiments/auto_explore_data.py --world-model-dpath ... --epochs 2 --coverage-steps 200 \\
+        --sessions 2 --test-sessions 1 --steps-max 30 --finetune-steps 4 --num-sequences 2   # a quick look
+
+Every stage runs through the launcher, as a user would:
+1. `auto_explore train` on the bundled games (default: three the demo's world model was trained on),
+   rewarded by that frozen GenieRedux-G's uncertainty, then `auto_explore eval` (one long episode per game);
+2. `python -m auto_explore.coverage`: distinct emulator states and screens per 10 k env steps, AutoExplore
+   vs the random agent, same budget and episode seeds (benchmarks/RESULTS.md block `auto_explore_coverage`);
+3. three stores at the world model's frame size: random-agent and AutoExplore data (same games, sessions
+   and seeds: only the player differs; seeds unlike the demo's, so no episode was trained on) and a test
+   set recorded by a third policy (a random agent that repeats its previous action with probability 0.75);
+4. the world model's error on each agent's data (higher: the agent found what the model does not know);
+5. the same fine-tune of the world model's dynamics (tokenizer frozen) on each training store, both
+   evaluated on the third policy's test set beside the model before fine-tuning (PSNR, SSIM, ΔPSNR@4).
+Results: experiments/results/auto_explore_data.{json,md} (date, commit, machine, budget, commands) and the
+tables in docs/auto_explore.md between its `results:auto_explore_data` markers. Rerunning resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_DPATH = Path(__file__).resolve().parents[1]
+if str(REPO_DPATH) not in sys.path:
+    sys.path.insert(0, str(REPO_DPATH))
+from experiments.bootstrap import ensure_project_environment  # noqa: E402
+
+if __name__ == "__main__":
+    ensure_project_environment(__file__)
+
+from experiments.agent_data import store_summary  # noqa: E402
+from experiments.before_after import eval_figures, git_commit  # noqa: E402
+from experiments.launching import Launcher, run_chains  # noqa: E402
+
+RESULTS_DPATH = REPO_DPATH / "experiments" / "results"
+DOC_FPATH = REPO_DPATH / "docs" / "auto_explore.md"
+DEFAULT_GAMES = ("MontezumaRevenge-Atari2600", "Hero-Atari2600", "Kangaroo-Atari2600")
+TRAIN_SETS = ("random", "auto_explore")
+TEST_SET = "sticky_random_test"
+METHODS = ("one_go", "autoregressive")
+
+
+@dataclass(frozen=True)
+class Budget:
+    games: tuple[str, ...] = field(default=DEFAULT_GAMES)
+    epochs: int = 30  # AutoExplore epochs of num_envs x 125 env steps
+    num_envs: int = 6  # env i plays game i % len(games)
+    agent_size: str = "small"
+    coverage_steps: int = 10_000  # per agent and game
+    sessions: int = 12  # episodes per game in each training store
+    test_sessions: int = 6  # episodes per game in the test store
+    steps_max: int = 150
+    finetune_steps: int = 300
+    num_sequences: int = 24  # evaluation windows per store
+    jobs: int = 2  # fine-tune chains side by side
+
+
+def world_model_run(world_model_dpath: Path) -> tuple[Path, int]:
+    """(checkpoint dir, frame size) of a GenieRedux-G run folder or checkpoint dir."""
+    from models.checkpoint import find_checkpoint, read_config
+
+    try:
+        checkpoint = find_checkpoint(world_model_dpath, kind="genie_redux_guided")
+    except ValueError as error:
+        raise SystemExit(f"error: --world-model-dpath: {error}") from None
+    return checkpoint, int(read_config(checkpoint)["tokenizer"]["image_size"])
+
+
+def explore_commands(out: Path, budget: Budget, world_model: Path) -> list[tuple[list[str], str | None]]:
+    games = f"[{','.join(budget.games)}]"
+    agent = out / "agent"
+    train = [
+        "auto_explore", "train",
+        f"world_model_dpath={world_model}",
+        f"collection.games={games}",
+        f"run_dpath={agent}",
+        f"common.epochs={budget.epochs}",
+        f"collection.train.config.num_envs={budget.num_envs}",
+        f"collection.train.config.epsilon_decay_epochs={max(1, budget.epochs // 2)}",
+        f"agent.size={budget.agent_size}",
+        # CPU-sized updates (the paper: 200 steps of 128 x 21 sequences on a GPU)
+        "training.actor_critic.steps_per_epoch=8",
+        "training.actor_critic.batch_size=32",
+        "training.actor_critic.sequence_length=16",
+        "training.actor_critic.replay_epochs=4",
+        f"evaluation.every={max(1, budget.epochs)}",
+        "evaluation.num_steps=300",
+    ]  # fmt: skip
+    return [(train, None)]
+
+
+def after_training_commands(out: Path, budget: Budget) -> list[tuple[list[str], str | None]]:
+    """`auto_explore eval` and the coverage count, of the checkpoint the data will be recorded with."""
+    agent = out / "agent"
+    # best_reward needs `checkpoint.best_window` finished episodes; the data and coverage use the same
+    # fallback (agents.checkpoint.load_policy: best_reward, else last)
+    checkpoint = "best_reward" if (agent / "checkpoints" / "best_reward").is_dir() else "last"
+    evaluate = ["auto_explore", "eval", f"run_dpath={agent}", f"checkpoint={checkpoint}", "num_steps=300"]
+    coverage = [str(agent), str(budget.coverage_steps), *budget.games]
+    return [(evaluate, None), (coverage, "auto_explore.coverage")]
+
+
+def generate_commands(out: Path, budget: Budget, image_size: int) -> list[list[str]]:
+    data = out / "datasets" / "retro_act"
+    games = f"game=[{','.join(budget.games)}]"
+    common = [games, f"n_steps_max={budget.steps_max}", f"image_size={image_size}"]
+    return [
+        ["generate", "config=retro_act/pretrain", *common, f"n_sessions={budget.sessions}", "seed=3",
+         f"output_dpath={data / 'random'}"],
+        ["generate", "config=retro_act/auto_explore_montezuma", *common, f"n_sessions={budget.sessions}", "seed=3",
+         f"agent.checkpoint_dpath={out / 'agent'}", f"output_dpath={data / 'auto_explore'}"],
+        ["generate", "config=retro_act/pretrain", *common, f"n_sessions={budget.test_sessions}", "seed=5",
+         "agent.repeat_prob=0.75", f"output_dpath={data / TEST_SET}"],
+    ]  # fmt: skip
+
+
+def eval_command(out: Path, budget: Budget, model: Path, store: str, method: str, target: Path) -> list[str]:
+    return [
+        "genie_redux", "eval", "config=genie_redux_guided",
+        f"run_dpath={target.parent}",
+        f"eval.model_dpath={model}",
+        f"train.dataset_root_dpath={out / 'datasets'}",
+        f"train.dataset_name=retro_act/{store}",
+        "eval.split=all",
+        f"eval.num_sequences={budget.num_sequences}",
+        f"eval.inference_method={method}",
+        f"eval.output_dpath={target}",
+    ]  # fmt: skip
+
+
+def pending_evals(out: Path, budget: Budget, model: Path, store: str, name: str) -> list[list[str]]:
+    commands = []
+    for method in METHODS:
+        target = out / "eval" / f"{name}_on_{store}_{method}"
+        if not (target / "results.json").is_file():  # finished evaluations are kept
+            commands.append(eval_command(out, budget, model, store, method, target))
+    return commands
+
+
+def finetune_command(out: Path, budget: Budget, world_model: Path, train_set: str) -> list[str]:
+    steps = budget.finetune_steps
+    return [
+        "genie_redux", "train", "config=genie_redux_guided",
+        f"model_dpath={world_model}",
+        "tokenizer_dpath=null",  # the world model's own tokenizer comes with it, frozen
+        f"train.dataset_root_dpath={out / 'datasets'}",
+        f"train.dataset_name=retro_act/{train_set}",
+        f"train.num_train_steps={steps}",
+        "train.batch_size=8", "train.num_processes=1", "train.grad_accum=1", "train.grad_clip=1.0",
+        "train.num_workers=1",
+        "train.optimizer.lr_max=3e-4",  # a third of the demo's rate: a fine-tune, not a restart
+        "train.optimizer.lr_min=1e-4",
+        f"train.schedule.warmup_steps={max(1, steps // 10)}",
+        f"train.checkpoint.every_steps={max(1, steps // 3)}",
+        f"train.validation.every_steps={max(1, steps)}",
+        f"run_dpath={out / f'finetune_{train_set}'}",
+    ]  # fmt: skip
+
+
+def pending_finetune(out: Path, budget: Budget, world_model: Path, train_set: str) -> list[list[str]]:
+    finished = (out / f"finetune_{train_set}" / "final_model").is_dir()  # a rerun keeps a finished fine-tune
+    return [] if finished else [finetune_command(out, budget, world_model, train_set)]
+
+
+def collect(out: Path, budget: Budget) -> dict[str, Any]:
+    stores = {name: store_summary(out / "datasets" / "retro_act" / name) for name in (*TRAIN_SETS, TEST_SET)}
+    rows = []
+    for name in ("world_model", *(f"finetune_{s}" for s in TRAIN_SETS)):
+        for store in (*TRAIN_SETS, TEST_SET) if name == "world_model" else (TEST_SET,):
+            for method in METHODS:
+                figures = eval_figures(out / "eval" / f"{name}_on_{store}_{method}" / "results.json")
+                rows.append({"model": name, "data": store, "method": method, **figures})
+    coverage_fpath = REPO_DPATH / "benchmarks" / "results" / "auto_explore_coverage.json"
+    coverage = json.loads(coverage_fpath.read_text())["rows"] if coverage_fpath.is_file() else []
+    explore_eval = next((out / "agent").glob("eval_*.json"), None)
+    return {
+        "stores": stores,
+        "rows": rows,
+        "coverage": coverage,
+        "agent_eval": json.loads(explore_eval.read_text()) if explore_eval else None,
+    }
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    budget, figures = report["budget"], report["figures"]
+    keyed = {(r["model"], r["data"], r["method"]): r for r in figures["rows"]}
+    lines = [
+        "# AutoExplore: does it explore, and does its data help? (bundled games)",
+        "",
+        f"Written by `python experiments/auto_explore_data.py {report['argv']}` on {report['date']}, commit "
+        f"{report['commit']}, {report['machine']}, {report['minutes']:.1f} min. World model: "
+        f"{report['world_model']} ({report['image_size']} px). Games: {', '.join(budget['games'])}.",
+        "",
+        f"Budget: AutoExplore {budget['epochs']} epochs x {budget['num_envs']} envs x 125 steps "
+        f"({budget['agent_size']} actor-critic); coverage {budget['coverage_steps']} env steps per agent and game; "
+        f"{budget['sessions']} training and {budget['test_sessions']} test episodes per game, <= {budget['steps_max']} "
+        f"steps; dynamics fine-tune {budget['finetune_steps']} steps (batch 8, tokenizer frozen); evaluation on "
+        f"{budget['num_sequences']} windows, 2 prime + 10 generated frames, 25 MaskGIT steps.",
+        "",
+        "## Distinct states per 10 k env steps",
+        "",
+        "| game | agent | distinct RAM states | distinct screens | episodes |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r['game']} | {r['agent']} | {r['distinct_states_per_10k']:.0f} | {r['distinct_screens_per_10k']:.0f} "
+            f"| {r['episodes']} |"
+            for r in figures["coverage"]
+        ),
+        "",
+        "## The world model on each agent's data, and fine-tuned on it",
+        "",
+        "| model | evaluated on | PSNR one_go | PSNR autoreg. | SSIM autoreg. | ΔPSNR@4 autoreg. | copy-last PSNR |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for model, store in dict.fromkeys((r["model"], r["data"]) for r in figures["rows"]):
+        one, auto = keyed[(model, store, "one_go")], keyed[(model, store, "autoregressive")]
+        lines.append(
+            f"| {model} | {store} | {fmt(one.get('psnr'))} | {fmt(auto.get('psnr'))} | {fmt(auto.get('ssim'), 3)} | "
+            f"{fmt(auto.get('delta_psnr_genie'))} | {fmt(auto.get('psnr_copy_last'))} |"
+        )
+    lines += ["", "| store | episodes | frames | mean frames per episode |", "|---|---|---|---|"]
+    lines += [
+        f"| {name} | {s['episodes']} | {s['frames']} | {s['mean_episode_frames']} |"
+        for name, s in figures["stores"].items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    defaults = Budget()
+    parser.add_argument(
+        "--world-model-dpath", required=True, help="a GenieRedux-G run folder or checkpoint dir"
+    )
+    parser.add_argument("--output-dpath", default=str(REPO_DPATH / "outputs" / "auto_explore_data"))
+    parser.add_argument(
+        "--results-name", default="auto_explore_data", help="experiments/results/<name>.{json,md}"
+    )
+    parser.add_argument("--games", nargs="+", default=list(defaults.games))
+    for name in ("epochs", "num_envs", "coverage_steps", "sessions", "test_sessions", "steps_max",
+                 "finetune_steps", "num_sequences", "jobs"):  # fmt: skip
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    parser.add_argument("--agent-size", default=defaults.agent_size, choices=("tiny", "small", "paper"))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    fields = set(Budget.__dataclass_fields__)
+    budget = Budget(**{k: (tuple(v) if k == "games" else v) for k, v in vars(args).items() if k in fields})
+    out = Path(args.output_dpath).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    world_model, image_size = world_model_run(Path(args.world_model_dpath).resolve())
+    jobs = min(budget.jobs, len(TRAIN_SETS))
+    launch = Launcher(out / "commands.log", threads_per_job=max(1, (os.cpu_count() or 1) // jobs))
+    start = time.perf_counter()
+    for command, module in explore_commands(out, budget, world_model):
+        launch(command, "explore", module=module)
+    for command, module in after_training_commands(out, budget):
+        launch(command, "explore", module=module)
+    for command in generate_commands(out, budget, image_size):
+        launch(command, "data")
+    chains = {
+        f"finetune_{train_set}": [
+            *pending_evals(out, budget, world_model, train_set, "world_model"),
+            *pending_finetune(out, budget, world_model, train_set),
+            *pending_evals(
+                out, budget, out / f"finetune_{train_set}" / "best_model", TEST_SET, f"finetune_{train_set}"
+            ),
+        ]
+        for train_set in TRAIN_SETS
+    }
+    chains["finetune_random"][:0] = pending_evals(out, budget, world_model, TEST_SET, "world_model")
+    run_chains(chains, launch, jobs)
+    report = {
+        "argv": " ".join(argv),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": git_commit(REPO_DPATH),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "minutes": (time.perf_counter() - start) / 60,
+        "world_model": str(world_model),
+        "image_size": image_size,
+        "budget": asdict(budget),
+        "output_dpath": str(out),
+        "commands": launch.commands,
+        "figures": collect(out, budget),
+    }
+    from benchmarks.recording import replace_between_markers
+    from common.atomic import atomic_write_json, atomic_write_text
+
+    text = markdown(report)
+    atomic_write_json(RESULTS_DPATH / f"{args.results_name}.json", report)
+    atomic_write_text(RESULTS_DPATH / f"{args.results_name}.md", text)
+    if args.results_name == "auto_explore_data":
+        replace_between_markers(DOC_FPATH, "auto_explore_data", text.split("\n", 2)[2])
+    print(text)
+    print(f"outputs: {out}; results: {RESULTS_DPATH / args.results_name}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,112 @@
+"""The comparison experiments compare like with like: the arms' commands differ only where they should.
+
+experiments/agent_data.py (random vs trained-agent data, NeurIPS case study) and
+experiments/auto_explore_data.py (random vs AutoExplore data, CVPR paper) are judged by a table; these
+tests pin what makes that table fair, on the command plans the scripts run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from experiments import agent_data, auto_explore_data
+
+OUT = Path("/tmp/plan")
+
+
+def differing_items(first: list[str], second: list[str]) -> set[tuple[str, str]]:
+    return set(first) ^ set(second)
+
+
+def keyed(argv: list[str]) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in argv if "=" in item)
+
+
+def test_agent_data_training_sets_differ_only_in_who_plays():
+    random, trained, random_test, trained_test = agent_data.generate_commands(
+        OUT, agent_data.Budget(), Path("/agent")
+    )
+    # same sessions, steps, frame size (and, through the configs, seeds and levels): only the player differs
+    assert {k: v for k, v in keyed(random).items() if k not in ("config", "output_dpath")} == {
+        k: v
+        for k, v in keyed(trained).items()
+        if k not in ("config", "output_dpath", "agent.checkpoint_dpath")
+    }
+    assert keyed(trained)["agent.checkpoint_dpath"] == "/agent" and "agent.checkpoint_dpath" not in keyed(
+        random
+    )
+    assert keyed(random_test)["config"] == "coinrun/random_test"
+    assert keyed(trained_test)["agent.checkpoint_dpath"] == "/agent"
+
+
+def test_agent_data_models_train_alike_and_meet_both_test_sets_whole():
+    budget = agent_data.Budget(genie_redux=True)
+    plans = {name: agent_data.train_commands(OUT, budget, name) for name in agent_data.TRAIN_SETS}
+    for ours, theirs in zip(plans["random"], plans["trained_agent"], strict=True):
+        renamed = [item.replace("/trained_agent", "/random") for item in theirs]
+        assert renamed == ours  # same models, steps and settings; only the data (and run folders) differ
+    evals = agent_data.eval_commands(OUT, budget, "random", fid_weights=None)
+    seen = {
+        (keyed(e)["config"], keyed(e)["train.dataset_name"], keyed(e)["eval.inference_method"]) for e in evals
+    }
+    assert seen == {
+        (kind, f"coinrun/{test}", method)
+        for kind in ("genie_redux_guided", "genie_redux")
+        for test in agent_data.TEST_SETS
+        for method in agent_data.METHODS
+    }
+    assert all(keyed(e)["eval.split"] == "all" for e in evals)  # a test store is a test set as a whole
+
+
+def test_agent_data_table_reports_the_difference_per_test_set():
+    rows = [
+        {"model": "genie_redux_guided", "train_data": train, "test_data": test, "method": method,
+         "psnr": psnr + (1.5 if train == "trained_agent" else 0.0), "ssim": 0.8, "delta_psnr_genie": 0.1,
+         "psnr_copy_last": 30.0, "fid": None}
+        for train in agent_data.TRAIN_SETS for test, psnr in (("random_test", 20.0), ("trained_agent_test", 18.0))
+        for method in agent_data.METHODS
+    ]  # fmt: skip
+    table = agent_data.results_table(rows)
+    assert table.count("\n") == 2 + 4  # header, rule, one line per train x test set
+    assert "| genie_redux_guided | trained_agent | diverse (trained agent) | 19.50 |" in table
+    assert agent_data.differences(rows).count("+1.50 dB") == 4
+
+
+def test_auto_explore_data_stores_differ_only_in_the_player_and_never_reuse_training_seeds():
+    budget = auto_explore_data.Budget()
+    random, explore, test = auto_explore_data.generate_commands(OUT, budget, image_size=32)
+    shared = ("game", "n_steps_max", "image_size", "n_sessions", "seed")
+    assert [keyed(random)[k] for k in shared] == [keyed(explore)[k] for k in shared]
+    assert keyed(explore)["agent.checkpoint_dpath"] == str(OUT / "agent")
+    # the demo's world model trained on seed 0; the test set's policy and seed are neither store's
+    assert len({keyed(random)["seed"], keyed(test)["seed"], "0"}) == 3
+    assert keyed(test)["agent.repeat_prob"] == "0.75" and "agent.repeat_prob" not in keyed(random)
+
+
+def test_auto_explore_data_fine_tunes_alike():
+    budget = auto_explore_data.Budget()
+    random = auto_explore_data.finetune_command(OUT, budget, Path("/wm"), "random")
+    explore = auto_explore_data.finetune_command(OUT, budget, Path("/wm"), "auto_explore")
+    assert differing_items(random, explore) == {
+        "train.dataset_name=retro_act/random",
+        "train.dataset_name=retro_act/auto_explore",
+        f"run_dpath={OUT / 'finetune_random'}",
+        f"run_dpath={OUT / 'finetune_auto_explore'}",
+    }
+    assert keyed(random)["model_dpath"] == "/wm"
+
+
+def test_auto_explore_data_refuses_a_world_model_that_is_not_one(tmp_path):
+    with pytest.raises(SystemExit, match="world-model-dpath"):
+        auto_explore_data.world_model_run(tmp_path)
+
+
+def test_agent_data_keeps_finished_runs_and_reuses_only_finished_ones(tmp_path):
+    budget = agent_data.Budget()
+    (tmp_path / "random" / "tokenizer" / "final_model").mkdir(parents=True)
+    kinds = [keyed(c)["config"] for c in agent_data.train_commands(tmp_path, budget, "random")]
+    assert kinds == ["genie_redux_guided"]  # the finished tokenizer is not trained again
+    with pytest.raises(SystemExit, match="not a finished run"):
+        agent_data.reuse_random_arm(tmp_path / "out", tmp_path / "random")  # no store, no final dynamics

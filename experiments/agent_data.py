@@ -48,6 +48,7 @@ from experiments.before_after import (  # noqa: E402
     last_validation,
 )
 from experiments.launching import Launcher, run_chains  # noqa: E402
+from models.checkpoint import best_model_dpath, final_model_dpath  # noqa: E402
 
 RESULTS_DPATH = REPO_DPATH / "experiments" / "results"
 DOC_FPATH = REPO_DPATH / "docs" / "agents.md"
@@ -123,8 +124,8 @@ def train_commands(out: Path, budget: Budget, train_set: str) -> list[list[str]]
                 f"run_dpath={arm / kind}",
             ]
         )  # fmt: skip
-    # a finished run (its final_model/ written) is kept, so a rerun of the experiment goes on from there
-    return [c for c in commands if not (Path(c[-1].split("=", 1)[1]) / "final_model").is_dir()]
+    # a finished run (its final checkpoint written) is kept, so a rerun of the experiment goes on from there
+    return [c for c in commands if not final_model_dpath(c[-1].split("=", 1)[1]).is_dir()]
 
 
 def reuse_random_arm(out: Path, before_after_dpath: Path) -> None:
@@ -136,7 +137,8 @@ def reuse_random_arm(out: Path, before_after_dpath: Path) -> None:
         out / "random" / "genie_redux_guided": before_after_dpath / "genie_redux_guided",
     }
     for link, target in links.items():
-        if not (target / ("shards" if "datasets" in str(link) else "final_model")).is_dir():
+        finished = target / "shards" if "datasets" in str(link) else final_model_dpath(target)
+        if not finished.is_dir():
             raise SystemExit(
                 f"--reuse-random-arm {before_after_dpath}: {target} is not a finished run's output"
             )
@@ -162,7 +164,7 @@ def eval_commands(out: Path, budget: Budget, train_set: str, fid_weights: str | 
                     [
                         "genie_redux", "eval", f"config={kind}",
                         f"run_dpath={run}",
-                        f"eval.model_dpath={run / 'best_model'}",
+                        f"eval.model_dpath={best_model_dpath(run)}",
                         f"train.dataset_root_dpath={out / 'datasets'}",
                         f"train.dataset_name=coinrun/{test_set}",  # eval.dataset_* follow these
                         "eval.split=all",  # the test stores are test sets as a whole

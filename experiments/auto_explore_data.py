@@ -43,6 +43,7 @@ if __name__ == "__main__":
 from experiments.agent_data import store_summary  # noqa: E402
 from experiments.before_after import eval_figures, git_commit  # noqa: E402
 from experiments.launching import Launcher, run_chains  # noqa: E402
+from models.checkpoint import best_model_dpath, final_model_dpath  # noqa: E402
 
 RESULTS_DPATH = REPO_DPATH / "experiments" / "results"
 DOC_FPATH = REPO_DPATH / "docs" / "auto_explore.md"
@@ -170,7 +171,7 @@ def finetune_command(out: Path, budget: Budget, world_model: Path, train_set: st
 
 
 def pending_finetune(out: Path, budget: Budget, world_model: Path, train_set: str) -> list[list[str]]:
-    finished = (out / f"finetune_{train_set}" / "final_model").is_dir()  # a rerun keeps a finished fine-tune
+    finished = final_model_dpath(out / f"finetune_{train_set}").is_dir()  # a rerun keeps a finished fine-tune
     return [] if finished else [finetune_command(out, budget, world_model, train_set)]
 
 
@@ -281,7 +282,11 @@ def main(argv: list[str]) -> int:
             *pending_evals(out, budget, world_model, train_set, "world_model"),
             *pending_finetune(out, budget, world_model, train_set),
             *pending_evals(
-                out, budget, out / f"finetune_{train_set}" / "best_model", TEST_SET, f"finetune_{train_set}"
+                out,
+                budget,
+                best_model_dpath(out / f"finetune_{train_set}"),
+                TEST_SET,
+                f"finetune_{train_set}",
             ),
         ]
         for train_set in TRAIN_SETS

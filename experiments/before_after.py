@@ -29,6 +29,10 @@ from typing import Any
 
 REPO_DPATH = Path(__file__).resolve().parents[1]
 RESULTS_DPATH = REPO_DPATH / "experiments" / "results"
+if str(REPO_DPATH) not in sys.path:
+    sys.path.insert(0, str(REPO_DPATH))
+
+from models.checkpoint import best_model_dpath  # noqa: E402  (older checkouts keep the same layout)
 
 
 def demo_commands(out: Path, repo_dpath: Path) -> list[list[str]]:
@@ -86,7 +90,7 @@ def coinrun_commands(out: Path, repo_dpath: Path) -> list[list[str]]:
             "train",
             "config=genie_redux_guided",
             *common,
-            f"{path_key(repo_dpath, 'tokenizer')}={out / 'tokenizer' / 'best_model'}",
+            f"{path_key(repo_dpath, 'tokenizer')}={best_model_dpath(out / 'tokenizer')}",
             "train.num_train_steps=2500",
             "train.schedule.warmup_steps=250",
             "train.checkpoint.every_steps=500",
@@ -100,7 +104,7 @@ def coinrun_commands(out: Path, repo_dpath: Path) -> list[list[str]]:
             f"run_dpath={out / 'genie_redux_guided'}",
             f"train.dataset_root_dpath={data}",
             "train.dataset_name=coinrun",
-            f"eval.{path_key(repo_dpath, 'model')}={out / 'genie_redux_guided' / 'best_model'}",
+            f"eval.{path_key(repo_dpath, 'model')}={best_model_dpath(out / 'genie_redux_guided')}",
             "eval.num_sequences=48",
             "eval.inference_method=autoregressive",
         ],  # fmt: skip

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -44,13 +43,12 @@ if __name__ == "__main__":
 from experiments.before_after import (  # noqa: E402
     coinrun_training_args,
     eval_figures,
-    git_commit,
     last_validation,
 )
 from experiments.launching import Launcher, run_chains  # noqa: E402
+from experiments.records import fmt, run_stamp, write_results  # noqa: E402
 from models.checkpoint import best_model_dpath, final_model_dpath  # noqa: E402
 
-RESULTS_DPATH = REPO_DPATH / "experiments" / "results"
 DOC_FPATH = REPO_DPATH / "docs" / "agents.md"
 TRAIN_SETS = ("random", "trained_agent")  # the generate configs coinrun/<name> that write them
 TEST_SETS = {"random_test": "basic (random agent)", "trained_agent_test": "diverse (trained agent)"}
@@ -216,10 +214,6 @@ def collect(out: Path, budget: Budget) -> dict[str, Any]:
     return {"stores": stores, "rows": rows, "validation": validation}
 
 
-def fmt(value: Any, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def results_table(rows: list[dict[str, Any]]) -> str:
     """One line per model x training data x test data: one_go and autoregressive side by side."""
     lines = [
@@ -285,12 +279,6 @@ def markdown(report: dict[str, Any]) -> str:
     )
 
 
-def mirror_into_doc(report: dict[str, Any]) -> None:
-    from benchmarks.recording import replace_between_markers
-
-    replace_between_markers(DOC_FPATH, "agent_data", markdown(report).split("\n", 2)[2])  # without the title
-
-
 def ensure_agent(out: Path, budget: Budget, agent_dpath: str | None, launch: Launcher) -> Path:
     if agent_dpath:
         path = Path(agent_dpath).resolve()
@@ -353,11 +341,7 @@ def main(argv: list[str]) -> int:
     }
     run_chains(chains, launch, jobs)
     report = {
-        "argv": " ".join(argv),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": git_commit(REPO_DPATH),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "minutes": (time.perf_counter() - start) / 60,
+        **run_stamp(argv, start),
         "agent_dpath": str(agent_dpath),
         "random_arm_reused_from": args.reuse_random_arm,
         "budget": asdict(budget),
@@ -365,16 +349,9 @@ def main(argv: list[str]) -> int:
         "commands": launch.commands,
         "figures": collect(out, budget),
     }
-    RESULTS_DPATH.mkdir(parents=True, exist_ok=True)
-    from common.atomic import atomic_write_json, atomic_write_text
-
-    atomic_write_json(RESULTS_DPATH / f"{args.results_name}.json", report)
-    text = markdown(report)
-    atomic_write_text(RESULTS_DPATH / f"{args.results_name}.md", text)
-    if args.results_name == "agent_data":
-        mirror_into_doc(report)
-    print(text)
-    print(f"outputs: {out}; results: {RESULTS_DPATH / args.results_name}.md")
+    doc = DOC_FPATH if args.results_name == "agent_data" else None  # a quick look leaves the doc alone
+    results_fpath = write_results(args.results_name, report, markdown(report), doc)
+    print(f"outputs: {out}; results: {results_fpath}")
     return 0
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,11 +40,11 @@ if __name__ == "__main__":
     ensure_project_environment(__file__)
 
 from experiments.agent_data import store_summary  # noqa: E402
-from experiments.before_after import eval_figures, git_commit  # noqa: E402
+from experiments.before_after import eval_figures  # noqa: E402
 from experiments.launching import Launcher, run_chains  # noqa: E402
+from experiments.records import fmt, run_stamp, write_results  # noqa: E402
 from models.checkpoint import best_model_dpath, final_model_dpath  # noqa: E402
 
-RESULTS_DPATH = REPO_DPATH / "experiments" / "results"
 DOC_FPATH = REPO_DPATH / "docs" / "auto_explore.md"
 DEFAULT_GAMES = ("MontezumaRevenge-Atari2600", "Hero-Atari2600", "Kangaroo-Atari2600")
 TRAIN_SETS = ("random", "auto_explore")
@@ -79,7 +78,7 @@ def world_model_run(world_model_dpath: Path) -> tuple[Path, int]:
     return checkpoint, int(read_config(checkpoint)["tokenizer"]["image_size"])
 
 
-def explore_commands(out: Path, budget: Budget, world_model: Path) -> list[tuple[list[str], str | None]]:
+def explore_train_command(out: Path, budget: Budget, world_model: Path) -> list[str]:
     games = f"[{','.join(budget.games)}]"
     agent = out / "agent"
     train = [
@@ -99,7 +98,7 @@ def explore_commands(out: Path, budget: Budget, world_model: Path) -> list[tuple
         f"evaluation.every={max(1, budget.epochs)}",
         "evaluation.num_steps=300",
     ]  # fmt: skip
-    return [(train, None)]
+    return train
 
 
 def after_training_commands(out: Path, budget: Budget) -> list[tuple[list[str], str | None]]:
@@ -194,10 +193,6 @@ def collect(out: Path, budget: Budget) -> dict[str, Any]:
     }
 
 
-def fmt(value: Any, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def markdown(report: dict[str, Any]) -> str:
     budget, figures = report["budget"], report["figures"]
     keyed = {(r["model"], r["data"], r["method"]): r for r in figures["rows"]}
@@ -271,8 +266,7 @@ def main(argv: list[str]) -> int:
     jobs = min(budget.jobs, len(TRAIN_SETS))
     launch = Launcher(out / "commands.log", threads_per_job=max(1, (os.cpu_count() or 1) // jobs))
     start = time.perf_counter()
-    for command, module in explore_commands(out, budget, world_model):
-        launch(command, "explore", module=module)
+    launch(explore_train_command(out, budget, world_model), "explore")
     for command, module in after_training_commands(out, budget):
         launch(command, "explore", module=module)
     for command in generate_commands(out, budget, image_size):
@@ -294,11 +288,7 @@ def main(argv: list[str]) -> int:
     chains["finetune_random"][:0] = pending_evals(out, budget, world_model, TEST_SET, "world_model")
     run_chains(chains, launch, jobs)
     report = {
-        "argv": " ".join(argv),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": git_commit(REPO_DPATH),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "minutes": (time.perf_counter() - start) / 60,
+        **run_stamp(argv, start),
         "world_model": str(world_model),
         "image_size": image_size,
         "budget": asdict(budget),
@@ -306,16 +296,9 @@ def main(argv: list[str]) -> int:
         "commands": launch.commands,
         "figures": collect(out, budget),
     }
-    from benchmarks.recording import replace_between_markers
-    from common.atomic import atomic_write_json, atomic_write_text
-
-    text = markdown(report)
-    atomic_write_json(RESULTS_DPATH / f"{args.results_name}.json", report)
-    atomic_write_text(RESULTS_DPATH / f"{args.results_name}.md", text)
-    if args.results_name == "auto_explore_data":
-        replace_between_markers(DOC_FPATH, "auto_explore_data", text.split("\n", 2)[2])
-    print(text)
-    print(f"outputs: {out}; results: {RESULTS_DPATH / args.results_name}.md")
+    doc = DOC_FPATH if args.results_name == "auto_explore_data" else None  # a quick look leaves the doc alone
+    results_fpath = write_results(args.results_name, report, markdown(report), doc)
+    print(f"outputs: {out}; results: {results_fpath}")
     return 0
 
 

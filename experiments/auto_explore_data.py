@@ -39,6 +39,7 @@ from experiments.bootstrap import ensure_project_environment  # noqa: E402
 if __name__ == "__main__":
     ensure_project_environment(__file__)
 
+from common.atomic import atomic_write_text  # noqa: E402
 from experiments.agent_data import store_summary  # noqa: E402
 from experiments.before_after import eval_figures  # noqa: E402
 from experiments.launching import Launcher, run_chains  # noqa: E402
@@ -49,6 +50,7 @@ DOC_FPATH = REPO_DPATH / "docs" / "auto_explore.md"
 DEFAULT_GAMES = ("MontezumaRevenge-Atari2600", "Hero-Atari2600", "Kangaroo-Atari2600")
 TRAIN_SETS = ("random", "auto_explore")
 TEST_SET = "sticky_random_test"
+COVERAGE_FNAME = "coverage.json"  # in the output folder: this run's coverage rows
 METHODS = ("one_go", "autoregressive")
 
 
@@ -109,7 +111,16 @@ def after_training_commands(out: Path, budget: Budget) -> list[tuple[list[str], 
     checkpoint = "best_reward" if (agent / "checkpoints" / "best_reward").is_dir() else "last"
     evaluate = ["auto_explore", "eval", f"run_dpath={agent}", f"checkpoint={checkpoint}", "num_steps=300"]
     coverage = [str(agent), str(budget.coverage_steps), *budget.games]
-    return [(evaluate, None), (coverage, "auto_explore.coverage")]
+    counted = (out / COVERAGE_FNAME).is_file()  # a rerun keeps this run's count
+    return [(evaluate, None), *([] if counted else [(coverage, "auto_explore.coverage")])]
+
+
+def keep_coverage(out: Path) -> None:
+    """Copy the rows the coverage command just recorded (benchmarks/results/, shared by every run) into
+    this run's folder, so the report shows this run's count even if another run records later."""
+    recorded = REPO_DPATH / "benchmarks" / "results" / "auto_explore_coverage.json"
+    if not (out / COVERAGE_FNAME).is_file():
+        atomic_write_text(out / COVERAGE_FNAME, recorded.read_text())
 
 
 def generate_commands(out: Path, budget: Budget, image_size: int) -> list[list[str]]:
@@ -182,8 +193,7 @@ def collect(out: Path, budget: Budget) -> dict[str, Any]:
             for method in METHODS:
                 figures = eval_figures(out / "eval" / f"{name}_on_{store}_{method}" / "results.json")
                 rows.append({"model": name, "data": store, "method": method, **figures})
-    coverage_fpath = REPO_DPATH / "benchmarks" / "results" / "auto_explore_coverage.json"
-    coverage = json.loads(coverage_fpath.read_text())["rows"] if coverage_fpath.is_file() else []
+    coverage = json.loads((out / COVERAGE_FNAME).read_text())["rows"]
     explore_eval = next((out / "agent").glob("eval_*.json"), None)
     return {
         "stores": stores,
@@ -269,6 +279,7 @@ def main(argv: list[str]) -> int:
     launch(explore_train_command(out, budget, world_model), "explore")
     for command, module in after_training_commands(out, budget):
         launch(command, "explore", module=module)
+    keep_coverage(out)
     for command in generate_commands(out, budget, image_size):
         launch(command, "data")
     chains = {

@@ -1,6 +1,7 @@
 """Does it explore? Distinct states per 10 k env steps, AutoExplore vs the random agent, same budget.
 
-    python -m auto_explore.coverage <auto_explore run folder> [num_steps] [game ...]
+    python -m auto_explore.coverage <auto_explore run folder> [num_steps] [game ...] \
+        [--output-fpath rows.json] [--no-benchmark]
 
 For each game (default: the run's `collection.games`), each agent plays `num_steps` steps of
 consecutive episodes seeded as the generator seeds them, cut at the run's `max_episode_steps`.
@@ -9,12 +10,15 @@ half of a random agent's steps (frame counters, timers) are left out, or every s
 "state" (with them, both agents score ~10 k per 10 k steps; that raw count is reported too). A screen is
 the 16x16, 3-bit thumbnail of the frame (agents/coverage.py). AutoExplore plays with the data-generation settings
 (gamma 0.15, temperature 1). Rows go to benchmarks/RESULTS.md (block `auto_explore_coverage`) and
-docs/auto_explore.md.
+docs/auto_explore.md, and with `--output-fpath` also to that JSON file (an experiment's own copy);
+`--no-benchmark` leaves the benchmark files alone (a test's or a quick look's count).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -105,17 +109,34 @@ def coverage_rows(run_dpath: Path, games: list[str], num_steps: int) -> list[dic
     return rows
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m auto_explore.coverage", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("run_dpath", type=Path, help="an auto_explore run folder")
+    parser.add_argument("num_steps", type=int, nargs="?", default=10_000, help="env steps per agent and game")
+    parser.add_argument("games", nargs="*", help="default: the run's collection.games")
+    parser.add_argument("--output-fpath", type=Path, help="also write the rows to this JSON file")
+    parser.add_argument("--no-benchmark", action="store_true", help="leave benchmarks/ and docs/ alone")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str]) -> int:
     from benchmarks.recording import mirror_into_doc, record
+    from common.atomic import atomic_write_json
 
-    run_dpath = Path(argv[0])
-    num_steps = int(argv[1]) if len(argv) > 1 else 10_000
-    rows = coverage_rows(run_dpath, argv[2:], num_steps)
-    notes = (f"{num_steps} env steps per agent and game, consecutive episodes seeded as the generator seeds "
+    args = parse_args(argv)
+    rows = coverage_rows(args.run_dpath, args.games, args.num_steps)
+    notes = (f"{args.num_steps} env steps per agent and game, consecutive episodes seeded as the generator seeds "
              f"them; state = hash of the emulator RAM without its clock bytes (those changing on > half of "
              f"{CLOCK_PROBE_STEPS} random steps; raw RAM beside it), screen = 16x16 thumbnail at 3 bits per channel; "
-             f"AutoExplore = {run_dpath.name} best checkpoint with the data settings.")  # fmt: skip
-    mirror_into_doc(DOCS_FPATH, "auto_explore_coverage", record("auto_explore_coverage", rows, notes))
+             f"AutoExplore = {args.run_dpath.name} best checkpoint with the data settings.")  # fmt: skip
+    if args.output_fpath is not None:
+        atomic_write_json(args.output_fpath, {"rows": rows, "notes": notes})
+    if not args.no_benchmark:
+        mirror_into_doc(DOCS_FPATH, "auto_explore_coverage", record("auto_explore_coverage", rows, notes))
+    else:
+        print(json.dumps(rows, indent=1))
     return 0
 
 

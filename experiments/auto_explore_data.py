@@ -3,7 +3,8 @@
     python run.py demo output_dpath=outputs/demo           # a GenieRedux-G trained on 4 bundled games (~9 min)
     python experiments/auto_explore_data.py --world-model-dpath outputs/demo/genie_redux_guided   # ~40 min
     python experiments/auto_explore_data.py --world-model-dpath ... --epochs 2 --coverage-steps 200 \\
-        --sessions 2 --test-sessions 1 --steps-max 30 --finetune-steps 4 --num-sequences 2   # a quick look
+        --sessions 2 --test-sessions 1 --steps-max 30 --tokenizer-finetune-steps 4 --finetune-steps 4 \\
+        --num-sequences 2 --output-dpath outputs/quick --results-dpath outputs/quick   # a quick look (~3 min)
 
 Every stage runs through the launcher, as a user would:
 1. `auto_explore train` on the bundled games (default: three the demo's world model was trained on),
@@ -14,8 +15,9 @@ Every stage runs through the launcher, as a user would:
    and seeds: only the player differs; seeds unlike the demo's, so no episode was trained on) and a test
    set recorded by a third policy (a random agent that repeats its previous action with probability 0.75);
 4. the world model's error on each agent's data (higher: the agent found what the model does not know);
-5. the same fine-tune of the world model's dynamics (tokenizer frozen) on each training store, both
-   evaluated on the third policy's test set beside the model before fine-tuning (PSNR, SSIM, ΔPSNR@4).
+5. the same fine-tune on each training store, the paper's two stages: the world model's tokenizer, then
+   its dynamics on that fine-tuned tokenizer (`--tokenizer-finetune-steps 0` keeps the tokenizer frozen);
+   both evaluated on the third policy's test set beside the model before fine-tuning (PSNR, SSIM, ΔPSNR@4).
 Results: experiments/results/auto_explore_data.{json,md} (date, commit, machine, budget, commands) and the
 tables in docs/auto_explore.md between its `results:auto_explore_data` markers. Rerunning resumes.
 """
@@ -39,11 +41,10 @@ from experiments.bootstrap import ensure_project_environment  # noqa: E402
 if __name__ == "__main__":
     ensure_project_environment(__file__)
 
-from common.atomic import atomic_write_text  # noqa: E402
 from experiments.agent_data import store_summary  # noqa: E402
 from experiments.before_after import eval_figures  # noqa: E402
 from experiments.launching import Launcher, run_chains  # noqa: E402
-from experiments.records import fmt, run_stamp, write_results  # noqa: E402
+from experiments.records import RESULTS_DPATH, fmt, run_stamp, write_results  # noqa: E402
 from models.checkpoint import best_model_dpath, final_model_dpath  # noqa: E402
 
 DOC_FPATH = REPO_DPATH / "docs" / "auto_explore.md"
@@ -57,14 +58,17 @@ METHODS = ("one_go", "autoregressive")
 @dataclass(frozen=True)
 class Budget:
     games: tuple[str, ...] = field(default=DEFAULT_GAMES)
-    epochs: int = 30  # AutoExplore epochs of num_envs x 125 env steps
+    epochs: int = 30  # AutoExplore epochs of num_envs x steps_per_epoch env steps
     num_envs: int = 6  # env i plays game i % len(games)
+    steps_per_epoch: int = 125  # per env: the paper's 8 x 125 = 1000 env steps per collection epoch
+    eval_steps: int = 300  # AutoExplore's evaluation episode, per game
     agent_size: str = "small"
     coverage_steps: int = 10_000  # per agent and game
     sessions: int = 12  # episodes per game in each training store
     test_sessions: int = 6  # episodes per game in the test store
     steps_max: int = 150
-    finetune_steps: int = 300
+    tokenizer_finetune_steps: int = 200  # 0: the world model's tokenizer stays frozen
+    finetune_steps: int = 300  # the dynamics'
     num_sequences: int = 24  # evaluation windows per store
     jobs: int = 2  # fine-tune chains side by side
 
@@ -90,6 +94,7 @@ def explore_train_command(out: Path, budget: Budget, world_model: Path) -> list[
         f"run_dpath={agent}",
         f"common.epochs={budget.epochs}",
         f"collection.train.config.num_envs={budget.num_envs}",
+        f"collection.train.config.num_steps={budget.steps_per_epoch}",
         f"collection.train.config.epsilon_decay_epochs={max(1, budget.epochs // 2)}",
         f"agent.size={budget.agent_size}",
         # CPU-sized updates (the paper: 200 steps of 128 x 21 sequences on a GPU)
@@ -98,29 +103,35 @@ def explore_train_command(out: Path, budget: Budget, world_model: Path) -> list[
         "training.actor_critic.sequence_length=16",
         "training.actor_critic.replay_epochs=4",
         f"evaluation.every={max(1, budget.epochs)}",
-        "evaluation.num_steps=300",
+        f"evaluation.num_steps={budget.eval_steps}",
     ]  # fmt: skip
     return train
 
 
-def after_training_commands(out: Path, budget: Budget) -> list[tuple[list[str], str | None]]:
+def after_training_commands(
+    out: Path, budget: Budget, is_recorded: bool
+) -> list[tuple[list[str], str | None]]:
     """`auto_explore eval` and the coverage count, of the checkpoint the data will be recorded with."""
     agent = out / "agent"
     # best_reward needs `checkpoint.best_window` finished episodes; the data and coverage use the same
     # fallback (agents.checkpoint.load_policy: best_reward, else last)
     checkpoint = "best_reward" if (agent / "checkpoints" / "best_reward").is_dir() else "last"
-    evaluate = ["auto_explore", "eval", f"run_dpath={agent}", f"checkpoint={checkpoint}", "num_steps=300"]
-    coverage = [str(agent), str(budget.coverage_steps), *budget.games]
+    evaluate = [
+        "auto_explore",
+        "eval",
+        f"run_dpath={agent}",
+        f"checkpoint={checkpoint}",
+        f"num_steps={budget.eval_steps}",
+    ]
+    coverage = [
+        str(agent),
+        str(budget.coverage_steps),
+        *budget.games,
+        f"--output-fpath={out / COVERAGE_FNAME}",
+    ]
+    coverage += [] if is_recorded else ["--no-benchmark"]  # a quick look leaves benchmarks/RESULTS.md alone
     counted = (out / COVERAGE_FNAME).is_file()  # a rerun keeps this run's count
     return [(evaluate, None), *([] if counted else [(coverage, "auto_explore.coverage")])]
-
-
-def keep_coverage(out: Path) -> None:
-    """Copy the rows the coverage command just recorded (benchmarks/results/, shared by every run) into
-    this run's folder, so the report shows this run's count even if another run records later."""
-    recorded = REPO_DPATH / "benchmarks" / "results" / "auto_explore_coverage.json"
-    if not (out / COVERAGE_FNAME).is_file():
-        atomic_write_text(out / COVERAGE_FNAME, recorded.read_text())
 
 
 def generate_commands(out: Path, budget: Budget, image_size: int) -> list[list[str]]:
@@ -160,29 +171,57 @@ def pending_evals(out: Path, budget: Budget, model: Path, store: str, name: str)
     return commands
 
 
-def finetune_command(out: Path, budget: Budget, world_model: Path, train_set: str) -> list[str]:
-    steps = budget.finetune_steps
+def tokenizer_finetune_dpath(out: Path, train_set: str) -> Path:
+    return out / f"finetune_{train_set}_tokenizer"
+
+
+def finetune_arguments(out: Path, world_model: Path, train_set: str, steps: int) -> list[str]:
+    """What both stages override in their configs (tokenizer_explore_ft, genie_redux_guided_explore_ft:
+    batch, rate, one CPU process): the world model, the data, and the schedule scaled to `steps`."""
     return [
-        "genie_redux", "train", "config=genie_redux_guided",
         f"model_dpath={world_model}",
-        "tokenizer_dpath=null",  # the world model's own tokenizer comes with it, frozen
         f"train.dataset_root_dpath={out / 'datasets'}",
         f"train.dataset_name=retro_act/{train_set}",
         f"train.num_train_steps={steps}",
-        "train.batch_size=8", "train.num_processes=1", "train.grad_accum=1", "train.grad_clip=1.0",
-        "train.num_workers=1",
-        "train.optimizer.lr_max=3e-4",  # a third of the demo's rate: a fine-tune, not a restart
-        "train.optimizer.lr_min=1e-4",
         f"train.schedule.warmup_steps={max(1, steps // 10)}",
         f"train.checkpoint.every_steps={max(1, steps // 3)}",
         f"train.validation.every_steps={max(1, steps)}",
+    ]
+
+
+def tokenizer_finetune_command(out: Path, budget: Budget, world_model: Path, train_set: str) -> list[str]:
+    """Stage 1: the world model's own tokenizer (a GenieRedux-G checkpoint serves as model_dpath)."""
+    return [
+        "genie_redux", "train", "config=tokenizer_explore_ft",
+        *finetune_arguments(out, world_model, train_set, budget.tokenizer_finetune_steps),
+        f"run_dpath={tokenizer_finetune_dpath(out, train_set)}",
+    ]  # fmt: skip
+
+
+def finetune_command(out: Path, budget: Budget, world_model: Path, train_set: str) -> list[str]:
+    """Stage 2: the dynamics, on the stage-1 tokenizer (frozen), or on its own when that stage is off."""
+    tokenizer = (
+        best_model_dpath(tokenizer_finetune_dpath(out, train_set))
+        if budget.tokenizer_finetune_steps
+        else "null"
+    )  # null: the world model's own tokenizer comes with it, frozen
+    return [
+        "genie_redux", "train", "config=genie_redux_guided_explore_ft",
+        f"tokenizer_dpath={tokenizer}",
+        *finetune_arguments(out, world_model, train_set, budget.finetune_steps),
         f"run_dpath={out / f'finetune_{train_set}'}",
     ]  # fmt: skip
 
 
 def pending_finetune(out: Path, budget: Budget, world_model: Path, train_set: str) -> list[list[str]]:
-    finished = final_model_dpath(out / f"finetune_{train_set}").is_dir()  # a rerun keeps a finished fine-tune
-    return [] if finished else [finetune_command(out, budget, world_model, train_set)]
+    """The fine-tune stages still to run; a rerun keeps a finished stage."""
+    commands = []
+    tokenizer_done = final_model_dpath(tokenizer_finetune_dpath(out, train_set)).is_dir()
+    if budget.tokenizer_finetune_steps and not tokenizer_done:
+        commands.append(tokenizer_finetune_command(out, budget, world_model, train_set))
+    if not final_model_dpath(out / f"finetune_{train_set}").is_dir():
+        commands.append(finetune_command(out, budget, world_model, train_set))
+    return commands
 
 
 def collect(out: Path, budget: Budget) -> dict[str, Any]:
@@ -203,6 +242,11 @@ def collect(out: Path, budget: Budget) -> dict[str, Any]:
     }
 
 
+def tokenizer_stage(budget: dict[str, Any]) -> str:
+    steps = budget.get("tokenizer_finetune_steps", 0)  # absent: a record from before the tokenizer stage
+    return f"the tokenizer {steps} steps" if steps else "tokenizer frozen"
+
+
 def markdown(report: dict[str, Any]) -> str:
     budget, figures = report["budget"], report["figures"]
     keyed = {(r["model"], r["data"], r["method"]): r for r in figures["rows"]}
@@ -213,10 +257,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['commit']}, {report['machine']}, {report['minutes']:.1f} min. World model: "
         f"{report['world_model']} ({report['image_size']} px). Games: {', '.join(budget['games'])}.",
         "",
-        f"Budget: AutoExplore {budget['epochs']} epochs x {budget['num_envs']} envs x 125 steps "
+        f"Budget: AutoExplore {budget['epochs']} epochs x {budget['num_envs']} envs x "
+        f"{budget.get('steps_per_epoch', 125)} steps "
         f"({budget['agent_size']} actor-critic); coverage {budget['coverage_steps']} env steps per agent and game; "
         f"{budget['sessions']} training and {budget['test_sessions']} test episodes per game, <= {budget['steps_max']} "
-        f"steps; dynamics fine-tune {budget['finetune_steps']} steps (batch 8, tokenizer frozen); evaluation on "
+        f"steps; fine-tune: {tokenizer_stage(budget)}, then the dynamics {budget['finetune_steps']} steps "
+        f"(batch 8); evaluation on "
         f"{budget['num_sequences']} windows, 2 prime + 10 generated frames, 25 MaskGIT steps.",
         "",
         "## Distinct states per 10 k env steps",
@@ -256,11 +302,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--output-dpath", default=str(REPO_DPATH / "outputs" / "auto_explore_data"))
     parser.add_argument(
-        "--results-name", default="auto_explore_data", help="experiments/results/<name>.{json,md}"
+        "--results-name", default="auto_explore_data", help="<results-dpath>/<name>.{json,md}"
+    )
+    parser.add_argument(
+        "--results-dpath",
+        type=Path,
+        default=RESULTS_DPATH,
+        help="where the results go; only the default name in the default folder updates docs/ and benchmarks/",
     )
     parser.add_argument("--games", nargs="+", default=list(defaults.games))
-    for name in ("epochs", "num_envs", "coverage_steps", "sessions", "test_sessions", "steps_max",
-                 "finetune_steps", "num_sequences", "jobs"):  # fmt: skip
+    for name in ("epochs", "num_envs", "steps_per_epoch", "eval_steps", "coverage_steps", "sessions", "test_sessions", "steps_max",
+                 "tokenizer_finetune_steps", "finetune_steps", "num_sequences", "jobs"):  # fmt: skip
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     parser.add_argument("--agent-size", default=defaults.agent_size, choices=("tiny", "small", "paper"))
     return parser.parse_args(argv)
@@ -272,14 +324,15 @@ def main(argv: list[str]) -> int:
     budget = Budget(**{k: (tuple(v) if k == "games" else v) for k, v in vars(args).items() if k in fields})
     out = Path(args.output_dpath).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    # the project's record (docs/, benchmarks/) is written only by a run under the default name and folder
+    is_recorded = args.results_name == "auto_explore_data" and args.results_dpath.resolve() == RESULTS_DPATH
     world_model, image_size = world_model_run(Path(args.world_model_dpath).resolve())
     jobs = min(budget.jobs, len(TRAIN_SETS))
     launch = Launcher(out / "commands.log", threads_per_job=max(1, (os.cpu_count() or 1) // jobs))
     start = time.perf_counter()
     launch(explore_train_command(out, budget, world_model), "explore")
-    for command, module in after_training_commands(out, budget):
+    for command, module in after_training_commands(out, budget, is_recorded):
         launch(command, "explore", module=module)
-    keep_coverage(out)
     for command in generate_commands(out, budget, image_size):
         launch(command, "data")
     chains = {
@@ -307,8 +360,10 @@ def main(argv: list[str]) -> int:
         "commands": launch.commands,
         "figures": collect(out, budget),
     }
-    doc = DOC_FPATH if args.results_name == "auto_explore_data" else None  # a quick look leaves the doc alone
-    results_fpath = write_results(args.results_name, report, markdown(report), doc)
+    doc = DOC_FPATH if is_recorded else None  # a quick look leaves the doc alone
+    results_fpath = write_results(
+        args.results_name, report, markdown(report), doc, args.results_dpath.resolve()
+    )
     print(f"outputs: {out}; results: {results_fpath}")
     return 0
 

@@ -30,16 +30,22 @@ def fmt(value: Any, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def write_results(name: str, report: dict[str, Any], text: str, doc_fpath: Path | None = None) -> Path:
-    """experiments/results/<name>.json and .md; with `doc_fpath`, the markdown without its title also goes
-    between that doc's `results:<name>` markers."""
+def write_results(
+    name: str,
+    report: dict[str, Any],
+    text: str,
+    doc_fpath: Path | None = None,
+    results_dpath: Path = RESULTS_DPATH,
+) -> Path:
+    """<results_dpath>/<name>.json and .md (default experiments/results/); with `doc_fpath`, the markdown
+    without its title also goes between that doc's `results:<name>` markers."""
     from benchmarks.recording import replace_between_markers
     from common.atomic import atomic_write_json, atomic_write_text
 
-    RESULTS_DPATH.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(RESULTS_DPATH / f"{name}.json", report)
-    atomic_write_text(RESULTS_DPATH / f"{name}.md", text)
+    results_dpath.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(results_dpath / f"{name}.json", report)
+    atomic_write_text(results_dpath / f"{name}.md", text)
     if doc_fpath is not None:
         replace_between_markers(doc_fpath, name, text.split("\n", 2)[2])
     print(text)
-    return RESULTS_DPATH / f"{name}.md"
+    return results_dpath / f"{name}.md"

@@ -93,3 +93,61 @@ def test_coverage_counts_distinct_ram_states_for_both_agents(tmp_path, monkeypat
         # leaving the clock bytes out can only merge states; counters make raw RAM nearly always new
         assert row["distinct_states_per_10k"] <= row["distinct_raw_ram_per_10k"] <= 40 * 250
         assert row["clock_bytes"] >= 1
+
+
+@pytest.mark.slow
+def test_the_exploration_data_flow_end_to_end(tmp_path, tiny_world_model_dpath):
+    """Item 7 of the AutoExplore issue, at a tiny budget, through experiments/auto_explore_data.py: world
+    model -> train -> eval -> coverage -> random / AutoExplore / test data -> tokenizer then GenieRedux-G
+    fine-tuned on each agent's data -> both evaluated on the third policy's test set. The project's
+    record (docs/, benchmarks/) stays untouched by a run that writes its results elsewhere."""
+    pytest.importorskip("stable_retro")
+    from safetensors.torch import load_file
+
+    from experiments import auto_explore_data
+    from models.checkpoint import final_model_dpath, weights_fpath
+
+    recorded = [auto_explore_data.REPO_DPATH / f for f in ("benchmarks/RESULTS.md", "docs/auto_explore.md")]
+    before = [fpath.read_bytes() for fpath in recorded]
+    out, results = tmp_path / "out", tmp_path / "results"
+    args = [f"--world-model-dpath={tiny_world_model_dpath}", "--games", "MontezumaRevenge-Atari2600",
+            "--epochs=2", "--num-envs=2", "--steps-per-epoch=16", "--eval-steps=10", "--agent-size=tiny",
+            "--coverage-steps=30", "--sessions=2", "--test-sessions=1", "--steps-max=20",
+            "--tokenizer-finetune-steps=2", "--finetune-steps=2", "--num-sequences=1",
+            f"--output-dpath={out}", f"--results-dpath={results}"]  # fmt: skip
+    assert auto_explore_data.main(args) == 0
+    assert [fpath.read_bytes() for fpath in recorded] == before
+
+    report = json.loads((results / "auto_explore_data.json").read_text())
+    figures = report["figures"]
+    assert [(row["game"], row["agent"].split()[0]) for row in figures["coverage"]] == [
+        ("MontezumaRevenge-Atari2600", "random"), ("MontezumaRevenge-Atari2600", "auto_explore"),
+    ]  # fmt: skip
+    stores = figures["stores"]
+    assert stores["random"]["episodes"] == stores["auto_explore"]["episodes"] == 2  # equal amounts of data
+    assert stores["sticky_random_test"]["episodes"] == 1
+    evaluated = {(row["model"], row["data"], row["method"]) for row in figures["rows"] if row["psnr"] > 5}
+    for model in ("finetune_random", "finetune_auto_explore"):
+        assert {(model, "sticky_random_test", m) for m in ("one_go", "autoregressive")} <= evaluated
+    assert (
+        "world_model",
+        "auto_explore",
+        "autoregressive",
+    ) in evaluated  # the model's error on each agent's data
+
+    original = load_file(str(weights_fpath(tiny_world_model_dpath)))
+    for train_set in (
+        "random",
+        "auto_explore",
+    ):  # both stages ran: the dynamics reads the fine-tuned tokenizer
+        tokenizer = load_file(str(weights_fpath(final_model_dpath(out / f"finetune_{train_set}_tokenizer"))))
+        dynamics = load_file(str(weights_fpath(final_model_dpath(out / f"finetune_{train_set}"))))
+        assert all(torch.equal(dynamics[f"tokenizer.{name}"], tensor) for name, tensor in tokenizer.items())
+        assert any(
+            not torch.equal(tensor, original[f"tokenizer.{name}"]) for name, tensor in tokenizer.items()
+        )
+        assert any(
+            not torch.equal(dynamics[name], original[name])
+            for name in original
+            if name.startswith("dynamics.")
+        )

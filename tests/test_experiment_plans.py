@@ -85,17 +85,33 @@ def test_auto_explore_data_stores_differ_only_in_the_player_and_never_reuse_trai
     assert keyed(test)["agent.repeat_prob"] == "0.75" and "agent.repeat_prob" not in keyed(random)
 
 
-def test_auto_explore_data_fine_tunes_alike():
+def test_auto_explore_data_fine_tunes_alike_in_two_stages():
     budget = auto_explore_data.Budget()
-    random = auto_explore_data.finetune_command(OUT, budget, Path("/wm"), "random")
-    explore = auto_explore_data.finetune_command(OUT, budget, Path("/wm"), "auto_explore")
+    plans = {
+        train_set: auto_explore_data.pending_finetune(OUT, budget, Path("/wm"), train_set)
+        for train_set in ("random", "auto_explore")
+    }
+    (random_tokenizer, random), (explore_tokenizer, explore) = plans["random"], plans["auto_explore"]
+    assert differing_items(random_tokenizer, explore_tokenizer) == {
+        "train.dataset_name=retro_act/random",
+        "train.dataset_name=retro_act/auto_explore",
+        f"run_dpath={OUT / 'finetune_random_tokenizer'}",
+        f"run_dpath={OUT / 'finetune_auto_explore_tokenizer'}",
+    }
     assert differing_items(random, explore) == {
         "train.dataset_name=retro_act/random",
         "train.dataset_name=retro_act/auto_explore",
+        f"tokenizer_dpath={OUT / 'finetune_random_tokenizer' / 'best_model'}",
+        f"tokenizer_dpath={OUT / 'finetune_auto_explore_tokenizer' / 'best_model'}",
         f"run_dpath={OUT / 'finetune_random'}",
         f"run_dpath={OUT / 'finetune_auto_explore'}",
     }
-    assert keyed(random)["model_dpath"] == "/wm"
+    # stage 1 starts from the world model (its embedded tokenizer); stage 2 reads stage 1's tokenizer
+    assert keyed(random_tokenizer)["model_dpath"] == keyed(random)["model_dpath"] == "/wm"
+    assert keyed(random_tokenizer)["config"] == "tokenizer_explore_ft"
+    frozen = auto_explore_data.Budget(tokenizer_finetune_steps=0)
+    (only_dynamics,) = auto_explore_data.pending_finetune(OUT, frozen, Path("/wm"), "random")
+    assert keyed(only_dynamics)["tokenizer_dpath"] == "null"
 
 
 def test_auto_explore_data_refuses_a_world_model_that_is_not_one(tmp_path):

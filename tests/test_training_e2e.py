@@ -135,6 +135,31 @@ def test_fine_tune_starts_from_the_checkpoint(tokenizer_run, store_root, tmp_pat
     assert fine_tune_first < 0.7 * scratch_first
 
 
+@pytest.mark.slow
+def test_a_world_models_tokenizer_fine_tunes_then_replaces_the_embedded_one(
+    tokenizer_run, store_root, tmp_path
+):
+    """AutoExplore's fine-tune: tokenizer from the GenieRedux-G checkpoint, then its dynamics on that tokenizer."""
+    no_validation = ("train.validation.every_steps=0", "train.num_train_steps=3")
+    world = tmp_path / "world"
+    train("genie_redux_guided", world, store_root, f"tokenizer_dpath={tokenizer_run}", *no_validation)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    train("tokenizer", tmp_path / "tok_ft", store_root, f"model_dpath={world}", *no_validation)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    assert (
+        losses(tmp_path / "tok_ft")[1] < 0.7 * losses(tokenizer_run)[1]
+    )  # it starts from the trained tokenizer
+    embedded = {k[len("tokenizer.") :]: v for k, v in load_file(str(world / "final_model" / "model.safetensors")).items()
+                if k.startswith("tokenizer.")}  # fmt: skip
+    tuned = load_file(str(tmp_path / "tok_ft" / "final_model" / "model.safetensors"))
+    assert set(tuned) == set(embedded) and any(not torch.equal(tuned[k], embedded[k]) for k in tuned)
+    train("genie_redux_guided", tmp_path / "dyn_ft", store_root, f"model_dpath={world}",
+          f"tokenizer_dpath={tmp_path / 'tok_ft'}", *no_validation)  # fmt: skip
+    dynamics = load_file(str(tmp_path / "dyn_ft" / "final_model" / "model.safetensors"))
+    for name, tensor in tuned.items():  # the fine-tuned tokenizer is the one the dynamics now reads, frozen
+        assert torch.equal(dynamics[f"tokenizer.{name}"], tensor), name
+
+
 def test_validation_protocol_needs_long_enough_windows(store_root, tmp_path):
     args = [
         "config=genie_redux_guided",

@@ -9,22 +9,35 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from common.errors import UserError
-from models.checkpoint import find_checkpoint, load_model
-from models.presets import KINDS, build
+from models.checkpoint import find_checkpoint, load_model, read_config
+from models.presets import KINDS, build, model_tokenizer
 
 DYNAMICS_KINDS = tuple(kind for kind in KINDS if kind != "tokenizer")
 
 
-def load_checkpoint_for(path: str, key: str, kind: str | None) -> nn.Module:
-    """The model of the checkpoint config key `key` names (a checkpoint or a run directory), on CPU."""
+def load_checkpoint_for(path: str, key: str, kind: str) -> nn.Module:
+    """The model of the checkpoint config key `key` names (a checkpoint or a run directory), on CPU.
+
+    Where a tokenizer is asked for, a world model's checkpoint also serves: its embedded tokenizer is
+    the one its dynamics was trained on (AutoExplore's flow fine-tunes both from one GenieRedux-G).
+    """
     try:
-        dpath = find_checkpoint(path, kind=kind)
+        dpath = find_checkpoint(path)
+        found_kind = read_config(dpath)["kind"]
+        takes_embedded_tokenizer = kind == "tokenizer" and found_kind in DYNAMICS_KINDS
+        if not takes_embedded_tokenizer:
+            find_checkpoint(path, kind=kind)  # the one error line for a wrong kind
     except ValueError as error:
         raise UserError(f"{key}={error}") from None
     try:
-        return load_model(dpath, "cpu", expected_kind=kind)
+        model = load_model(dpath, "cpu", expected_kind=found_kind)
     except ValueError as error:
         raise UserError(f"{error} ({key})") from None
+    if not takes_embedded_tokenizer:
+        return model
+    tokenizer = model_tokenizer(model).train().requires_grad_(True)  # the world model froze it (models/genie.py)
+    tokenizer.preset = model.preset
+    return tokenizer
 
 
 def model_overrides(cfg: DictConfig) -> dict[str, Any]:

@@ -35,7 +35,8 @@ def load_checkpoint_for(path: str, key: str, kind: str) -> nn.Module:
         raise UserError(f"{error} ({key})") from None
     if not takes_embedded_tokenizer:
         return model
-    tokenizer = model_tokenizer(model).train().requires_grad_(True)  # the world model froze it (models/genie.py)
+    # the world model froze its tokenizer (models/genie.py); fine-tuning it needs it trainable again
+    tokenizer = model_tokenizer(model).train().requires_grad_(True)
     tokenizer.preset = model.preset
     return tokenizer
 

@@ -62,7 +62,7 @@ def model_config_fields() -> set[str]:
 
 def section_readers() -> dict[tuple[str, str], set[str]]:
     """Sections read whole into a typed object: (stack, section) -> the keys that object takes."""
-    from data_generation.agents import AGENTS
+    from data_generation.agents import AGENTS, agent_class
     from pipelines.demo import TrainingStage
     from training.evaluation.settings import EvalSettings
 
@@ -76,7 +76,7 @@ def section_readers() -> dict[tuple[str, str], set[str]]:
         ("demo", "dynamics"): stage,
         # build_agent: the registered agent's constructor takes **cfg.agent
         ("generate", "agent"): {
-            name for agent in AGENTS.values() for name in inspect.signature(agent).parameters
+            name for variant in AGENTS for name in inspect.signature(agent_class(variant)).parameters
         },
     }
 

@@ -9,23 +9,32 @@ which is seeded per episode, so a recording is reproducible whatever worker runs
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from common.errors import UserError
 from data_generation.agents.base import Agent
-from data_generation.agents.policy_agent import PolicyAgent
-from data_generation.agents.random_agent import RandomAgent
 
-__all__ = ["Agent", "PolicyAgent", "RandomAgent", "build_agent"]
+# variant -> (module, class); imported on use: the policy agent needs torch (~1 s to import), which a
+# random agent's recording (every generate worker process) does without
+AGENTS: dict[str, tuple[str, str]] = {
+    "random": ("data_generation.agents.random_agent", "RandomAgent"),
+    "policy": ("data_generation.agents.policy_agent", "PolicyAgent"),
+    "auto_explore": ("data_generation.agents.policy_agent", "PolicyAgent"),
+}
 
-AGENTS: dict[str, type[Agent]] = {"random": RandomAgent, "policy": PolicyAgent, "auto_explore": PolicyAgent}
+
+def agent_class(variant: str) -> type[Agent]:
+    if variant not in AGENTS:
+        raise UserError(f"unknown variant (agent) '{variant}'; choose one of: {', '.join(AGENTS)}")
+    module, name = AGENTS[variant]
+    return getattr(importlib.import_module(module), name)
 
 
 def build_agent(variant: str, num_actions: int, options: dict[str, Any]) -> Agent:
     """The agent registered as `variant`, built with `options` (the config's `agent` section)."""
-    if variant not in AGENTS:
-        raise UserError(f"unknown variant (agent) '{variant}'; choose one of: {', '.join(AGENTS)}")
+    cls = agent_class(variant)
     try:
-        return AGENTS[variant](num_actions, **options)
+        return cls(num_actions, **options)
     except TypeError as error:
         raise UserError(f"bad agent options {options} for variant '{variant}': {error}") from None

@@ -242,9 +242,23 @@ def collect(out: Path, budget: Budget) -> dict[str, Any]:
     }
 
 
+def finished_outputs(out: Path) -> list[str]:
+    """The output folder's finished parts (kept by a rerun), e.g. agent, coverage.json, eval/world_model_on_random_one_go."""
+    evaluations = [f"eval/{p.parent.name}" for p in sorted((out / "eval").glob("*/results.json"))]
+    return (
+        sorted(p.name for p in out.iterdir() if p.name not in ("eval",) and not p.name.endswith(".log"))
+        + evaluations
+    )
+
+
 def tokenizer_stage(budget: dict[str, Any]) -> str:
     steps = budget.get("tokenizer_finetune_steps", 0)  # absent: a record from before the tokenizer stage
     return f"the tokenizer {steps} steps" if steps else "tokenizer frozen"
+
+
+def resumed(report: dict[str, Any]) -> str:
+    kept = report.get("kept_from_earlier_invocation")
+    return f" (a rerun: it kept {', '.join(kept)} from an earlier invocation)" if kept else ""
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -254,7 +268,7 @@ def markdown(report: dict[str, Any]) -> str:
         "# AutoExplore: does it explore, and does its data help? (bundled games)",
         "",
         f"Written by `python experiments/auto_explore_data.py {report['argv']}` on {report['date']}, commit "
-        f"{report['commit']}, {report['machine']}, {report['minutes']:.1f} min. World model: "
+        f"{report['commit']}, {report['machine']}, {report['minutes']:.1f} min{resumed(report)}. World model: "
         f"{report['world_model']} ({report['image_size']} px). Games: {', '.join(budget['games'])}.",
         "",
         f"Budget: AutoExplore {budget['epochs']} epochs x {budget['num_envs']} envs x "
@@ -330,6 +344,7 @@ def main(argv: list[str]) -> int:
     jobs = min(budget.jobs, len(TRAIN_SETS))
     launch = Launcher(out / "commands.log", threads_per_job=max(1, (os.cpu_count() or 1) // jobs))
     start = time.perf_counter()
+    kept = finished_outputs(out)  # a rerun resumes: what this invocation found already done
     launch(explore_train_command(out, budget, world_model), "explore")
     for command, module in after_training_commands(out, budget, is_recorded):
         launch(command, "explore", module=module)
@@ -353,6 +368,7 @@ def main(argv: list[str]) -> int:
     run_chains(chains, launch, jobs)
     report = {
         **run_stamp(argv, start),
+        "kept_from_earlier_invocation": kept,
         "world_model": str(world_model),
         "image_size": image_size,
         "budget": asdict(budget),

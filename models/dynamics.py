@@ -152,6 +152,14 @@ class DynamicsModel(nn.Module):
         hidden, new_kv = self.transformer.forward_cached(self.embed(token_ids, frame_actions), cache)
         return self.to_logits(hidden, token_ids), new_kv
 
+    def context_cached(
+        self, token_ids: torch.Tensor, frame_actions: torch.Tensor, cache: FrameCache | None
+    ) -> list[KeyValue]:
+        """The k/v final frames token_ids [B, Tn, h, w] leave for the frames after them, without their
+        logits: priming, committing and observing read nothing from the head (at the tiny preset the
+        head, D x K = 64 x 1024, costs about half as much as the two blocks)."""
+        return self.transformer.forward_cached(self.embed(token_ids, frame_actions), cache)[1]
+
     def sample_mask(
         self, shape: torch.Size, device: torch.device, generator: torch.Generator | None = None
     ) -> torch.Tensor:

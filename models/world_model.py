@@ -109,7 +109,7 @@ class WorldModel:
         self.action_history = self.dynamics.frame_actions(self.model.embed_actions(prime_actions))
         if self.use_cache:
             tokens, frame_actions = self.token_history, self.action_history
-            self.dynamics_cache = FrameCache(self.dynamics.logits_cached(tokens, frame_actions, None)[1])
+            self.dynamics_cache = FrameCache(self.dynamics.context_cached(tokens, frame_actions, None))
             self.decoder_cache = self.tokenizer.decode_step(tokens, None)[1]
 
     @torch.no_grad()
@@ -139,7 +139,7 @@ class WorldModel:
         self.token_history[rows] = tokens
         self.action_history[rows] = self.dynamics.frame_actions(self.model.embed_actions(prime_actions))
         if self.use_cache:
-            new_kv = self.dynamics.logits_cached(tokens, self.action_history[rows], None)[1]
+            new_kv = self.dynamics.context_cached(tokens, self.action_history[rows], None)
             self.dynamics_cache = _replace_rows(self.dynamics_cache, rows, FrameCache(new_kv))
             if self.decoder_cache is not None and self.decoder_cache.num_frames != t0:
                 self.decoder_cache = None  # a shorter decoder window: rebuilt when frames are decoded
@@ -178,7 +178,7 @@ class WorldModel:
         action_embeds = self.model.embed_actions(actions.reshape(-1, 1).to(self.device))  # [B, 1, D]
         if self.use_cache:
             past = self.dynamics_cache.last(self.max_frames - 1)
-            new_kv = self.dynamics.logits_cached(token_ids, action_embeds, past)[1]
+            new_kv = self.dynamics.context_cached(token_ids, action_embeds, past)
             self.dynamics_cache = past.appended(new_kv).last(max_context)
             self.decoder_cache = None
         self.token_history = torch.cat([self.token_history, token_ids], dim=1)[:, -max_context:]
@@ -240,7 +240,7 @@ class WorldModel:
         """Append final tokens to the history and caches; decode them once -> frames [B, Tn, 3, H, W]."""
         tn = token_ids.shape[1]
         if self.use_cache:
-            new_kv = self.dynamics.logits_cached(token_ids, action_embeds, past)[1]
+            new_kv = self.dynamics.context_cached(token_ids, action_embeds, past)
             self.dynamics_cache = past.appended(new_kv)
             if self.decoder_cache is None:  # after observe(): decode the context again
                 context = self.token_history[:, -(self.decoder_frames - tn) :]

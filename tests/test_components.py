@@ -82,6 +82,22 @@ def test_cached_forward_equals_full_forward():
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=1e-5)
 
 
+def test_inference_attention_runs_on_the_fused_cpu_kernel():
+    """Per-head masks (the spatial bias, the relative time bias) go to SDPA as 4-D: with a 3-D mask the
+    fused CPU kernel refuses and every call takes the unfused math path (softmax over explicit scores)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    model = STTransformer(32, 2, 4, grid=(2, 2)).eval()
+    x = torch.randn(2, 3, 4, 32)
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        _, kv = model.forward_cached(x[:, :2], None)  # spatial + causal temporal attention
+        model.forward_cached(x[:, 2:], FrameCache(kv))  # one new frame against the cache
+    names = {event.key for event in prof.key_averages()}
+    assert any("flash_attention" in name for name in names), sorted(names)
+    assert "aten::_softmax" not in names  # the math path's explicit softmax
+
+
 def test_spatial_position_encodings_distinguish_every_patch():
     spatial = spatial_encoding(4, 5, 32)
     assert torch.cdist(spatial, spatial).add(torch.eye(20)).min() > 1e-3

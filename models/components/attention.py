@@ -50,6 +50,13 @@ def causal_allowed(query_times: torch.Tensor, key_times: torch.Tensor, window: i
     return allowed
 
 
+def as_sdpa_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """A per-head mask [H, Lq, Lk] as [1, H, Lq, Lk]. PyTorch's fused CPU attention kernel accepts 2-D or
+    4-D masks only; a 3-D one sends the call down the unfused math path (measured 2x slower at the tiny
+    preset's shapes, same result to 1e-6). A mask that needs a gradient (training) takes that path anyway."""
+    return mask[None] if mask is not None and mask.dim() == 3 else mask
+
+
 class Attention(nn.Module):
     """Self-attention on `[N, L, D]` sequences; optional causal mask, key/value prefix, relative time."""
 
@@ -104,7 +111,7 @@ class Attention(nn.Module):
             v = torch.cat([past_kv[1], v], dim=2)
         if not is_causal:
             out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=None if bias is None else bias.to(q.dtype)
+                q, k, v, attn_mask=None if bias is None else as_sdpa_mask(bias.to(q.dtype))
             )
             return self.merge_heads(out), new_kv
         query_times = torch.arange(num_past, num_past + length, device=x.device)
@@ -117,7 +124,7 @@ class Attention(nn.Module):
         else:
             mask = allowed
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=mask is None and length > 1
+            q, k, v, attn_mask=as_sdpa_mask(mask), is_causal=mask is None and length > 1
         )  # [N, H, L, hd]
         return self.merge_heads(out), new_kv
 
@@ -147,11 +154,13 @@ class Attention(nn.Module):
             masked_mask = time_bias(self.slopes(), times, key_times, masked_keys_allowed, q.dtype)
         else:
             clean_mask, masked_mask = sees_clean, masked_keys_allowed
-        clean_out = F.scaled_dot_product_attention(q_clean, k_clean, v_clean, attn_mask=clean_mask)
+        clean_out = F.scaled_dot_product_attention(
+            q_clean, k_clean, v_clean, attn_mask=as_sdpa_mask(clean_mask)
+        )
         masked_out = F.scaled_dot_product_attention(
             q_masked,
             torch.cat([k_clean, k_masked], dim=2),  # [N, H, 2T, hd]
             torch.cat([v_clean, v_masked], dim=2),
-            attn_mask=masked_mask,
+            attn_mask=as_sdpa_mask(masked_mask),
         )
         return self.merge_heads(clean_out), self.merge_heads(masked_out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from experiments import agent_data, auto_explore_data
@@ -126,3 +127,29 @@ def test_agent_data_keeps_finished_runs_and_reuses_only_finished_ones(tmp_path):
     assert kinds == ["genie_redux_guided"]  # the finished tokenizer is not trained again
     with pytest.raises(SystemExit, match="not a finished run"):
         agent_data.reuse_random_arm(tmp_path / "out", tmp_path / "random")  # no store, no final dynamics
+
+
+def test_roc_auc_of_a_novelty_signal():
+    from experiments.uncertainty_novelty import roc_auc
+
+    novel = np.array([True, True, False, False])
+    assert roc_auc(np.array([0.9, 0.8, 0.1, 0.2]), novel) == 1.0  # every novel frame above every familiar one
+    assert roc_auc(np.array([0.1, 0.2, 0.9, 0.8]), novel) == 0.0
+    assert roc_auc(np.array([0.5, 0.5, 0.5, 0.5]), novel) == 0.5  # ties count half: no signal
+    assert roc_auc(np.array([0.9, 0.3, 0.5, 0.1]), novel) == 0.75  # 3 of the 4 pairs ordered
+    assert roc_auc(np.array([0.1, 0.2]), np.array([True, True])) is None  # one class: undefined
+
+
+@pytest.mark.slow
+def test_uncertainty_novelty_scores_every_step_after_the_context(tiny_world_model_dpath):
+    pytest.importorskip("stable_retro")
+    from experiments.uncertainty_novelty import measure_game
+
+    config = {
+        "env": {"image_size": 16, "frame_skip": 4, "max_episode_steps": 20},
+        "reward": {"world_model_dpath": str(tiny_world_model_dpath), "n_preds": 1, "context_frames": 5},
+    }
+    row = measure_game("MontezumaRevenge-Atari2600", config, num_steps=30, seed=0)
+    assert row["episodes"] == 2 and row["scored_steps"] == (20 - 4) + (10 - 4)  # C - 1 unscored steps each
+    assert 0.0 < row["novel_share"] < 1.0 and 0.0 <= row["reward_auc"] <= 1.0
+    assert 0.0 < row["reward_novel"] < 1.0  # the reward is an entropy share in [0, 1]

@@ -245,10 +245,8 @@ def collect(out: Path, budget: Budget) -> dict[str, Any]:
 def finished_outputs(out: Path) -> list[str]:
     """The output folder's finished parts (kept by a rerun), e.g. agent, coverage.json, eval/world_model_on_random_one_go."""
     evaluations = [f"eval/{p.parent.name}" for p in sorted((out / "eval").glob("*/results.json"))]
-    return (
-        sorted(p.name for p in out.iterdir() if p.name not in ("eval",) and not p.name.endswith(".log"))
-        + evaluations
-    )
+    folders = sorted(p.name for p in out.iterdir() if p.name != "eval" and not p.name.endswith(".log"))
+    return folders + evaluations
 
 
 def tokenizer_stage(budget: dict[str, Any]) -> str:

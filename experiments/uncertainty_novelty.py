@@ -45,20 +45,14 @@ def roc_auc(scores: np.ndarray, is_positive: np.ndarray) -> float | None:
     positives, negatives = scores[is_positive], scores[~is_positive]
     if len(positives) == 0 or len(negatives) == 0:
         return None
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores):  # average ranks over ties
-        tied = scores == value
-        ranks[tied] = ranks[tied].mean()
-    u = ranks[is_positive].sum() - len(positives) * (len(positives) + 1) / 2
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    tied_ranks = np.cumsum(counts) - (counts - 1) / 2  # 1-based rank of each distinct value, ties averaged
+    u = tied_ranks[inverse][is_positive].sum() - len(positives) * (len(positives) + 1) / 2
     return float(u / (len(positives) * len(negatives)))
 
 
 def measure_game(game: str, config: dict[str, Any], num_steps: int, seed: int) -> dict[str, Any]:
     """One game: per scored step, (reward, pixel change, is the next screen new) -> the summary row."""
-    import torch
-
     from agents.coverage import screen_key
     from agents.rewards import WorldModelRewardSettings, WorldModelUncertaintyReward
     from data_generation.agents import build_agent
@@ -77,27 +71,26 @@ def measure_game(game: str, config: dict[str, Any], num_steps: int, seed: int) -
     max_episode_steps = int(env_cfg["max_episode_steps"] or 1000)
     rewards, changes, novel, seen = [], [], [], set()
     steps, episode = 0, 0
-    try:
-        with torch.no_grad():
-            while steps < num_steps:
-                seed_ = episode_seed(seed, game, episode)
-                rng = np.random.default_rng(seed_)
-                observation, _ = env.reset(seed=seed_)
-                source.reset(observation[None])
-                seen.add(screen_key(observation))
-                episode, length, terminated = episode + 1, 0, False
-                while not terminated and length < max_episode_steps and steps < num_steps:
-                    action = agent.act(observation, rng)
-                    following, _, terminated, _, _ = env.step(action)
-                    step = VecStep(following[None].copy(), np.zeros(1, np.float32), np.zeros(1, bool))
-                    reward = float(source(np.asarray([action]), step)[0])
-                    key = screen_key(following)
-                    if length >= context - 1:  # scored: the context holds C real frames
-                        rewards.append(reward)
-                        changes.append(float(np.abs(following.astype(np.int16) - observation).mean()))
-                        novel.append(key not in seen)
-                    seen.add(key)
-                    observation, steps, length = following, steps + 1, length + 1
+    try:  # the reward source runs its world model under no_grad itself
+        while steps < num_steps:
+            seed_ = episode_seed(seed, game, episode)
+            rng = np.random.default_rng(seed_)
+            observation, _ = env.reset(seed=seed_)
+            source.reset(observation[None])
+            seen.add(screen_key(observation))
+            episode, length, terminated = episode + 1, 0, False
+            while not terminated and length < max_episode_steps and steps < num_steps:
+                action = agent.act(observation, rng)
+                following, _, terminated, _, _ = env.step(action)
+                step = VecStep(following[None].copy(), np.zeros(1, np.float32), np.zeros(1, bool))
+                reward = float(source(np.asarray([action]), step)[0])
+                key = screen_key(following)
+                if length >= context - 1:  # scored: the context holds C real frames
+                    rewards.append(reward)
+                    changes.append(float(np.abs(following.astype(np.int16) - observation).mean()))
+                    novel.append(key not in seen)
+                seen.add(key)
+                observation, steps, length = following, steps + 1, length + 1
     finally:
         env.close()
     rewards_, changes_, novel_ = np.asarray(rewards), np.asarray(changes), np.asarray(novel, dtype=bool)

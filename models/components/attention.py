@@ -52,8 +52,9 @@ def causal_allowed(query_times: torch.Tensor, key_times: torch.Tensor, window: i
 
 def as_sdpa_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
     """A per-head mask [H, Lq, Lk] as [1, H, Lq, Lk]. PyTorch's fused CPU attention kernel accepts 2-D or
-    4-D masks only; a 3-D one sends the call down the unfused math path (measured 2x slower at the tiny
-    preset's shapes, same result to 1e-6). A mask that needs a gradient (training) takes that path anyway."""
+    4-D masks only; a 3-D one sends the call down the unfused math path (about 2x slower per call at the
+    tiny preset's shapes in a standalone timing, same result to 1e-6). A mask that needs a gradient
+    (training) takes that path anyway."""
     return mask[None] if mask is not None and mask.dim() == 3 else mask
 
 

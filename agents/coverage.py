@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from agents.evaluate import DOCS_FPATH
+from common.seeds import episode_seed
 from data_generation.agents import Agent, build_agent
-from data_generation.envs import make_env
-from data_generation.envs.coinrun import LEVEL_RANGES
-from data_generation.envs.frames import square_and_resize
-from data_generation.work import episode_seed
+from envs import make_env
+from envs.coinrun import LEVEL_RANGES
+from envs.frames import square_and_resize
 
 STEPS_PER_UNIT = 10_000
 

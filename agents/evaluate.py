@@ -16,8 +16,8 @@ import torch
 from agents.checkpoint import load_policy, resolve_checkpoint
 from common.atomic import atomic_write_json
 from common.errors import UserError
-from data_generation.envs import make_env
-from data_generation.envs.coinrun import LEVEL_RANGES
+from envs import make_env
+from envs.coinrun import LEVEL_RANGES
 
 DOCS_FPATH = Path(__file__).resolve().parent.parent / "docs" / "agents.md"
 PUBLISHED_PPO_EASY = "~8-9 of 10 on easy test levels after 25 M steps (Cobbe et al. 2020, procgen)"

@@ -18,7 +18,7 @@ import torch
 from agents.actor_critic import ActorCritic, action_probabilities
 from agents.config import AgentTrainConfig
 from agents.rewards import RewardSource
-from data_generation.envs import make_vec_env
+from envs import make_vec_env
 from training.evaluation.gifs import save_gif
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from common.errors import UserError
-from data_generation.envs.vector import VecStep
+from envs.vector import VecStep
 
 REWARD_TYPES = ("env", "none", "world_model")
 TOP_FRACTION = 0.25  # the reward averages the most uncertain quarter of the predicted tokens

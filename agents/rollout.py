@@ -13,7 +13,7 @@ import torch
 
 from agents.actor_critic import ActorCritic, action_probabilities
 from agents.rewards import RewardSource
-from data_generation.envs.vector import VecEnv
+from envs.vector import VecEnv
 
 
 @dataclass

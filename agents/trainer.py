@@ -41,7 +41,7 @@ from agents.rollout import Collector, Rollout, cut_sequences
 from common.errors import UserError
 from common.progress import progress_bar
 from data.actions import action_ids
-from data_generation.envs import make_vec_env
+from envs import make_vec_env
 
 
 def check_config(config: AgentTrainConfig) -> None:

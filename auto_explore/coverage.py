@@ -26,9 +26,9 @@ import numpy as np
 
 from agents.checkpoint import load_policy
 from agents.coverage import STEPS_PER_UNIT, screen_key
+from common.seeds import episode_seed
 from data_generation.agents import Agent, build_agent
-from data_generation.envs import make_env
-from data_generation.work import episode_seed
+from envs import make_env
 
 DOCS_FPATH = Path(__file__).resolve().parents[1] / "docs" / "auto_explore.md"
 CLOCK_PROBE_STEPS = 400  # random-agent steps that find a game's clock bytes

@@ -38,7 +38,7 @@ def parse_options(options: dict[str, str]) -> dict:
 
 def time_rewards(sources: list, steps: list, actions: np.ndarray, first_frames: np.ndarray) -> float:
     """Seconds the sources take over the recorded steps; source i scores envs slices[i] of every step."""
-    from data_generation.envs.vector import VecStep
+    from envs.vector import VecStep
 
     per_source = actions.shape[1] // len(sources)
     slices = [slice(i * per_source, (i + 1) * per_source) for i in range(len(sources))]
@@ -57,7 +57,7 @@ def main(**options: str) -> int:
     from agents.rewards import WorldModelRewardSettings, WorldModelUncertaintyReward
     from benchmarks.recording import record
     from data.actions import action_ids
-    from data_generation.envs import make_vec_env
+    from envs import make_vec_env
     from models.checkpoint import save_checkpoint
     from models.presets import build
 

@@ -41,10 +41,10 @@ from benchmarks.recording import record
 from common.errors import UserError
 from data.episode_store import EpisodeWriter
 from data_generation.agents.random_agent import RandomAgent
-from data_generation.envs import make_env
 from data_generation.generator import GenerationSpec, run_generation
 from data_generation.record_and_write import EpisodePipeline, EpisodeWriteQueue, writer_gets_a_core
 from data_generation.work import EpisodeReport, WorkItem
+from envs import make_env
 
 DEFAULT_GAMES = "Airstriker-Genesis,MontezumaRevenge-Atari2600,coinrun"
 IMAGE_SIZES = {"coinrun": (64,)}  # CoinRun is 64 px natively and in its config; retro games: both
@@ -66,7 +66,7 @@ def timed(loop: Callable[[], int]) -> dict[str, float]:
 
 def raw_coinrun_fps(num_frames: int, core_only: bool) -> dict[str, float]:
     """Random keys into procgen: with its default 4 stepping threads, or stepping in this thread (`core_only`)."""
-    from data_generation.envs.coinrun import _import_procgen
+    from envs.coinrun import _import_procgen
 
     rng = np.random.default_rng(0)
     num_threads = 0 if core_only else 4
@@ -89,7 +89,7 @@ def raw_retro_fps(game: str, num_frames: int, core_only: bool) -> dict[str, floa
     """Random buttons into stable-retro: its public step, or the core calls alone (`core_only`)."""
     import stable_retro
 
-    from data_generation.names import resolve_retro_game
+    from envs.names import resolve_retro_game
 
     rng = np.random.default_rng(0)
     env = stable_retro.make(

@@ -72,7 +72,7 @@ def replication_psnr(world_model, dataset_dpath: str, steps: int) -> float:  # n
     import torch
 
     from data.transforms import frames_to_model
-    from play.starts import StartPicker
+    from envs.start_clips import StartPicker
     from training.evaluation.metrics import psnr
 
     picker = StartPicker(dataset_dpath, world_model.tokenizer.config.image_size, 2 + QUALITY_FRAMES)
@@ -91,9 +91,9 @@ def main(**options: str) -> int:
 
     from benchmarks.bench_session_length import step_times
     from benchmarks.recording import record
+    from envs.world_model_env import WorldModelEnv
     from models.presets import build
     from models.world_model import WorldModel
-    from play.env import WorldModelEnv
 
     opts = parse_options(options)
     torch.set_num_threads(opts["threads"])

@@ -48,7 +48,7 @@ def episode_frames(source: str, num_frames: int, size: int, seed: int) -> np.nda
     """uint8 [T, size, size, 3] from synthetic squares or a real game under random actions."""
     if source == "synthetic":
         return moving_squares(num_frames, size, seed)
-    from data_generation.envs import make_env
+    from envs import make_env
 
     env = make_env(source, size, seed=seed)
     try:

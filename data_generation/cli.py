@@ -10,8 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 from common.config import compose_config
 from common.errors import UserError
 from data_generation.generator import GenerationSpec, run_generation
-from data_generation.names import NON_RETRO_GAMES
 from data_generation.selection import GameFilter, Selection, select_games, select_named_games
+from envs.names import NON_RETRO_GAMES
 
 CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = "retro_act/pretrain"
@@ -96,7 +96,7 @@ def build_spec(cfg: DictConfig, env_names: list[str]) -> GenerationSpec:
 
 
 def main(mode: str | None, args: list[str]) -> int:
-    from data_generation.envs.frames import check_image_size
+    from envs.frames import check_image_size
 
     cfg = compose_config(CONFIG_DPATH, DEFAULT_CONFIG, args)
     check_image_size(cfg.image_size)
@@ -105,7 +105,7 @@ def main(mode: str | None, args: list[str]) -> int:
     if int(cfg.frame_skip) < 1:
         raise UserError(f"frame_skip must be >= 1 (got {cfg.frame_skip})")
     if cfg.levels is not None:
-        from data_generation.envs.coinrun import check_levels
+        from envs.coinrun import check_levels
 
         try:
             check_levels(list(cfg.levels))

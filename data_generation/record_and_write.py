@@ -20,10 +20,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from data_generation.agents import Agent
-from data_generation.envs import GameEnv
-from data_generation.envs.frames import FrameResizer
 from data_generation.recorder import Recording, frame_buffer, record_episode, record_screens
 from data_generation.work import EpisodeReport, WorkItem
+from envs import GameEnv
+from envs.frames import FrameResizer
 
 
 def failure_reason(error: BaseException) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from data_generation.agents import Agent
-from data_generation.envs import OBSERVATION_IS_RESET, GameEnv
-from data_generation.envs.frames import FrameResizer
+from envs import OBSERVATION_IS_RESET, GameEnv
+from envs.frames import FrameResizer
 
 
 @dataclass

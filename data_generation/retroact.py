@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data.actions import RETRO_ACTIONS
-from data_generation.names import game_key
+from envs.names import game_key
 
 ANNOTATIONS_DPATH = Path(__file__).resolve().parent / "annotations"
 MAIN_CSV = ANNOTATIONS_DPATH / "RetroAct_v1.4.csv"

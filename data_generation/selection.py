@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from common.errors import UserError
 from data.actions import RETRO_ACTIONS
-from data_generation.envs.retro import import_command_hint
-from data_generation.names import game_key, resolve_retro_game, retro_integrations
 from data_generation.retroact import NO_EFFECT, GameAnnotation, has_aligned_controls, load_annotations
+from envs.names import game_key, resolve_retro_game, retro_integrations
+from envs.retro import import_command_hint
 
 SUBSETS = ("all", "g50")
 

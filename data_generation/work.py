@@ -7,7 +7,6 @@ bytes.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,6 @@ class EpisodeReport:
     def __post_init__(self) -> None:
         if self.status not in REPORT_STATUSES:
             raise ValueError(f"report status {self.status!r} is not one of {REPORT_STATUSES}")
-
-
-def episode_seed(seed: int, env_name: str, session_index: int) -> int:
-    """A 63-bit seed from (seed, env_name, session_index); stable across Python versions and runs."""
-    digest = hashlib.sha256(f"{seed}|{env_name}|{session_index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def build_work_list(

@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from data_generation.work import EpisodeReport, GenerationSpec, WorkItem, episode_seed
+from common.seeds import episode_seed
+from data_generation.work import EpisodeReport, GenerationSpec, WorkItem
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ def run_worker(spec: WorkerSpec, queue: Any, parent_pid: int) -> None:
 
 def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, writes: Any) -> None:
     from data_generation.agents import build_agent
-    from data_generation.envs import make_env
     from data_generation.record_and_write import EpisodePipeline, failure_reason
+    from envs import make_env
 
     env, env_name, pipeline = None, None, None
     extra_info = {

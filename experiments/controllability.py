@@ -3,7 +3,7 @@
     python experiments/controllability.py                          # the full experiment (~35 min on 2 CPU cores)
     python experiments/controllability.py --variants clean --dynamics-steps 300   # a quicker look
 
-The block game (data_generation/envs/synthetic.py) moves nothing but an 8x8 block, and only when an
+The block game (envs/synthetic.py) moves nothing but an 8x8 block, and only when an
 action says so: a model that ignores actions predicts it no better than "the block stays put". Every
 stage runs through the launcher, as a user would (`python run.py generate|genie_redux train|eval`):
 1. record the game with a random agent (`generate config=synthetic/block`);
@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from data.actions import ACTION_VOCABULARY, action_id  # noqa: E402
-from data_generation.envs.synthetic import BLOCK_ACTIONS, BLOCK_SIZE, find_block, move_block  # noqa: E402
+from envs.synthetic import BLOCK_ACTIONS, BLOCK_SIZE, find_block, move_block  # noqa: E402
 from models.checkpoint import final_model_dpath, load_model  # noqa: E402
 
 RESULTS_DPATH = REPO_DPATH / "experiments" / "results"

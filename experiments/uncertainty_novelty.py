@@ -55,10 +55,10 @@ def measure_game(game: str, config: dict[str, Any], num_steps: int, seed: int) -
     """One game: per scored step, (reward, pixel change, is the next screen new) -> the summary row."""
     from agents.coverage import screen_key
     from agents.rewards import WorldModelRewardSettings, WorldModelUncertaintyReward
+    from common.seeds import episode_seed
     from data_generation.agents import build_agent
-    from data_generation.envs import make_env
-    from data_generation.envs.vector import VecStep
-    from data_generation.work import episode_seed
+    from envs import make_env
+    from envs.vector import VecStep
 
     env_cfg, reward_cfg = config["env"], config["reward"]
     image_size, context = int(env_cfg["image_size"]), int(reward_cfg["context_frames"])

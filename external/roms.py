@@ -60,8 +60,8 @@ def import_rom_folders(folders: list[Path]) -> list[str]:
 
 def playable_games() -> list[str]:
     """stable-retro integrations whose ROM is present."""
-    from data_generation.names import retro_integrations
     from data_generation.selection import rom_available
+    from envs.names import retro_integrations
 
     return sorted(name for name in retro_integrations().values() if rom_available(name))
 
@@ -103,9 +103,9 @@ def parse_list_args(args: list[str]) -> dict[str, str]:
 
 
 def run_list(args: list[str]) -> int:
-    from data_generation.names import retro_integrations
     from data_generation.retroact import load_annotations
     from data_generation.selection import rom_available
+    from envs.names import retro_integrations
 
     options = parse_list_args(args)
     integrations = retro_integrations()

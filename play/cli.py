@@ -40,9 +40,9 @@ def main(mode: str | None, args: list[str]) -> int:
     import torch
     import uvicorn
 
+    from envs.start_clips import StartPicker
     from models.checkpoint import load_model, read_config
     from play.server import PlayerSettings, create_app
-    from play.starts import StartPicker
 
     torch.set_num_threads(cfg.threads)
     try:

@@ -31,9 +31,9 @@ from fastapi.staticfiles import StaticFiles
 from torch import nn
 
 from common.errors import UserError
+from envs.start_clips import StartPicker
 from play.images import MAX_UPLOAD_BYTES, UploadError, decode_upload
 from play.session import PlaySession
-from play.starts import StartPicker
 
 STATIC_DPATH = Path(__file__).resolve().parent / "static"
 MAX_TEXT_BYTES = 4096  # a control message is tiny

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from envs.start_clips import StartPicker
+from envs.world_model_env import WorldModelEnv
 from models.world_model import WorldModel
-from play.env import WorldModelEnv
 from play.images import encode_gif
-from play.starts import StartPicker
 
 MAX_GIF_FRAMES = 600  # frames kept for "save as gif" (the latest ones): 40 s at 15 frames/s
 GIF_FPS = 15.0  # playback speed of the saved gif

@@ -147,7 +147,7 @@ def test_config_keys_are_all_known_and_present(tmp_path):
 
 
 def test_level_ranges_are_disjoint_and_used_by_every_config():
-    from data_generation.envs.coinrun import LEVEL_RANGES, MAX_LEVEL, episode_level
+    from envs.coinrun import LEVEL_RANGES, MAX_LEVEL, episode_level
 
     spans = sorted((start, start + count) for start, count in LEVEL_RANGES.values())
     assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))
@@ -167,7 +167,7 @@ def test_level_ranges_are_disjoint_and_used_by_every_config():
 
 def test_coinrun_vec_env_plays_only_its_levels():
     pytest.importorskip("procgen")
-    from data_generation.envs import make_vec_env
+    from envs import make_vec_env
 
     env = make_vec_env("coinrun", 4, 32, seed=0, levels=(500, 3))
     env.reset()
@@ -183,8 +183,8 @@ def test_coinrun_vec_env_plays_only_its_levels():
 def test_policy_agent_episodes_are_reproducible_from_their_seed(tmp_path):
     pytest.importorskip("procgen")
     from data_generation.agents import build_agent
-    from data_generation.envs import make_env
     from data_generation.recorder import record_episode
+    from envs import make_env
 
     config = tiny_config(tmp_path / "run", **{"env.game": "coinrun", "env.levels": [0, 1000], "common.epochs": 1,
                                               "env.num_envs": 2})  # fmt: skip

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from common.errors import UserError
-from data_generation.names import game_key, resolve_retro_game
 from data_generation.retroact import load_annotations
 from data_generation.selection import GameFilter, select_games, select_named_games
+from envs.names import game_key, resolve_retro_game
 
 
 def everything_available(name: str) -> bool:

@@ -25,8 +25,8 @@ def test_train_eval_generate_round_trip_on_a_bundled_game(tmp_path, monkeypatch,
     from auto_explore.cli import main as auto_explore_main
     from data.episode_store import EpisodeStore
     from data_generation.cli import main as generate_main
-    from data_generation.envs.retro import require_rom
-    from data_generation.names import resolve_retro_game
+    from envs.names import resolve_retro_game
+    from envs.retro import require_rom
 
     require_rom(
         resolve_retro_game("MontezumaRevenge-Atari2600")

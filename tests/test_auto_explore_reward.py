@@ -11,7 +11,7 @@ import torch
 
 from agents.rewards import WorldModelRewardSettings, WorldModelUncertaintyReward, uncertainty_score
 from data.actions import RETRO_ACTIONS, action_ids
-from data_generation.envs.vector import VecStep
+from envs.vector import VecStep
 from models.presets import build
 from models.world_model import WorldModel
 

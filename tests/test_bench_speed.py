@@ -45,9 +45,9 @@ def test_generation_rows_label_measured_and_extrapolated_uncached() -> None:
 
 def test_player_bench_options_and_frames_per_second() -> None:
     from benchmarks import bench_player
+    from envs.world_model_env import WorldModelEnv
     from models.presets import build
     from models.world_model import WorldModel
-    from play.env import WorldModelEnv
 
     with pytest.raises(UserError, match="unknown player option"):
         bench_player.parse_options({"step": "2"})

@@ -7,10 +7,10 @@ import pytest
 
 from common.errors import UserError
 from data.actions import COINRUN_ACTIONS, RETRO_ACTIONS, action_ids
-from data_generation.envs import make_env
-from data_generation.envs.coinrun import procgen_action_indices
-from data_generation.envs.frames import FrameResizer, check_image_size, pad_to_square, square_and_resize
-from data_generation.envs.retro import PRIMARY_BUTTON, button_vectors
+from envs import make_env
+from envs.coinrun import procgen_action_indices
+from envs.frames import FrameResizer, check_image_size, pad_to_square, square_and_resize
+from envs.retro import PRIMARY_BUTTON, button_vectors
 
 # What ACTION_PRIMARY must press on each RetroAct platform (upstream facts).
 EXPECTED_PRIMARY = {
@@ -124,7 +124,7 @@ def test_coinrun_same_seed_same_level_and_frames():
 def test_missing_rom_error_names_the_import_command():
     import stable_retro.data
 
-    from data_generation.names import retro_integrations
+    from envs.names import retro_integrations
 
     missing = next(
         n

@@ -13,15 +13,16 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
+from common.seeds import episode_seed
 from data.episode_store import EpisodeStore, EpisodeWriter
 from data_generation.agents import build_agent
 from data_generation.agents.random_agent import RandomAgent
-from data_generation.envs import make_env
-from data_generation.envs.frames import FrameResizer
 from data_generation.generator import GenerationSpec, run_generation
 from data_generation.record_and_write import EpisodeWriteQueue, writer_gets_a_core
 from data_generation.recorder import Recording, frame_buffer, record_episode, record_screens
-from data_generation.work import WorkItem, build_work_list, episode_seed, split_for_workers
+from data_generation.work import WorkItem, build_work_list, split_for_workers
+from envs import make_env
+from envs.frames import FrameResizer
 
 REPO_DPATH = Path(__file__).resolve().parents[1]
 GAMES = ("Pong-Atari2600-v0", "Breakout-Atari2600-v0")

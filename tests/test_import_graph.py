@@ -17,6 +17,7 @@ PACKAGES = (
     "common",
     "data",
     "data_generation",
+    "envs",
     "models",
     "training",
     "auto_explore",

@@ -76,7 +76,7 @@ def test_genie_redux_objective_includes_the_lam_loss():
 
 def block_game_clip(start: tuple[int, int], action_name: str, num_frames: int = 4) -> torch.Tensor:
     """[T, 3, 32, 32] in [0, 1]: the synthetic block game with one action held from `start`."""
-    from data_generation.envs.synthetic import BLOCK_COLOUR, BLOCK_SIZE, block_background, move_block
+    from envs.synthetic import BLOCK_COLOUR, BLOCK_SIZE, block_background, move_block
 
     frames, position = [], start
     for _ in range(num_frames):
@@ -93,7 +93,7 @@ def test_untrained_lam_latents_already_separate_the_actions():
     transition's latent had cosine > 0.9999 with every other and all took one code, which training never
     undid. The change-based latent must tell the block game's five actions apart before any training
     (leave-one-out nearest neighbour: the old latent scored 0-4 %, chance is 20 %)."""
-    from data_generation.envs.synthetic import BLOCK_ACTIONS
+    from envs.synthetic import BLOCK_ACTIONS
 
     starts = [(8, 8), (12, 12), (8, 16), (16, 8), (12, 4)]
     frames = torch.stack([block_game_clip(s, a) for a in BLOCK_ACTIONS for s in starts])  # [25, 4, 3, 32, 32]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from envs.world_model_env import WorldModelEnv, WorldModelVectorEnv
 from models.world_model import WorldModel
-from play.env import WorldModelEnv, WorldModelVectorEnv
 
 
 @pytest.fixture(scope="module")

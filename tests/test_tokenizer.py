@@ -19,7 +19,7 @@ def game_clip(
     mean of the clip scores ~11 dB, copying the previous frame ~20 dB), unlike most Atari screens.
     """
     pytest.importorskip("procgen" if env_name == "coinrun" else "stable_retro")
-    from data_generation.envs import make_env
+    from envs import make_env
 
     env = make_env(env_name, image_size=image_size, seed=seed)
     try:

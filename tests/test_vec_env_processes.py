@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
-from data_generation.envs import ProcessVecEnv, make_vec_env
+from envs import ProcessVecEnv, make_vec_env
 
 
 def play(vec_env, num_steps: int, seed: int):
@@ -54,7 +54,7 @@ def test_retro_games_run_one_emulator_per_worker_at_the_requested_frame_size():
 
 def test_an_env_that_fails_in_its_worker_is_one_user_error():
     def_kwargs = [{"env_name": "synthetic-block", "image_size": 7, "frame_skip": 1, "seed": 0}]
-    from data_generation.envs import make_env
+    from envs import make_env
 
     with pytest.raises(UserError, match="an env worker failed: .*image_size"):
         ProcessVecEnv(make_env, def_kwargs, seed=0)

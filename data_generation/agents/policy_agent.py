@@ -14,7 +14,7 @@ import torch
 
 from common.errors import UserError
 from data_generation.agents.base import Agent
-from data_generation.envs.frames import square_and_resize
+from envs.frames import square_and_resize
 
 
 class PolicyAgent(Agent):

@@ -5,7 +5,7 @@
     frame, info = env.reset(seed=0)                       # uint8 [H, W, 3]: the last real prime frame
     frame, reward, terminated, truncated, info = env.step(env.action_names.index("RIGHT"))
 
-Observations are uint8 [H, W, 3] frames, as the real game envs give (data_generation/envs). Actions are
+Observations are uint8 [H, W, 3] frames, as the real game envs give (envs/). Actions are
 `Discrete(len(action_names))` over the game's own action names. The world model predicts no reward and
 no episode end: reward comes from `reward_fn` (0 without one) and `terminated` is always False;
 `max_episode_steps` truncates. Reset options: `game`, `episode_id`, `frame` (start clip from the store;
@@ -27,8 +27,8 @@ from gymnasium.vector.utils import batch_space
 
 from data.actions import ACTION_VOCABULARY, action_ids
 from data.transforms import frames_to_model, frames_to_uint8
+from envs.start_clips import StartClip, StartPicker, image_clip
 from models.world_model import StepResult, WorldModel
-from play.starts import StartClip, StartPicker, image_clip
 
 DEFAULT_MASKGIT_STEPS = 2  # chosen by measurement: benchmarks/bench_player.py
 DEFAULT_TEMPERATURE = 1.0  # MaskGIT sampling temperature

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_generation.envs.base import GameEnv
+from envs.base import GameEnv
 
 BLOCK_GAME = "synthetic-block"
 BLOCK_ACTIONS: tuple[str, ...] = ("NOOP", "RIGHT", "LEFT", "UP", "DOWN")

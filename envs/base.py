@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from data.actions import action_ids
-from data_generation.envs.frames import FrameResizer, check_image_size
+from envs.frames import FrameResizer, check_image_size
 
 # Set in a step's info when the episode ended and the returned observation already belongs to the
 # next episode (procgen resets itself and never shows the final frame): recorders drop that step.

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from data.actions import COINRUN_ACTIONS
-from data_generation.envs.base import OBSERVATION_IS_RESET, GameEnv
-from data_generation.envs.frames import FrameResizer, check_image_size
-from data_generation.envs.vector import VecEnv, VecStep
+from envs.base import OBSERVATION_IS_RESET, GameEnv
+from envs.frames import FrameResizer, check_image_size
+from envs.vector import VecEnv, VecStep
 
 # Our vocabulary name -> the set of procgen key names that action holds down.
 _PROCGEN_KEYS: dict[str, frozenset[str]] = {

@@ -15,8 +15,8 @@ from common.errors import UserError
 
 _VERSION_SUFFIX = re.compile(r"-v\d+$")
 COINRUN = "coinrun"
-SYNTHETIC_BLOCK = "synthetic-block"  # data_generation/envs/synthetic.py
-SYNTHETIC_CUE = "synthetic-cue"  # data_generation/envs/synthetic.py: a contextual bandit for agent tests
+SYNTHETIC_BLOCK = "synthetic-block"  # envs/synthetic.py
+SYNTHETIC_CUE = "synthetic-cue"  # envs/synthetic.py: a contextual bandit for agent tests
 NON_RETRO_GAMES = (COINRUN, SYNTHETIC_BLOCK, SYNTHETIC_CUE)  # games that are not stable-retro integrations
 
 

@@ -8,7 +8,7 @@ step that ends an episode, that slot's observation is already the first frame of
 - `ProcessVecEnv`: one GameEnv per worker process (stable-retro allows one emulator per process),
   all stepped at once over pipes; each worker runs a one-env SerialVecEnv, so episodes, seeds and
   restarts are exactly a SerialVecEnv's;
-- `CoinRunVecEnv` (data_generation/envs/coinrun.py): one procgen instance with N envs, stepped natively.
+- `CoinRunVecEnv` (envs/coinrun.py): one procgen instance with N envs, stepped natively.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError
-from data_generation.envs.base import OBSERVATION_IS_RESET, GameEnv
-from data_generation.work import episode_seed
+from common.seeds import episode_seed
+from envs.base import OBSERVATION_IS_RESET, GameEnv
 
 
 @dataclass
@@ -150,7 +150,7 @@ def _worker(connection, env_factory: Callable[..., GameEnv], env_kwargs: dict, s
 class ProcessVecEnv(VecEnv):
     """One GameEnv per spawned worker process, stepped in parallel over pipes.
 
-    `env_kwargs[i]` builds env i with `env_factory` (data_generation.envs.make_env) inside worker i;
+    `env_kwargs[i]` builds env i with `env_factory` (envs.make_env) inside worker i;
     the envs may be different games with the same action set. Same episodes as a SerialVecEnv of
     the same envs.
     """

@@ -16,7 +16,7 @@ import numpy as np
 from common.errors import UserError
 from data.actions import ACTION_VOCABULARY
 from data.episode_store import EpisodeRecord, EpisodeStore
-from data_generation.envs.frames import square_and_resize
+from envs.frames import square_and_resize
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import numpy as np
 
 from common.errors import UserError
 from data.actions import RETRO_ACTIONS
-from data_generation.envs.base import GameEnv
-from data_generation.names import platform_of, resolve_retro_game
+from envs.base import GameEnv
+from envs.names import platform_of, resolve_retro_game
 
 # Platform -> the stable-retro button name that ACTION_PRIMARY presses (upstream RetroAct facts).
 PRIMARY_BUTTON: dict[str, str] = {

@@ -3,9 +3,9 @@ the synthetic games; `make_vec_env(...)` for many episodes at once (actor-critic
 
 from __future__ import annotations
 
-from data_generation.envs.base import OBSERVATION_IS_RESET, GameEnv
-from data_generation.envs.vector import ProcessVecEnv, SerialVecEnv, VecEnv, VecStep
-from data_generation.names import COINRUN, SYNTHETIC_BLOCK, SYNTHETIC_CUE
+from envs.base import OBSERVATION_IS_RESET, GameEnv
+from envs.names import COINRUN, SYNTHETIC_BLOCK, SYNTHETIC_CUE
+from envs.vector import ProcessVecEnv, SerialVecEnv, VecEnv, VecStep
 
 
 def make_env(
@@ -18,23 +18,23 @@ def make_env(
 ) -> GameEnv:
     """A GameEnv for a stable-retro game (any spelling: 'Pong-Atari2600', 'Pong-Atari2600-v0'),
     'coinrun', 'synthetic-block' or 'synthetic-cue'. `levels` = (start, count): CoinRun only, the
-    level range episode seeds map into (data_generation/envs/coinrun.py LEVEL_RANGES)."""
+    level range episode seeds map into (envs/coinrun.py LEVEL_RANGES)."""
     name = env_name.lower()
     if levels is not None and name != COINRUN:
         raise ValueError(f"levels= applies to coinrun only (got env {env_name!r})")
     if name == COINRUN:
-        from data_generation.envs.coinrun import CoinRunEnv
+        from envs.coinrun import CoinRunEnv
 
         return CoinRunEnv(image_size, frame_skip, sticky_action_prob, seed, levels=levels)
     if name == SYNTHETIC_BLOCK:
-        from data_generation.envs.synthetic import BlockGameEnv
+        from envs.synthetic import BlockGameEnv
 
         return BlockGameEnv(image_size, frame_skip, sticky_action_prob, seed)
     if name == SYNTHETIC_CUE:
-        from data_generation.envs.synthetic import CueGameEnv
+        from envs.synthetic import CueGameEnv
 
         return CueGameEnv(image_size, frame_skip, sticky_action_prob, seed)
-    from data_generation.envs.retro import RetroGameEnv
+    from envs.retro import RetroGameEnv
 
     return RetroGameEnv(env_name, image_size, frame_skip, sticky_action_prob, seed)
 
@@ -59,7 +59,7 @@ def make_vec_env(
     if not games:
         raise ValueError("make_vec_env needs at least one game")
     if any(game.lower() == COINRUN for game in games):
-        from data_generation.envs.coinrun import CoinRunVecEnv
+        from envs.coinrun import CoinRunVecEnv
 
         if len(games) > 1:
             raise ValueError("CoinRun's VecEnv plays CoinRun only (got games {games})")
@@ -84,8 +84,8 @@ def make_vec_env(
         raise ValueError("stable-retro allows one emulator per process: retro games need use_processes")
     if use_processes:
         if is_retro:  # fail here, with the import command, rather than in every worker
-            from data_generation.envs.retro import require_rom
-            from data_generation.names import resolve_retro_game
+            from envs.names import resolve_retro_game
+            from envs.retro import require_rom
 
             for game in games:
                 require_rom(resolve_retro_game(game))

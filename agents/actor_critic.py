@@ -105,3 +105,20 @@ def action_probabilities(logits: torch.Tensor, temperature: float, epsilon: floa
         raise ValueError(f"temperature must be > 0 (got {temperature})")
     probs = F.softmax(logits.float() / temperature, dim=-1)
     return (1.0 - epsilon) * probs + epsilon / logits.shape[-1]
+
+
+def sample_actions(
+    logits: torch.Tensor, temperature: float, epsilon: float, uniforms: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one way every caller draws from the behaviour policy (training's collection, evaluation,
+    recording): the inverse CDF of `action_probabilities` at `uniforms`, one draw in [0, 1) per row.
+
+    Taking the draws from the caller lets each keep its own random stream (a torch.Generator in the
+    trainer, the per-episode numpy rng in a recording). logits [B, A], uniforms [B] ->
+    (actions int64 [B], probabilities [B, A]).
+    """
+    probs = action_probabilities(logits, temperature, epsilon)  # [B, A]
+    cdf = probs.cumsum(-1)  # [B, A]
+    targets = uniforms.to(cdf)[:, None] * cdf[:, -1:]  # [B, 1], scaled so rounding never overshoots
+    actions = torch.searchsorted(cdf, targets, right=True).squeeze(1).clamp_(max=probs.shape[-1] - 1)
+    return actions, probs

@@ -19,7 +19,7 @@ import numpy as np
 
 from agents.evaluate import DOCS_FPATH
 from common.seeds import episode_seed
-from data_generation.agents import Agent, build_agent
+from data_generation.drivers import Driver, build_driver
 from envs import make_env
 from envs.coinrun import LEVEL_RANGES
 from envs.frames import square_and_resize
@@ -33,7 +33,7 @@ def screen_key(frame: np.ndarray) -> bytes:
     return hashlib.blake2b(thumbnail.tobytes(), digest_size=8).digest()
 
 
-def measure(agent: Agent, num_steps: int, seed: int) -> dict:
+def measure(driver: Driver, num_steps: int, seed: int) -> dict:
     """Play `num_steps` steps of consecutive episodes (each on its own data_train level)."""
     env = make_env("coinrun", 64, frame_skip=1, levels=LEVEL_RANGES["data_train"])
     screens, levels, episode = set(), set(), 0
@@ -42,13 +42,13 @@ def measure(agent: Agent, num_steps: int, seed: int) -> dict:
         episode_seed_ = episode_seed(seed, "coinrun", episode)
         rng = np.random.default_rng(episode_seed_)
         observation, _ = env.reset(seed=episode_seed_)
-        agent.reset()
+        driver.reset()
         levels.add(env.level)
         episode += 1
         terminated = False
         while not terminated and steps < num_steps:
             screens.add(screen_key(observation))
-            observation, reward, terminated, _, _ = env.step(agent.act(observation, rng))
+            observation, reward, terminated, _, _ = env.step(driver.act(observation, rng))
             coins += reward > 0
             steps += 1
     env.close()
@@ -67,8 +67,8 @@ def main(argv: list[str]) -> int:
     run_dpath, num_steps = Path(argv[0]), int(argv[1]) if len(argv) > 1 else 20_000
     policy_options = {"checkpoint_dpath": str(run_dpath), "gamma": 0.15, "temperature": 1.0}
     agents = {
-        "random": build_agent("random", 7, {}),
-        "trained (gamma 0.15, T 1.0)": build_agent("policy", 7, policy_options),
+        "random": build_driver("random", 7, {}),
+        "trained (gamma 0.15, T 1.0)": build_driver("policy", 7, policy_options),
     }
     rows = [{"agent": name, **measure(agent, num_steps, seed=0)} for name, agent in agents.items()]
     notes = (f"CoinRun easy, the datasets' training levels (LEVEL_RANGES data_train), {num_steps} env steps per agent, "

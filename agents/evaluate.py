@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agents.actor_critic import sample_actions
 from agents.checkpoint import load_policy, resolve_checkpoint
 from common.atomic import atomic_write_json
 from common.errors import UserError
@@ -95,8 +96,8 @@ def policy_chooser(model: torch.nn.Module, temperature: float, generator: torch.
         if state is None:
             state = model.initial_state(len(frames))
         logits, _, state = model.step(torch.from_numpy(frames), state, torch.from_numpy(firsts))
-        probs = torch.softmax(logits / temperature, dim=-1)  # [B, A]
-        return torch.multinomial(probs, 1, generator=generator).squeeze(1).numpy()
+        uniforms = torch.rand(len(frames), generator=generator)  # [B]
+        return sample_actions(logits, temperature, 0.0, uniforms)[0].numpy()
 
     return choose
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.actor_critic import ActorCritic, action_probabilities
+from agents.actor_critic import ActorCritic, sample_actions
 from agents.config import AgentTrainConfig
 from agents.rewards import RewardSource
 from envs import make_vec_env
@@ -53,8 +53,8 @@ def play_long_episodes(
         while is_playing.any():
             state = (state[0].to(device), state[1].to(device))
             logits, _, state = model.step(frames.to(device), state, firsts.to(device))
-            probs = action_probabilities(logits, 1.0, 0.0).cpu()  # [G, A]
-            actions = torch.multinomial(probs, 1, generator=generator).squeeze(1).numpy()  # [G]
+            uniforms = torch.rand(len(games), generator=generator)  # [G]
+            actions = sample_actions(logits.cpu(), 1.0, 0.0, uniforms)[0].numpy()  # [G]
             step = vec_env.step(actions)
             rewards = reward_source(actions, step)
             returns += np.where(is_playing, step.rewards, 0.0)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from agents.actor_critic import ActorCritic, action_probabilities
+from agents.actor_critic import ActorCritic, sample_actions
 from agents.rewards import RewardSource
 from envs.vector import VecEnv
 
@@ -109,8 +109,8 @@ class Collector:
             states_c.append(self.state[1])
             state = (self.state[0].to(device), self.state[1].to(device))
             logits, value, state = model.step(self.frames.to(device), state, self.firsts.to(device))
-            probs = action_probabilities(logits, 1.0, epsilon).cpu()  # [N, A]
-            action = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # [N]
+            uniforms = torch.rand(num_envs, generator=generator)  # [N]
+            action, probs = sample_actions(logits.cpu(), 1.0, epsilon, uniforms)  # [N], [N, A]
             step = self.vec_env.step(action.numpy())
             reward = torch.from_numpy(self.reward_source(action.numpy(), step))  # [N]
             done = torch.from_numpy(step.dones)

@@ -27,7 +27,7 @@ import numpy as np
 from agents.checkpoint import load_policy
 from agents.coverage import STEPS_PER_UNIT, screen_key
 from common.seeds import episode_seed
-from data_generation.agents import Agent, build_agent
+from data_generation.drivers import Driver, build_driver
 from envs import make_env
 
 DOCS_FPATH = Path(__file__).resolve().parents[1] / "docs" / "auto_explore.md"
@@ -37,13 +37,13 @@ CLOCK_CHANGE_SHARE = 0.5  # a byte that changes on more than this share of steps
 
 def clock_bytes(game: str, image_size: int, frame_skip: int, seed: int) -> np.ndarray:
     """bool [RAM bytes]: the bytes that change on most steps of a random agent (counters and timers)."""
-    env, agent = make_env(game, image_size, frame_skip), build_agent("random", 5, {})
+    env, driver = make_env(game, image_size, frame_skip), build_driver("random", 5, {})
     rng = np.random.default_rng(seed)
     try:
         observation, _ = env.reset(seed=seed)
         rams = [env.ram().copy()]
         for _ in range(CLOCK_PROBE_STEPS):
-            observation, _, terminated, _, _ = env.step(agent.act(observation, rng))
+            observation, _, terminated, _, _ = env.step(driver.act(observation, rng))
             rams.append(env.ram().copy())
             if terminated:
                 observation, _ = env.reset(seed=seed + len(rams))
@@ -53,7 +53,7 @@ def clock_bytes(game: str, image_size: int, frame_skip: int, seed: int) -> np.nd
     return changed.mean(axis=0) > CLOCK_CHANGE_SHARE
 
 
-def measure_game(agent: Agent, game: str, image_size: int, frame_skip: int, max_episode_steps: int,
+def measure_game(driver: Driver, game: str, image_size: int, frame_skip: int, max_episode_steps: int,
                  num_steps: int, seed: int, clock: np.ndarray) -> dict:  # fmt: skip
     """One agent on one game for num_steps steps -> distinct RAM states (without the `clock` bytes), raw
     RAM contents and screens per 10 k steps."""
@@ -64,7 +64,7 @@ def measure_game(agent: Agent, game: str, image_size: int, frame_skip: int, max_
             seed_ = episode_seed(seed, game, episode)
             rng = np.random.default_rng(seed_)
             observation, _ = env.reset(seed=seed_)
-            agent.reset()
+            driver.reset()
             episode += 1
             terminated, length = False, 0
             while not terminated and length < max_episode_steps and steps < num_steps:
@@ -72,7 +72,7 @@ def measure_game(agent: Agent, game: str, image_size: int, frame_skip: int, max_
                 states.add(hashlib.blake2b(ram[~clock].tobytes(), digest_size=8).digest())
                 raw.add(hashlib.blake2b(ram.tobytes(), digest_size=8).digest())
                 screens.add(screen_key(observation))
-                observation, _, terminated, _, _ = env.step(agent.act(observation, rng))
+                observation, _, terminated, _, _ = env.step(driver.act(observation, rng))
                 steps, length = steps + 1, length + 1
     finally:
         env.close()
@@ -88,8 +88,8 @@ def coverage_rows(run_dpath: Path, games: list[str], num_steps: int) -> list[dic
     games = games or ([env["game"]] if isinstance(env["game"], str) else list(env["game"]))
     num_actions = 5  # RetroAct's [RIGHT, LEFT, UP, DOWN, ACTION_PRIMARY]
     agents = {
-        "random": build_agent("random", num_actions, {}),
-        "auto_explore (gamma 0.15, T 1.0)": build_agent(
+        "random": build_driver("random", num_actions, {}),
+        "auto_explore (gamma 0.15, T 1.0)": build_driver(
             "auto_explore",
             num_actions,
             {"checkpoint_dpath": str(run_dpath), "gamma": 0.15, "temperature": 1.0},

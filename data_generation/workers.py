@@ -39,7 +39,7 @@ def run_worker(spec: WorkerSpec, queue: Any, parent_pid: int) -> None:
 
 
 def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, writes: Any) -> None:
-    from data_generation.agents import build_agent
+    from data_generation.drivers import build_driver
     from data_generation.record_and_write import EpisodePipeline, failure_reason
     from envs import make_env
 
@@ -69,7 +69,7 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
                         spec.generation.sticky_action_prob,
                         levels=spec.generation.levels,
                     )
-                    agent = build_agent(
+                    agent = build_driver(
                         spec.generation.variant, env.action_space.n, dict(spec.generation.agent_options)
                     )
                     pipeline = EpisodePipeline(

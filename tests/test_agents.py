@@ -62,6 +62,26 @@ def test_gae_limits_are_td0_and_monte_carlo():
     assert torch.allclose(monte_carlo[0], expected0)
 
 
+def test_sampled_actions_follow_the_behaviour_policy():
+    """One draw per row through the inverse CDF: frequencies match the probabilities, epsilon mixes in
+    the uniform policy, and the same draws give the same actions (each caller owns its random stream)."""
+    from agents.actor_critic import action_probabilities, sample_actions
+
+    logits = torch.tensor([[2.0, 0.0, -1.0, 0.5]]).expand(20_000, -1)
+    uniforms = torch.rand(20_000, generator=torch.Generator().manual_seed(0))
+    for temperature, epsilon in ((1.0, 0.0), (0.5, 0.0), (1.0, 0.3), (1.0, 1.0)):
+        actions, probs = sample_actions(logits, temperature, epsilon, uniforms)
+        expected = action_probabilities(logits[:1], temperature, epsilon)[0]
+        assert torch.allclose(probs[0], expected)
+        frequencies = torch.bincount(actions, minlength=4).float() / len(actions)
+        assert torch.allclose(frequencies, expected, atol=0.01), (temperature, epsilon, frequencies)
+    assert torch.equal(
+        sample_actions(logits, 1.0, 0.1, uniforms)[0], sample_actions(logits, 1.0, 0.1, uniforms)[0]
+    )
+    edge = sample_actions(logits[:2], 1.0, 0.0, torch.tensor([0.0, 1.0 - 1e-9]))[0]
+    assert edge.tolist() == [0, 3]  # both ends of [0, 1) map to real actions
+
+
 def test_unroll_equals_stepping_and_resets_at_episode_starts():
     torch.manual_seed(0)
     model = build_actor_critic(3, 16, "tiny")
@@ -182,7 +202,7 @@ def test_coinrun_vec_env_plays_only_its_levels():
 
 def test_policy_agent_episodes_are_reproducible_from_their_seed(tmp_path):
     pytest.importorskip("procgen")
-    from data_generation.agents import build_agent
+    from data_generation.drivers import build_driver
     from data_generation.recorder import record_episode
     from envs import make_env
 
@@ -195,13 +215,15 @@ def test_policy_agent_episodes_are_reproducible_from_their_seed(tmp_path):
         "temperature": 1.0,
     }
     env = make_env("coinrun", 64, frame_skip=1, levels=(1_000_000_000, 1_000_000_000))
-    agent = build_agent("policy", env.action_space.n, options)  # the agent sees 16 px frames, resized from 64
+    agent = build_driver(
+        "policy", env.action_space.n, options
+    )  # the agent sees 16 px frames, resized from 64
     one, two = (record_episode(env, agent, seed=11, n_steps_max=40) for _ in range(2))
     other = record_episode(env, agent, seed=12, n_steps_max=40)
     assert np.array_equal(one.actions, two.actions) and np.array_equal(one.frames, two.frames)
     assert not np.array_equal(one.frames, other.frames)
     with pytest.raises(UserError, match="checkpoint_dpath"):
-        build_agent("policy", 7, {})
+        build_driver("policy", 7, {})
 
 
 @pytest.mark.slow
@@ -290,13 +312,13 @@ def test_generate_with_policy_but_no_checkpoint_fails_every_episode_with_the_fix
 def test_coverage_counts_distinct_screens_levels_and_coins():
     pytest.importorskip("procgen")
     from agents.coverage import measure, screen_key
-    from data_generation.agents import build_agent
+    from data_generation.drivers import build_driver
 
     frame = np.zeros((64, 64, 3), dtype=np.uint8)
     assert screen_key(frame) == screen_key(frame + 3)  # below the 3-bit quantisation step: the same screen
     assert screen_key(frame) != screen_key(frame + 64)
-    figures = measure(build_agent("random", 7, {}), num_steps=300, seed=0)
+    figures = measure(build_driver("random", 7, {}), num_steps=300, seed=0)
     assert figures["env_steps"] == 300
     assert 1 <= figures["levels_per_10k"] * 300 / 10_000 <= 300
     assert 1 < figures["distinct_screens_per_10k"] * 300 / 10_000 <= 300
-    assert figures == measure(build_agent("random", 7, {}), num_steps=300, seed=0)  # a function of the seed
+    assert figures == measure(build_driver("random", 7, {}), num_steps=300, seed=0)  # a function of the seed

@@ -62,7 +62,7 @@ def model_config_fields() -> set[str]:
 
 def section_readers() -> dict[tuple[str, str], set[str]]:
     """Sections read whole into a typed object: (stack, section) -> the keys that object takes."""
-    from data_generation.agents import AGENTS, agent_class
+    from data_generation.drivers import DRIVERS, driver_class
     from pipelines.demo import TrainingStage
     from training.evaluation.settings import EvalSettings
 
@@ -74,9 +74,9 @@ def section_readers() -> dict[tuple[str, str], set[str]]:
         ("genie_redux", "model_overrides"): model_config_fields(),  # presets.build(**overrides)
         ("demo", "tokenizer"): stage,  # TrainingStage(**cfg.tokenizer)
         ("demo", "dynamics"): stage,
-        # build_agent: the registered agent's constructor takes **cfg.agent
+        # build_driver: the registered agent's constructor takes **cfg.agent
         ("generate", "agent"): {
-            name for variant in AGENTS for name in inspect.signature(agent_class(variant)).parameters
+            name for variant in DRIVERS for name in inspect.signature(driver_class(variant)).parameters
         },
     }
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from common.errors import UserError
-from data_generation.agents.base import Agent
+from data_generation.drivers.base import Driver
 
 
-class RandomAgent(Agent):
+class RandomDriver(Driver):
     uses_observation = False
 
     def __init__(self, num_actions: int, repeat_prob: float = 0.0) -> None:

@@ -1,4 +1,4 @@
-"""The agent interface: a GameEnv's driver while recording (see the package docstring)."""
+"""The driver interface: what plays a GameEnv while it is recorded (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 
-class Agent(ABC):
+class Driver(ABC):
     # False when `act` ignores the observation (the random agent): the recorder then gives it None
     # and resizes the episode's frames on the writer thread, off the emulator's critical path.
     uses_observation: bool = True

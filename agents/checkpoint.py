@@ -72,7 +72,9 @@ def read_tensors(dpath: Path, stem: str) -> dict[str, torch.Tensor]:
 
 def load_policy(checkpoint_dpath: str | Path) -> tuple[ActorCritic, dict[str, Any]]:
     """An agent checkpoint directory (or a run directory: its `best_reward`, else `last`) -> (model in
-    eval mode on CPU, training config)."""
+    eval mode on CPU, training config in today's tree)."""
+    from agents.config import upgrade_saved_config
+
     dpath = Path(checkpoint_dpath)
     if (dpath / "checkpoints").is_dir():
         found = [resolve_checkpoint(dpath / "checkpoints", name) for name in ("best_reward", "last")]
@@ -83,16 +85,22 @@ def load_policy(checkpoint_dpath: str | Path) -> tuple[ActorCritic, dict[str, An
             f"give a run folder of `python run.py agent train` or its checkpoints/<name>"
         )
     config = yaml.safe_load((dpath / "config.yaml").read_text())
-    if "agent" not in config or "env" not in config:
+    if not isinstance(config, dict) or "agent" not in config or not {"env", "collection"} & set(config):
         raise UserError(
             f"{dpath}/config.yaml is not an agent training config (wrong checkpoint for the agent)"
         )
+    config = upgrade_saved_config(config)
     state = json.loads((dpath / "trainer_state.json").read_text())
     model = build_actor_critic(
-        int(state["num_actions"]), int(config["env"]["image_size"]), config["agent"]["size"]
+        int(state["num_actions"]), int(config["collection"]["image_size"]), config["agent"]["size"]
     )
     model.load_state_dict(read_tensors(dpath, "model"))
     return model.eval(), config
+
+
+def trained_games(config: dict[str, Any]) -> str:
+    """The games a saved training config played, for messages."""
+    return ", ".join(config["collection"]["games"])
 
 
 # -- optimizer and env snapshots as safetensors + JSON ------------------------------------------------

@@ -1,36 +1,87 @@
-"""`python run.py agent train config=coinrun key=value ...` and `python run.py agent eval run_dpath=... ...`.
+"""`python run.py agent train|eval ...` and `python run.py auto_explore train|eval ...`: one agent stack.
 
-train: a new numbered run folder under outputs/agents/<game>/ unless run_dpath= names one; naming an
-existing run folder resumes it. eval: mean return on unseen CoinRun levels, trained agent beside the
-random agent, recorded in benchmarks/RESULTS.md and docs/agents.md (agents/evaluate.py).
+Both stacks compose the same config tree (agents/config.py), each from its own config folder: the
+CoinRun task agent's (agents/configs/) and AutoExplore's (auto_explore/configs/, the paper's defaults).
+train: a new numbered run folder under `runs_dpath` unless run_dpath= (or common.resume_id=N) names
+one; naming an existing run resumes it from `last`. eval: held-out episodes of every game of the run,
+the trained policy beside the random agent (agents/evaluate.py).
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from pathlib import Path
 
 from common.config import compose_config
 from common.errors import UserError
 
 CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
-RUNS_DPATH = Path("outputs") / "agents"
+# command-line spellings of the agent stack before it took AutoExplore's key names
+RENAMED_TRAIN_KEYS = {
+    "env.num_envs": "collection.train.config.num_envs",
+    "env.image_size": "collection.image_size",
+    "env.frame_skip": "collection.frame_skip",
+    "env.levels": "collection.levels",
+    "env.max_episode_steps": "collection.max_episode_steps",
+    "collection.num_steps": "collection.train.config.num_steps",
+    "collection.epsilon_start": "collection.train.config.epsilon",
+    "collection.epsilon_end": "collection.train.config.epsilon_end",
+    "collection.epsilon_decay_epochs": "collection.train.config.epsilon_decay_epochs",
+    "reward.scale": "collection.train.config.reward_scale",
+    "reward.world_model_dpath": "world_model_dpath",
+    "reward.n_preds": "collection.train.config.n_preds",
+    "reward.context_frames": "collection.train.config.context_frames",
+    **{f"training.{key}": f"training.actor_critic.{key}" for key in (
+        "algorithm", "start_after", "sequence_length", "batch_size", "ppo_epochs", "steps_per_epoch",
+        "replay_epochs", "learning_rate", "gamma", "lam", "clip", "entropy_coef", "value_coef",
+        "normalize_advantages", "max_grad_norm")},
+}  # fmt: skip
+RENAMED_EVAL_KEYS = {"num_levels": "num_episodes", "num_steps": "max_episode_steps"}
 
 
-def next_run_dpath(game: str) -> Path:
-    """outputs/agents/<game>/run_NNN with NNN one past the highest existing number."""
-    parent = Path(os.getcwd()) / RUNS_DPATH / game
-    numbers = [int(p.name[4:]) for p in parent.glob("run_[0-9][0-9][0-9]*") if p.name[4:].isdigit()]
-    return parent / f"run_{max(numbers, default=0) + 1:03d}"
-
-
-def train(args: list[str]) -> int:
+def train_config(config_dpath: Path, default_name: str, args: list[str]):  # noqa: ANN201 (AgentTrainConfig)
+    """The composed, checked training config, with its run folder and frame size filled in."""
     from agents.config import parse_config
+    from agents.run_folder import named_run_dpath, next_run_dpath
+
+    cfg = compose_config(config_dpath / "train", default_name, args, renamed_keys=RENAMED_TRAIN_KEYS)
+    config = parse_config(cfg)
+    common = config.common
+    if common.resume_ckpt_id not in (None, "last"):
+        raise UserError(
+            f"training resumes from `last` only (got common.resume_ckpt_id={common.resume_ckpt_id})"
+        )
+    if config.reward.type == "world_model" and not config.world_model_dpath:
+        raise UserError(
+            "reward.type world_model needs world_model_dpath=<GenieRedux-G checkpoint or its run folder>"
+        )
+    run_dpath = named_run_dpath(config.run_dpath, config.runs_dpath, common.resume_id)
+    run_dpath = run_dpath or next_run_dpath(config.runs_dpath)
+    image_size = config.collection.image_size or world_model_image_size(config.world_model_dpath)
+    collection = dataclasses.replace(config.collection, image_size=image_size)
+    common = dataclasses.replace(common, resume_id=None)  # the run folder is named now
+    return dataclasses.replace(config, run_dpath=str(run_dpath), collection=collection, common=common)
+
+
+def world_model_image_size(world_model_dpath: str | None) -> int:
+    """The frame size the world model was trained on (its agent plays the games at that size)."""
+    from models.checkpoint import checkpoint_image_size
+
+    if not world_model_dpath:
+        raise UserError(
+            "collection.image_size=null means the world model's frame size: give world_model_dpath="
+        )
+    try:
+        return checkpoint_image_size(world_model_dpath)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def train(config_dpath: Path, default_name: str, args: list[str]) -> int:
     from agents.trainer import AgentTrainer
 
-    config = parse_config(compose_config(CONFIG_DPATH / "train", "coinrun", args))
-    run_dpath = Path(config.run_dpath) if config.run_dpath else next_run_dpath(config.env.game)
-    trainer = AgentTrainer(config, run_dpath)
+    config = train_config(config_dpath, default_name, args)
+    trainer = AgentTrainer(config, Path(config.run_dpath))
     try:
         trainer.run()
     finally:
@@ -38,22 +89,26 @@ def train(args: list[str]) -> int:
     return 0
 
 
-def evaluate(args: list[str]) -> int:
-    from agents.evaluate import EvalConfig, run_evaluation
+def evaluate(config_dpath: Path, default_name: str, args: list[str]) -> int:
+    from omegaconf import OmegaConf
 
-    cfg = compose_config(CONFIG_DPATH / "eval", "coinrun", args)
-    values = {key: cfg[key] for key in cfg}
-    try:
-        config = EvalConfig(**values)
-    except TypeError as error:
-        raise UserError(f"bad eval config: {error}") from None
-    run_evaluation(config)
+    from agents.config import parse_section
+    from agents.evaluate import EvalConfig, run_evaluation
+    from agents.trainer import reward_source_for
+
+    cfg = compose_config(config_dpath / "eval", default_name, args, renamed_keys=RENAMED_EVAL_KEYS)
+    settings = parse_section(EvalConfig, OmegaConf.to_container(cfg, resolve=True), "")
+    run_evaluation(settings, lambda config: lambda names: reward_source_for(config, names, "cpu"))
     return 0
 
 
-def main(mode: str | None, args: list[str]) -> int:
+def run_stack(stack: str, config_dpath: Path, default_name: str, mode: str | None, args: list[str]) -> int:
     if mode == "train":
-        return train(args)
+        return train(config_dpath, default_name, args)
     if mode == "eval":
-        return evaluate(args)
-    raise UserError(f"agent needs a mode, train or eval (got {mode!r})")
+        return evaluate(config_dpath, default_name, args)
+    raise UserError(f"{stack} needs a mode, train or eval (got {mode!r})")
+
+
+def main(mode: str | None, args: list[str]) -> int:
+    return run_stack("agent", CONFIG_DPATH, "coinrun", mode, args)

@@ -1,6 +1,13 @@
-"""How good is the CoinRun task agent: mean return on levels it never trained on, beside the random
-agent on the same levels. Figures go to <run>/eval_<checkpoint>.json and, when recorded, to
-benchmarks/results/agent_coinrun.json, benchmarks/RESULTS.md and docs/agents.md (never typed by hand).
+"""How good is a trained agent: episodes it never trained on, the random agent beside it on the same ones.
+
+One evaluation for every agent (`python run.py agent eval`, `python run.py auto_explore eval`, and the
+trainer's periodic look): every game of the run plays `num_episodes` held-out episodes (CoinRun: the
+test levels LEVEL_RANGES agent_test, level i for episode i at seed 0; other games: episode seeds of
+their own stream) with the trained policy sampled at `temperature`, and the random agent on the same
+seeds. Per game and agent: mean game return ± standard error, the share of episodes with a positive
+return (CoinRun: the coin), mean length, and the mean return of the run's training reward (for
+AutoExplore: the world model's uncertainty), plus gifs of the first episodes. Figures go to
+<run>/eval_<checkpoint>.json; `python run.py bench agent_eval` records them for the docs.
 """
 
 from __future__ import annotations
@@ -9,166 +16,211 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from agents.actor_critic import sample_actions
-from agents.checkpoint import load_policy, resolve_checkpoint
+from agents.actor_critic import ActorCritic
+from agents.checkpoint import CHECKPOINT_NAMES, load_policy, resolve_checkpoint
+from agents.config import AgentTrainConfig, parse_config
+from agents.episodes import play_episodes
+from agents.policy import Policy
+from agents.random_policy import RandomPolicy
+from agents.rewards import RewardSource
+from agents.run_folder import named_run_dpath
+from agents.trained_policy import TrainedPolicy
 from common.atomic import atomic_write_json
 from common.errors import UserError
-from envs import make_env
+from common.gifs import save_gif
+from common.seeds import SEED_STRIDE, episode_seed
+from envs import GameEnv, make_env
 from envs.coinrun import LEVEL_RANGES
+from envs.names import COINRUN
+from envs.vector import VecStep
 
-DOCS_FPATH = Path(__file__).resolve().parent.parent / "docs" / "agents.md"
-PUBLISHED_PPO_EASY = "~8-9 of 10 on easy test levels after 25 M steps (Cobbe et al. 2020, procgen)"
-PUBLISHED_ENV_STEPS = 25_000_000
+RewardBuilder = Callable[[tuple[str, ...]], RewardSource]  # the game's action names -> its reward source
 
-# (frames uint8 [B, S, S, 3], firsts bool [B]) -> actions int64 [B]
-ChooseActions = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+@dataclass(frozen=True)
+class EvalCommonConfig:
+    resume_id: int | None  # N: evaluate <runs_dpath>/run_NNN (upstream's way)
+    resume_ckpt_id: str | None  # upstream's spelling of `checkpoint`
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    run_dpath: str | None
-    checkpoint: str
-    num_levels: int
-    num_parallel: int
-    temperature: float
-    seed: int
-    num_threads: int
-    is_recorded: bool
+    run_dpath: str | None  # the agent's run folder
+    runs_dpath: str  # where common.resume_id looks
+    checkpoint: str  # best_reward | last
+    num_episodes: int  # held-out episodes per game and agent
+    max_episode_steps: int | None  # cut episodes here; null: the run's evaluation.num_steps
+    temperature: float  # the trained policy is sampled at this temperature
+    seed: int  # which held-out episodes (CoinRun seed 0: test levels 0, 1, 2, ...)
+    num_threads: int  # torch CPU threads
+    num_gifs: int  # episodes per game and agent written as gifs
+    with_random: bool  # also play the random agent on the same episodes
+    common: EvalCommonConfig
 
 
-@dataclass
-class Episodes:
-    returns: np.ndarray  # float [E], the game's reward summed (10 for the coin)
-    lengths: np.ndarray  # int [E]
-
-    def summary(self, agent: str) -> dict:
-        n = len(self.returns)
-        return {
-            "agent": agent, "levels": n, "mean_return": float(self.returns.mean()),
-            "stderr": float(self.returns.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0,
-            "success_pct": float(100.0 * (self.returns > 0).mean()), "mean_length": float(self.lengths.mean()),
-        }  # fmt: skip
+@dataclass(frozen=True)
+class EpisodeResult:
+    game_return: float  # the game's reward summed (CoinRun: 10 for the coin)
+    reward_return: float  # the run's training reward summed (reward.type), unscaled
+    length: int
+    gif: str | None
 
 
-def play_test_levels(choose: ChooseActions, num_levels: int, num_parallel: int, image_size: int) -> Episodes:
-    """Level i of LEVEL_RANGES agent_test (i < num_levels) played once, `num_parallel` at a time."""
-    start, count = LEVEL_RANGES["agent_test"]
-    if not 1 <= num_levels <= count:
-        raise UserError(f"num_levels must be in [1, {count}] (got {num_levels})")
-    slots = min(num_parallel, num_levels)
-    envs = [make_env("coinrun", image_size, frame_skip=1, levels=(start, count)) for _ in range(slots)]
-    returns, lengths = np.zeros(num_levels), np.zeros(num_levels, dtype=np.int64)
-    playing = list(range(slots))  # level index each slot plays (-1: idle)
-    frames = np.stack([env.reset(seed=i)[0] for i, env in enumerate(envs)])  # [B, S, S, 3]
-    firsts = np.ones(slots, dtype=bool)
-    next_level = slots
-    while any(level >= 0 for level in playing):
-        actions = choose(frames, firsts)
-        firsts = np.zeros(slots, dtype=bool)
-        for slot, env in enumerate(envs):
-            level = playing[slot]
-            if level < 0:
-                continue
-            frame, reward, terminated, _, _ = env.step(int(actions[slot]))
-            returns[level] += reward
-            lengths[level] += 1
-            frames[slot] = frame
-            if terminated:
-                playing[slot] = next_level if next_level < num_levels else -1
-                if playing[slot] >= 0:
-                    frames[slot], firsts[slot] = env.reset(seed=next_level)[0], True
-                    next_level += 1
-    for env in envs:
-        env.close()
-    return Episodes(returns, lengths)
+def evaluation_env(game: str, image_size: int, frame_skip: int) -> GameEnv:
+    levels = LEVEL_RANGES["agent_test"] if game.lower() == COINRUN else None
+    return make_env(game, image_size, frame_skip, levels=levels)
 
 
-def policy_chooser(model: torch.nn.Module, temperature: float, generator: torch.Generator) -> ChooseActions:
-    state = None
-
-    @torch.no_grad()
-    def choose(frames: np.ndarray, firsts: np.ndarray) -> np.ndarray:
-        nonlocal state
-        if state is None:
-            state = model.initial_state(len(frames))
-        logits, _, state = model.step(torch.from_numpy(frames), state, torch.from_numpy(firsts))
-        uniforms = torch.rand(len(frames), generator=generator)  # [B]
-        return sample_actions(logits, temperature, 0.0, uniforms)[0].numpy()
-
-    return choose
+def evaluation_seeds(game: str, seed: int, num_episodes: int) -> list[int]:
+    """Held-out episode seeds: CoinRun's test level i is episode i at seed 0 (a level is start + seed %
+    count); other games take a stream of their own, disjoint from training's and the datasets'."""
+    if game.lower() == COINRUN:
+        start, count = LEVEL_RANGES["agent_test"]
+        if not 1 <= num_episodes <= count:
+            raise UserError(
+                f"num_episodes must be in [1, {count}] on CoinRun's test levels (got {num_episodes})"
+            )
+        return [seed * SEED_STRIDE + i for i in range(num_episodes)]
+    return [episode_seed(seed, f"evaluation/{game}", i) for i in range(num_episodes)]
 
 
-def random_chooser(num_actions: int, rng: np.random.Generator) -> ChooseActions:
-    return lambda frames, firsts: rng.integers(num_actions, size=len(frames))
+def play_scored_episodes(
+    env: GameEnv,
+    policy: Policy,
+    seeds: list[int],
+    max_episode_steps: int | None,
+    reward_source: RewardSource | None,
+    gif_fpaths: list[Path],
+) -> list[EpisodeResult]:
+    """The episodes of `seeds`, scored by the game and by `reward_source` (one env: a batch of 1); the
+    first len(gif_fpaths) episodes are saved as gifs."""
+    results: list[EpisodeResult] = []
+    game_return = reward_return = 0.0
+    frames: list[np.ndarray] = []
+    for transition in play_episodes(env, policy, seeds, max_episode_steps):
+        if transition.t == 0:
+            game_return = reward_return = 0.0
+            frames = [transition.observation]
+            if reward_source is not None:
+                reward_source.reset(
+                    np.array(transition.observation[None])
+                )  # a copy: env frames are read-only
+        game_return += transition.reward
+        if reward_source is not None:
+            step = VecStep(np.array(transition.next_observation[None]), np.asarray([transition.reward], np.float32),
+                           np.asarray([transition.is_last]))  # fmt: skip
+            reward_return += float(reward_source(np.asarray([transition.action]), step)[0])
+        if transition.episode < len(gif_fpaths) and not transition.is_last:
+            frames.append(transition.next_observation)
+        if transition.is_last:
+            gif = None
+            if transition.episode < len(gif_fpaths):
+                gif = str(save_gif(gif_fpaths[transition.episode], np.stack(frames), fps=15.0))
+            results.append(EpisodeResult(game_return, reward_return, transition.t + 1, gif))
+    return results
 
 
-def run_evaluation(config: EvalConfig) -> dict:
-    if not config.run_dpath:
-        raise UserError("agent eval needs run_dpath=<the agent's run folder>")
-    run_dpath = Path(config.run_dpath)
-    checkpoint_dpath = resolve_checkpoint(run_dpath / "checkpoints", config.checkpoint)
-    if checkpoint_dpath is None:
-        raise UserError(f"no checkpoint '{config.checkpoint}' in {run_dpath}/checkpoints (train first, or "
-                        f"checkpoint=last)")  # fmt: skip
-    if config.num_threads > 0:
-        torch.set_num_threads(config.num_threads)
-    model, train_config = load_policy(checkpoint_dpath)
-    if train_config["env"]["game"] != "coinrun":
-        raise UserError(
-            f"agent eval scores CoinRun agents; this one was trained on {train_config['env']['game']}"
-        )
-    state = json.loads((checkpoint_dpath / "trainer_state.json").read_text())
-    image_size = int(train_config["env"]["image_size"])
-    generator = torch.Generator().manual_seed(config.seed)
-    trained = play_test_levels(policy_chooser(model, config.temperature, generator), config.num_levels,
-                               config.num_parallel, image_size)  # fmt: skip
-    random = play_test_levels(random_chooser(model.config.num_actions, np.random.default_rng(config.seed)),
-                              config.num_levels, config.num_parallel, image_size)  # fmt: skip
-    rows = [trained.summary("trained"), random.summary("random")]
-    budget = {
-        "checkpoint": config.checkpoint, "epochs": state["epoch"], "env_steps": state["env_steps"],
-        "train_wall_s": round(state["wall_s"]), "algorithm": train_config["training"]["algorithm"],
-        "agent_size": train_config["agent"]["size"], "parameters": sum(p.numel() for p in model.parameters()),
-        "image_size": image_size, "num_envs": train_config["env"]["num_envs"],
-        "train_levels": train_config["env"]["levels"], "test_levels": [LEVEL_RANGES["agent_test"][0], config.num_levels],
-        "temperature": config.temperature,
+def summary(game: str, agent: str, episodes: list[EpisodeResult]) -> dict[str, Any]:
+    returns = np.asarray([e.game_return for e in episodes])
+    n = len(returns)
+    return {
+        "game": game, "agent": agent, "episodes": n, "mean_return": float(returns.mean()),
+        "stderr": float(returns.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0,
+        "success_pct": float(100.0 * (returns > 0).mean()),
+        "mean_length": float(np.mean([e.length for e in episodes])),
+        "mean_reward_return": float(np.mean([e.reward_return for e in episodes])),
     }  # fmt: skip
-    result = {"rows": rows, "budget": budget, "published": PUBLISHED_PPO_EASY}
-    atomic_write_json(run_dpath / f"eval_{config.checkpoint}.json", result)
+
+
+@torch.no_grad()
+def evaluate_agent(
+    model: ActorCritic,
+    config: AgentTrainConfig,
+    build_reward: RewardBuilder,
+    out_dpath: Path,
+    tag: str,
+    num_episodes: int = 1,
+    max_episode_steps: int | None = None,
+    temperature: float = 1.0,
+    seed: int = 0,
+    num_gifs: int = 1,
+    with_random: bool = False,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every game of `config` -> (summary rows per game and agent, one row per episode). Gifs go to
+    out_dpath/<tag>_<game>[_random]_<i>.gif."""
+    collection = config.collection
+    max_steps = max_episode_steps or config.evaluation.num_steps
+    rows, episode_rows = [], []
+    for game in collection.games:
+        env = evaluation_env(game, collection.image_size, collection.frame_skip)
+        try:
+            seeds = evaluation_seeds(game, seed, num_episodes)
+            agents: dict[str, Policy] = {"trained": TrainedPolicy(model, temperature=temperature)}
+            if with_random:
+                agents["random"] = RandomPolicy(int(env.action_space.n))
+            for agent, policy in agents.items():
+                suffix = "" if agent == "trained" else f"_{agent}"
+                gifs = [
+                    out_dpath / f"{tag}_{game}{suffix}_{i}.gif" for i in range(min(num_gifs, num_episodes))
+                ]
+                episodes = play_scored_episodes(
+                    env, policy, seeds, max_steps, build_reward(env.action_names), gifs
+                )
+                rows.append(summary(game, agent, episodes))
+                episode_rows += [{"game": game, "agent": agent, "seed": s, "steps": e.length, "return": e.game_return,
+                                  "reward_return": e.reward_return, "gif": e.gif}
+                                 for s, e in zip(seeds, episodes, strict=True)]  # fmt: skip
+        finally:
+            env.close()
+    return rows, episode_rows
+
+
+def run_evaluation(
+    settings: EvalConfig, build_reward_for: Callable[[AgentTrainConfig], RewardBuilder]
+) -> dict:
+    """`agent eval` / `auto_explore eval`: a run's checkpoint -> <run>/eval_<checkpoint>.json (and gifs
+    under <run>/eval/). `build_reward_for(config)` gives the run's training reward source per game."""
+    run_dpath = named_run_dpath(settings.run_dpath, settings.runs_dpath, settings.common.resume_id)
+    if run_dpath is None:
+        raise UserError("eval needs run_dpath=<the agent's run folder> (or common.resume_id=N)")
+    name = settings.common.resume_ckpt_id or settings.checkpoint
+    if name not in CHECKPOINT_NAMES:
+        raise UserError(f"checkpoint must be one of {CHECKPOINT_NAMES} (got '{name}')")
+    checkpoint_dpath = resolve_checkpoint(run_dpath / "checkpoints", name)
+    if checkpoint_dpath is None:
+        raise UserError(f"{run_dpath} has no checkpoint '{name}' (train longer, or choose checkpoint=last)")
+    if settings.num_threads > 0:
+        torch.set_num_threads(settings.num_threads)
+    model, values = load_policy(checkpoint_dpath)
+    config = parse_config(values)
+    state = json.loads((checkpoint_dpath / "trainer_state.json").read_text())
+    rows, episodes = evaluate_agent(model, config, build_reward_for(config), run_dpath / "eval", name,
+                                    settings.num_episodes, settings.max_episode_steps, settings.temperature,
+                                    settings.seed, settings.num_gifs, settings.with_random)  # fmt: skip
+    result = {"checkpoint": name, "rows": rows, "episodes": episodes, "budget": training_budget(model, config, state),
+              "settings": {"num_episodes": settings.num_episodes, "temperature": settings.temperature,
+                           "seed": settings.seed, "max_episode_steps": settings.max_episode_steps}}  # fmt: skip
+    atomic_write_json(run_dpath / f"eval_{name}.json", result)
     for row in rows:
-        print(f"{row['agent']:>8}: mean return {row['mean_return']:.2f} ± {row['stderr']:.2f} over {row['levels']} "
-              f"unseen levels, {row['success_pct']:.1f}% coins, mean length {row['mean_length']:.0f}")  # fmt: skip
-    if config.is_recorded:
-        record(rows, budget, run_dpath)
+        print(f"{row['game']} {row['agent']:>8}: mean return {row['mean_return']:.2f} ± {row['stderr']:.2f} over "
+              f"{row['episodes']} held-out episodes, {row['success_pct']:.1f}% with a positive return, mean length "
+              f"{row['mean_length']:.0f}, training-reward return {row['mean_reward_return']:.3f}")  # fmt: skip
+    print(f"written: {run_dpath / f'eval_{name}.json'}, gifs in {run_dpath / 'eval'}")
     return result
 
 
-def record(rows: list[dict], budget: dict, run_dpath: Path) -> None:
-
-    from benchmarks.recording import mirror_into_doc
-    from benchmarks.recording import record as record_bench
-
-    steps_per_s = budget["env_steps"] / max(budget["train_wall_s"], 1)
-
-    notes = (
-        f"CoinRun easy, original 7 actions, one episode on each of {rows[0]['levels']} unseen levels "
-        f"(levels {budget['test_levels'][0]}..{budget['test_levels'][0] + rows[0]['levels'] - 1}; training levels "
-        f"{budget['train_levels'][0]}..{budget['train_levels'][0] + budget['train_levels'][1] - 1}). Trained agent: "
-        f"{budget['algorithm']}, {budget['agent_size']} actor-critic ({budget['parameters']} params, {budget['image_size']} px), "
-        f"{budget['env_steps']} env steps in {budget['epochs']} epochs, {budget['train_wall_s']} s wall ({budget['num_envs']} "
-        f"envs), checkpoint {budget['checkpoint']}, sampled at temperature {budget['temperature']}. "
-        f"Published PPO: {PUBLISHED_PPO_EASY}; that budget is {PUBLISHED_ENV_STEPS / budget['env_steps']:.0f}x this "
-        f"run's, {PUBLISHED_ENV_STEPS / steps_per_s / 3600:.0f} h at this run's {steps_per_s:.0f} env steps/s. "
-        f"Run folder: {run_dpath.name}."
-    )
-    import shutil
-
-    from agents.plot import plot_training_curve
-
-    curve = plot_training_curve(run_dpath / "metrics.jsonl", run_dpath / "training_curve.png")
-    shutil.copyfile(curve, DOCS_FPATH.parent / "agents_coinrun_curve.png")
-    mirror_into_doc(DOCS_FPATH, "agent_coinrun", record_bench("agent_coinrun", rows, notes))
+def training_budget(model: ActorCritic, config: AgentTrainConfig, state: dict[str, Any]) -> dict[str, Any]:
+    """What the evaluated checkpoint cost: for the record beside its figures."""
+    collection = config.collection
+    return {
+        "epochs": state["epoch"], "env_steps": state["env_steps"], "train_wall_s": round(state["wall_s"]),
+        "algorithm": config.actor_critic.algorithm, "agent_size": config.agent.size,
+        "parameters": sum(p.numel() for p in model.parameters()), "image_size": collection.image_size,
+        "num_envs": config.steps.num_envs, "train_levels": collection.levels, "games": collection.games,
+        "reward": config.reward.type,
+    }  # fmt: skip

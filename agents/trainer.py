@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from agents.checkpoint import (
     split_bytes,
     write_checkpoint,
 )  # fmt: skip
-from agents.config import AgentTrainConfig
+from agents.config import AgentTrainConfig, upgrade_saved_config
 from agents.losses import ALGORITHMS, sequence_loss
 from agents.returns import advantages as gae
 from agents.rewards import RewardSource, WorldModelRewardSettings, build_reward_source
@@ -45,21 +46,23 @@ from envs import make_vec_env
 
 
 def check_config(config: AgentTrainConfig) -> None:
-    training, collection = config.training, config.collection
+    training, steps = config.actor_critic, config.steps
     if training.algorithm not in ALGORITHMS:
-        raise UserError(f"training.algorithm must be one of {ALGORITHMS} (got '{training.algorithm}')")
-    if collection.num_steps < training.sequence_length:
         raise UserError(
-            f"collection.num_steps ({collection.num_steps}) must be >= training.sequence_length "
+            f"training.actor_critic.algorithm must be one of {ALGORITHMS} (got '{training.algorithm}')"
+        )
+    if steps.num_steps < training.sequence_length:
+        raise UserError(
+            f"collection.train.config.num_steps ({steps.num_steps}) must be >= training.actor_critic.sequence_length "
             f"({training.sequence_length})"
         )
-    if training.algorithm == "ppo" and collection.num_steps % training.sequence_length:
+    if training.algorithm == "ppo" and steps.num_steps % training.sequence_length:
         raise UserError(
-            f"ppo cuts each rollout into sequences: collection.num_steps ({collection.num_steps}) must "
-            f"be a multiple of training.sequence_length ({training.sequence_length})"
+            f"ppo cuts each rollout into sequences: collection.train.config.num_steps ({steps.num_steps}) must "
+            f"be a multiple of training.actor_critic.sequence_length ({training.sequence_length})"
         )
-    if config.training.start_after < 0 or config.evaluation.every < 0:
-        raise UserError("training.start_after and evaluation.every must be >= 0")
+    if training.start_after < 0 or config.evaluation.every < 0:
+        raise UserError("training.actor_critic.start_after and evaluation.every must be >= 0")
     if config.common.device not in ("cpu", "gpu", "cuda", "auto"):
         raise UserError(f"common.device must be cpu or gpu (got '{config.common.device}')")
 
@@ -68,24 +71,25 @@ def reward_source_for(
     config: AgentTrainConfig, action_names: tuple[str, ...], device: torch.device | str
 ) -> RewardSource:
     """The training reward source of `config` (reward.type) for a game with these actions."""
-    reward = config.reward
     settings = None
-    if reward.type == "world_model":
-        if not reward.world_model_dpath:
+    if config.reward.type == "world_model":
+        if not config.world_model_dpath:
             raise UserError(
-                "reward.type world_model needs reward.world_model_dpath (a GenieRedux-G checkpoint)"
+                "reward.type world_model needs world_model_dpath=<GenieRedux-G checkpoint or its run folder>"
             )
+        steps = config.steps
         settings = WorldModelRewardSettings(
-            reward.world_model_dpath, reward.n_preds, reward.context_frames, str(device)
+            config.world_model_dpath, steps.n_preds, steps.context_frames, str(device)
         )
-    return build_reward_source(reward.type, settings, action_ids(action_names), config.env.image_size)
+    image_size = config.collection.image_size
+    return build_reward_source(config.reward.type, settings, action_ids(action_names), image_size)
 
 
 def epsilon_at(config: AgentTrainConfig, epoch: int) -> float:
     """Linear decay from epsilon_start to epsilon_end over epsilon_decay_epochs, then constant."""
-    c = config.collection
+    c = config.steps
     progress = min(1.0, epoch / c.epsilon_decay_epochs) if c.epsilon_decay_epochs > 0 else 1.0
-    return c.epsilon_start + (c.epsilon_end - c.epsilon_start) * progress
+    return c.epsilon + (c.epsilon_end - c.epsilon) * progress
 
 
 class AgentTrainer:
@@ -98,22 +102,23 @@ class AgentTrainer:
             torch.set_num_threads(common.num_threads)
         self.fabric = Fabric(accelerator=common.device, devices=1, precision=common.precision)
         self.fabric.seed_everything(common.seed, verbose=False)
-        env = config.env
-        levels = tuple(env.levels) if env.levels is not None else None
-        self.vec_env = make_vec_env(env.game, env.num_envs, env.image_size, common.seed, env.frame_skip,
-                                    levels=levels, max_episode_steps=env.max_episode_steps)  # fmt: skip
+        collection, steps = config.collection, config.steps
+        levels = tuple(collection.levels) if collection.levels is not None else None
+        self.vec_env = make_vec_env(collection.games, steps.num_envs, collection.image_size, common.seed,
+                                    collection.frame_skip, levels=levels,
+                                    max_episode_steps=collection.max_episode_steps)  # fmt: skip
         self.num_actions = len(self.vec_env.action_names)
-        model = build_actor_critic(self.num_actions, env.image_size, config.agent.size)
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.training.learning_rate, eps=1e-5)
+        model = build_actor_critic(self.num_actions, collection.image_size, config.agent.size)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.actor_critic.learning_rate, eps=1e-5)
         self.model, self.optimizer = self.fabric.setup(model, optimizer)
         self.model.mark_forward_method("step")
         self.collector = Collector(self.vec_env, self.build_reward(),
-                                   config.collection.num_steps, config.reward.scale)  # fmt: skip
+                                   steps.num_steps, steps.reward_scale)  # fmt: skip
         self.generator = torch.Generator().manual_seed(common.seed)  # actions and minibatch order
         self.epoch, self.env_steps, self.wall_s = 0, 0, 0.0
         self.best_score: float | None = None
         self.recent_returns: deque[float] = deque(maxlen=config.checkpoint.best_window)
-        self.replay: deque[Rollout] = deque(maxlen=config.training.replay_epochs)
+        self.replay: deque[Rollout] = deque(maxlen=config.actor_critic.replay_epochs)
         self._prepare_run_dpath()
 
     def build_reward(self) -> RewardSource:
@@ -125,9 +130,11 @@ class AgentTrainer:
         config_fpath = self.run_dpath / "config.yaml"
         current = self.config.to_dict()
         if config_fpath.is_file():
-            saved = yaml.safe_load(config_fpath.read_text())
-            saved["common"]["epochs"] = current["common"]["epochs"]  # a resumed run may be extended
-            saved["run_dpath"] = current["run_dpath"]
+            saved = upgrade_saved_config(yaml.safe_load(config_fpath.read_text()))
+            # a resumed run may be extended, and named by its folder or by resume_id
+            for section, key in (("common", "epochs"), ("common", "resume_id"), ("common", "resume_ckpt_id")):
+                saved[section][key] = current[section][key]
+            saved["run_dpath"], saved["runs_dpath"] = current["run_dpath"], current["runs_dpath"]
             if saved != current:
                 raise UserError(
                     f"{self.run_dpath} holds a run with another config; resume it with the same "
@@ -186,7 +193,7 @@ class AgentTrainer:
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> None:
         epochs = self.config.common.epochs
-        steps_per_epoch = self.config.env.num_envs * self.config.collection.num_steps
+        steps_per_epoch = self.config.steps.num_envs * self.config.steps.num_steps
         with progress_bar(total=epochs, initial=self.epoch, unit="epoch", desc="agent") as bar:
             while self.epoch < epochs:
                 row = self.run_epoch()
@@ -205,7 +212,7 @@ class AgentTrainer:
         rollout, tally = self.collector.collect(self.model, epsilon, self.generator, self.fabric.device)
         collect_s = time.perf_counter() - started
         self.model.train()
-        if self.epoch < self.config.training.start_after:  # warm-up: the replay fills, no update yet
+        if self.epoch < self.config.actor_critic.start_after:  # warm-up: the replay fills, no update yet
             self.replay.append(rollout)
             losses = {}
         else:
@@ -235,7 +242,7 @@ class AgentTrainer:
         return row
 
     def train_on(self, rollout: Rollout) -> dict[str, float]:
-        t = self.config.training
+        t = self.config.actor_critic
         self.replay.append(rollout)
         if t.algorithm == "ppo":
             rollout.advantages, rollout.returns = gae(
@@ -264,7 +271,7 @@ class AgentTrainer:
 
     def _ppo_batches(self, rollout: Rollout):
         """ppo_epochs passes over every aligned (env, start) sequence of the rollout, shuffled."""
-        t = self.config.training
+        t = self.config.actor_critic
         num_steps, num_envs = rollout.actions.shape
         starts = torch.arange(0, num_steps, t.sequence_length)
         envs, starts = torch.meshgrid(torch.arange(num_envs), starts, indexing="ij")
@@ -276,7 +283,7 @@ class AgentTrainer:
 
     def _replay_batches(self):
         """steps_per_epoch batches of sequences at random (env, start) of a random replayed rollout."""
-        t = self.config.training
+        t = self.config.actor_critic
         for _ in range(t.steps_per_epoch):
             rollout = self.replay[int(torch.randint(len(self.replay), (), generator=self.generator))]
             num_steps, num_envs = rollout.actions.shape
@@ -288,15 +295,18 @@ class AgentTrainer:
 
     def evaluate(self) -> list[dict[str, Any]]:
         """One long episode per game with the current policy -> rows in eval.jsonl, gifs in eval/."""
-        from agents.long_episodes import play_long_episodes
+        from agents.evaluate import evaluate_agent
 
         module = self.model.module if hasattr(self.model, "module") else self.model
-        rows = play_long_episodes(module, self.config, self.build_reward, self.fabric.device,
-                                  self.run_dpath / "eval", f"epoch_{self.epoch:04d}")  # fmt: skip
+        _, rows = evaluate_agent(module, self.config, self.reward_builder(), self.run_dpath / "eval",
+                                 f"epoch_{self.epoch:04d}", seed=self.config.common.seed)  # fmt: skip
         with open(self.run_dpath / "eval.jsonl", "a") as handle:
             for row in rows:
                 handle.write(json.dumps({"epoch": self.epoch, "env_steps": self.env_steps, **row}) + "\n")
         return rows
+
+    def reward_builder(self) -> Callable[[tuple[str, ...]], RewardSource]:
+        return lambda action_names: reward_source_for(self.config, action_names, self.fabric.device)
 
     def close(self) -> None:
         self.vec_env.close()

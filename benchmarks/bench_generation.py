@@ -37,10 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.random_policy import RandomPolicy
 from benchmarks.recording import record
 from common.errors import UserError
 from data.episode_store import EpisodeWriter
-from data_generation.drivers.random_driver import RandomDriver
 from data_generation.generator import GenerationSpec, run_generation
 from data_generation.record_and_write import EpisodePipeline, EpisodeWriteQueue, writer_gets_a_core
 from data_generation.work import EpisodeReport, WorkItem
@@ -130,7 +130,7 @@ def generation_fps(
     """Emulator frames/s (wall and CPU) and bytes per frame of the worker's record + write pipeline."""
     frame_skip = 1 if game == "coinrun" else 4
     env = make_env(game, image_size, frame_skip=frame_skip)
-    agent = RandomDriver(env.action_space.n)
+    agent = RandomPolicy(env.action_space.n)
     reports = _Reports()
     with EpisodeWriter(out_dpath, shard) as writer:
         writes = EpisodeWriteQueue(writer, reports, in_background=defer_resize)

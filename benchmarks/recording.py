@@ -16,6 +16,7 @@ from common.atomic import atomic_write_json, atomic_write_text
 
 BENCH_DPATH = Path(__file__).resolve().parent
 RESULTS_MD_FPATH = BENCH_DPATH / "RESULTS.md"
+DOCS_DPATH = BENCH_DPATH.parent / "docs"  # a benchmark that owns a doc's results block copies it there
 
 
 def device_description() -> str:

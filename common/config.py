@@ -77,13 +77,15 @@ def selectable_configs(config_dpath: Path) -> list[str]:
     ]
 
 
-def rename_deprecated_keys(overrides: list[str]) -> list[str]:
-    """Overrides with every old key spelling (RENAMED_KEYS) replaced by the new one, noticed on stderr."""
+def rename_deprecated_keys(overrides: list[str], renamed_keys: dict[str, str] | None = None) -> list[str]:
+    """Overrides with every old key spelling (RENAMED_KEYS, and the stack's own `renamed_keys`) replaced by
+    the new one, noticed on stderr."""
+    names = {**RENAMED_KEYS, **(renamed_keys or {})}
     renamed = []
     for item in overrides:
         key, sep, value = item.partition("=")
         prefix = key[: len(key) - len(key.lstrip("+~"))]
-        new_key = RENAMED_KEYS.get(key.lstrip("+~"))
+        new_key = names.get(key.lstrip("+~"))
         if sep and new_key is not None:
             print(f"warning: {key.lstrip('+~')} is deprecated, use {new_key}", file=sys.stderr)
             item = f"{prefix}{new_key}={value}"
@@ -91,12 +93,15 @@ def rename_deprecated_keys(overrides: list[str]) -> list[str]:
     return renamed
 
 
-def compose_config(config_dpath: Path, default_name: str, overrides: list[str]) -> DictConfig:
-    """Compose `config=NAME` from `config_dpath` with Hydra overrides; errors become one-line UserErrors."""
+def compose_config(
+    config_dpath: Path, default_name: str, overrides: list[str], renamed_keys: dict[str, str] | None = None
+) -> DictConfig:
+    """Compose `config=NAME` from `config_dpath` with Hydra overrides; errors become one-line UserErrors.
+    `renamed_keys`: the stack's old key spellings -> today's (accepted with a notice)."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    name, rest = split_config_override(rename_deprecated_keys(overrides), default_name)
+    name, rest = split_config_override(rename_deprecated_keys(overrides, renamed_keys), default_name)
     if any(item in HELP_FLAGS for item in rest):
         raise SystemExit(print(config_help(config_dpath, name)) or 0)
     if not (config_dpath / f"{name}.yaml").is_file():

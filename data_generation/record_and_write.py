@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from data_generation.drivers import Driver
+from agents.policy import Policy
 from data_generation.recorder import Recording, frame_buffer, record_episode, record_screens
 from data_generation.work import EpisodeReport, WorkItem
 from envs import GameEnv
@@ -110,10 +110,10 @@ class EpisodePipeline:
     """Plays one env with one agent and hands each episode to `writes`; owns the reused buffers."""
 
     def __init__(
-        self, env: GameEnv, driver: Driver, n_steps_max: int, writes: EpisodeWriteQueue, defer_resize: bool
+        self, env: GameEnv, policy: Policy, n_steps_max: int, writes: EpisodeWriteQueue, defer_resize: bool
     ) -> None:
-        self.env, self.driver, self.n_steps_max, self._writes = env, driver, n_steps_max, writes
-        self.defers_resize = defer_resize and not driver.uses_observation
+        self.env, self.policy, self.n_steps_max, self._writes = env, policy, n_steps_max, writes
+        self.defers_resize = defer_resize and not policy.uses_observation
         # What the emulator thread records into: native screens if deferring, else observations.
         shape = env.screen_shape if self.defers_resize else env.observation_space.shape
         self._buffers = [frame_buffer(n_steps_max + 1, shape) for _ in range(2)]
@@ -131,10 +131,10 @@ class EpisodePipeline:
         self._buffers.reverse()
         buffer = self._buffers[0]
         if self.defers_resize:
-            screens = record_screens(self.env, self.driver, seed, self.n_steps_max, buffer)
+            screens = record_screens(self.env, self.policy, seed, self.n_steps_max, buffer)
             self._writes.submit(item, lambda: screens.resized(self._resize, self._frames_out), info)
             return len(screens.screens)
-        recording = record_episode(self.env, self.driver, seed, self.n_steps_max, frames_out=buffer)
+        recording = record_episode(self.env, self.policy, seed, self.n_steps_max, frames_out=buffer)
         self._writes.submit(item, lambda: recording, info)
         return len(recording.frames)
 

@@ -2,7 +2,7 @@
 
 Two ways, same bytes: `record_episode` resizes each frame as it is played (the agent sees it), and
 `record_screens` keeps the native screens so that `ScreenRecording.resized` can make the frames
-later, on another thread, for agents that do not look (`Driver.uses_observation` is False).
+later, on another thread, for agents that do not look (`Policy.uses_observation` is False).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from data_generation.drivers import Driver
+from agents.policy import Policy
 from envs import OBSERVATION_IS_RESET, GameEnv
 from envs.frames import FrameResizer
 
@@ -48,20 +48,20 @@ def frame_buffer(num_frames: int, frame_shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _play(
-    env: GameEnv, driver: Driver, seed: int, n_steps_max: int, out: np.ndarray, keep_screens: bool
+    env: GameEnv, policy: Policy, seed: int, n_steps_max: int, out: np.ndarray, keep_screens: bool
 ) -> tuple[np.ndarray, dict]:
     """Play into `out` (observations, or native screens if `keep_screens`) -> (vocabulary actions [T-1], info)."""
     if out.shape[0] < n_steps_max + 1:
         raise ValueError(f"buffer of {out.shape[0]} frames cannot hold {n_steps_max + 1}")
     rng = np.random.default_rng(seed)
     observation, _ = env.reset(seed=seed)
-    driver.reset()
+    policy.reset()
     out[0] = env.screen() if keep_screens else observation
     observation = None if keep_screens else observation  # such an agent ignores it
     local_actions: list[int] = []
     total_reward, terminated = 0.0, False
     for _ in range(n_steps_max):
-        action = driver.act(observation, rng)
+        action = policy.act(observation, rng)
         if keep_screens:
             reward, terminated, info = env.advance(action)
         else:
@@ -85,7 +85,7 @@ def _play(
 
 
 def record_episode(
-    env: GameEnv, driver: Driver, seed: int, n_steps_max: int, frames_out: np.ndarray | None = None
+    env: GameEnv, policy: Policy, seed: int, n_steps_max: int, frames_out: np.ndarray | None = None
 ) -> Recording:
     """Play up to `n_steps_max` steps (T <= n_steps_max + 1 frames) from a reset seeded with `seed`.
 
@@ -94,15 +94,15 @@ def record_episode(
     """
     if frames_out is None:
         frames_out = frame_buffer(n_steps_max + 1, env.observation_space.shape)
-    actions, info = _play(env, driver, seed, n_steps_max, frames_out, keep_screens=False)
+    actions, info = _play(env, policy, seed, n_steps_max, frames_out, keep_screens=False)
     return Recording(frames_out[: len(actions) + 1], actions, info)
 
 
 def record_screens(
-    env: GameEnv, driver: Driver, seed: int, n_steps_max: int, screens_out: np.ndarray
+    env: GameEnv, policy: Policy, seed: int, n_steps_max: int, screens_out: np.ndarray
 ) -> ScreenRecording:
     """`record_episode` for an agent that ignores observations, keeping native screens in `screens_out`."""
-    if driver.uses_observation:
-        raise ValueError(f"{type(driver).__name__} looks at observations: use record_episode")
-    actions, info = _play(env, driver, seed, n_steps_max, screens_out, keep_screens=True)
+    if policy.uses_observation:
+        raise ValueError(f"{type(policy).__name__} looks at observations: use record_episode")
+    actions, info = _play(env, policy, seed, n_steps_max, screens_out, keep_screens=True)
     return ScreenRecording(screens_out[: len(actions) + 1], actions, info)

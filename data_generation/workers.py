@@ -39,8 +39,8 @@ def run_worker(spec: WorkerSpec, queue: Any, parent_pid: int) -> None:
 
 
 def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, writes: Any) -> None:
-    from data_generation.drivers import build_driver
     from data_generation.record_and_write import EpisodePipeline, failure_reason
+    from data_generation.variants import build_policy
     from envs import make_env
 
     env, env_name, pipeline = None, None, None
@@ -69,7 +69,7 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
                         spec.generation.sticky_action_prob,
                         levels=spec.generation.levels,
                     )
-                    agent = build_driver(
+                    agent = build_policy(
                         spec.generation.variant, env.action_space.n, dict(spec.generation.agent_options)
                     )
                     pipeline = EpisodePipeline(

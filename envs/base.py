@@ -115,6 +115,11 @@ class GameEnv(gym.Env):
                 break
         return total_reward, terminated, self._step_info()
 
+    def coverage_keys(self) -> dict[str, Any]:
+        """What identifies the game's state now beyond its screen, for coverage counts: name -> a hashable
+        (CoinRun: its level; stable-retro games: the RAM bytes). {} when the game offers nothing more."""
+        return {}
+
     def screen(self) -> np.ndarray:
         """The native screen now, uint8 [H, W, 3] of `screen_shape`; `resize_screen` makes it an observation."""
         return self._screen()

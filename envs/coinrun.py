@@ -159,6 +159,9 @@ class CoinRunEnv(GameEnv):
             raise RuntimeError("call reset() before step()")
         return self._frame
 
+    def coverage_keys(self) -> dict[str, int]:
+        return {} if self.level is None else {"level": self.level}
+
     def close(self) -> None:
         if self._procgen is not None:
             self._procgen.close()

@@ -109,6 +109,9 @@ class RetroGameEnv(GameEnv):
         """The console's RAM now, uint8 [n]: the game's full state (distinct-state counts hash it)."""
         return self._retro.get_ram()
 
+    def coverage_keys(self) -> dict[str, bytes]:
+        return {"ram": self.ram().tobytes()}  # frame counters inside: agents/coverage.py masks them
+
     def close(self) -> None:
         if getattr(self, "_retro", None) is not None:
             # Drop every reference to the core, or it outlives close() and blocks the next make_env.

@@ -9,7 +9,7 @@
 Every stage runs through the launcher, as a user would:
 1. `auto_explore train` on the bundled games (default: three the demo's world model was trained on),
    rewarded by that frozen GenieRedux-G's uncertainty, then `auto_explore eval` (one long episode per game);
-2. `python -m auto_explore.coverage`: distinct emulator states and screens per 10 k env steps, AutoExplore
+2. `python -m agents.coverage`: distinct emulator states and screens per 10 k env steps, AutoExplore
    vs the random agent, same budget and episode seeds (benchmarks/RESULTS.md block `auto_explore_coverage`);
 3. three stores at the world model's frame size: random-agent and AutoExplore data (same games, sessions
    and seeds: only the player differs; seeds unlike the demo's, so no episode was trained on) and a test
@@ -121,7 +121,7 @@ def after_training_commands(
         "eval",
         f"run_dpath={agent}",
         f"checkpoint={checkpoint}",
-        f"num_steps={budget.eval_steps}",
+        f"max_episode_steps={budget.eval_steps}",
     ]
     coverage = [
         str(agent),
@@ -129,9 +129,8 @@ def after_training_commands(
         *budget.games,
         f"--output-fpath={out / COVERAGE_FNAME}",
     ]
-    coverage += [] if is_recorded else ["--no-benchmark"]  # a quick look leaves benchmarks/RESULTS.md alone
     counted = (out / COVERAGE_FNAME).is_file()  # a rerun keeps this run's count
-    return [(evaluate, None), *([] if counted else [(coverage, "auto_explore.coverage")])]
+    return [(evaluate, None), *([] if counted else [(coverage, "agents.coverage")])]
 
 
 def generate_commands(out: Path, budget: Budget, image_size: int) -> list[list[str]]:

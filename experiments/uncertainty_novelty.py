@@ -56,7 +56,7 @@ def measure_game(game: str, config: dict[str, Any], num_steps: int, seed: int) -
     from agents.coverage import screen_key
     from agents.rewards import WorldModelRewardSettings, WorldModelUncertaintyReward
     from common.seeds import episode_seed
-    from data_generation.drivers import build_driver
+    from data_generation.variants import build_policy
     from envs import make_env
     from envs.vector import VecStep
 
@@ -67,7 +67,7 @@ def measure_game(game: str, config: dict[str, Any], num_steps: int, seed: int) -
     )
     env = make_env(game, image_size, int(env_cfg["frame_skip"]))
     source = WorldModelUncertaintyReward(settings, list(env.action_ids), image_size)
-    agent = build_driver("random", len(env.action_names), {})
+    agent = build_policy("random", len(env.action_names), {})
     max_episode_steps = int(env_cfg["max_episode_steps"] or 1000)
     rewards, changes, novel, seen = [], [], [], set()
     steps, episode = 0, 0

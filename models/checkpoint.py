@@ -121,6 +121,11 @@ def read_config(dpath: str | Path) -> dict[str, Any]:
     return config
 
 
+def checkpoint_image_size(path: str | Path) -> int:
+    """The frame size of the checkpoint `path` names (as find_checkpoint takes it), from its config alone."""
+    return int(read_config(find_checkpoint(path))["tokenizer"]["image_size"])
+
+
 def read_weights(dpath: str | Path) -> dict[str, torch.Tensor]:
     """The checkpoint's tensors; a truncated or missing file is one ValueError line."""
     fpath = weights_fpath(dpath)

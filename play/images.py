@@ -1,4 +1,4 @@
-"""Images in and out of the player: a bounded, safe decode of uploads and the session gif."""
+"""Images into the player: a bounded, safe decode of uploads (the session gif: common/gifs.py)."""
 
 from __future__ import annotations
 
@@ -47,21 +47,3 @@ def decode_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> np.ndarray:
             "the file is not an image the player can read: upload a PNG, JPEG, GIF, WEBP or BMP file"
         ) from None
     return np.asarray(rgb, dtype=np.uint8)  # [H, W, 3]
-
-
-def encode_gif(frames: list[np.ndarray], fps: float, min_size: int = 256) -> bytes:
-    """uint8 frames [S, S, 3] -> an animated gif, scaled up by a whole factor (nearest) to >= min_size."""
-    if not frames:
-        raise ValueError("no frames to put in a gif")
-    scale = max(1, -(-min_size // frames[0].shape[0]))  # ceil(min_size / S)
-    images = [Image.fromarray(np.kron(f, np.ones((scale, scale, 1), dtype=np.uint8))) for f in frames]
-    buffer = io.BytesIO()
-    images[0].save(
-        buffer,
-        format="GIF",
-        save_all=True,
-        append_images=images[1:],
-        duration=round(1000 / fps),
-        loop=0,
-    )
-    return buffer.getvalue()

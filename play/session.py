@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from common.gifs import encode_gif
 from envs.start_clips import StartPicker
 from envs.world_model_env import WorldModelEnv
 from models.world_model import WorldModel
-from play.images import encode_gif
 
 MAX_GIF_FRAMES = 600  # frames kept for "save as gif" (the latest ones): 40 s at 15 frames/s
 GIF_FPS = 15.0  # playback speed of the saved gif
@@ -103,4 +103,4 @@ class PlaySession:
 
     def gif(self) -> bytes:
         """The session's frames since the last start (the latest MAX_GIF_FRAMES) as an animated gif."""
-        return encode_gif(list(self.frames), GIF_FPS)
+        return encode_gif(list(self.frames), GIF_FPS, min_size=256)  # legible in the browser

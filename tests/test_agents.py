@@ -21,17 +21,21 @@ CONFIG_FPATH = Path(__file__).resolve().parent.parent / "agents" / "configs" / "
 
 
 def tiny_config(run_dpath: Path, **overrides) -> object:
-    """The CoinRun config shrunk to a few seconds; overrides as {'section.key': value}."""
+    """The CoinRun config shrunk to a few seconds; overrides as {'dotted.key': value}."""
     values = yaml.safe_load(CONFIG_FPATH.read_text())
     tiny = {
-        "env.game": "synthetic-cue", "env.num_envs": 8, "env.image_size": 16, "env.levels": None,
-        "agent.size": "tiny", "collection.num_steps": 16, "training.sequence_length": 8, "training.batch_size": 8,
-        "training.learning_rate": 0.003, "training.gamma": 0.9, "checkpoint.every": 1, "checkpoint.best_window": 16,
-        "common.epochs": 2, "common.seed": 0,
+        "collection.games": ["synthetic-cue"], "collection.train.config.num_envs": 8, "collection.image_size": 16,
+        "collection.levels": None, "agent.size": "tiny", "collection.train.config.num_steps": 16,
+        "training.actor_critic.sequence_length": 8, "training.actor_critic.batch_size": 8,
+        "training.actor_critic.learning_rate": 0.003, "training.actor_critic.gamma": 0.9, "checkpoint.every": 1,
+        "checkpoint.best_window": 16, "common.epochs": 2, "common.seed": 0,
     }  # fmt: skip
     for key, value in {**tiny, **overrides}.items():
-        section, name = key.split(".")
-        values[section][name] = value
+        *sections, name = key.split(".")
+        section = values
+        for part in sections:
+            section = section[part]
+        section[name] = value
     values["run_dpath"] = str(run_dpath)
     return parse_config(values)
 
@@ -117,8 +121,8 @@ def test_sequences_cut_from_a_rollout_start_from_the_collection_state(tmp_path):
 
 @pytest.mark.parametrize("algorithm", ["ppo", "actor_critic"])
 def test_trainer_learns_the_rewarded_action(tmp_path, algorithm):
-    config = tiny_config(tmp_path / "run", **{"training.algorithm": algorithm, "common.epochs": 20,
-                                               "training.steps_per_epoch": 4, "checkpoint.every": 20})  # fmt: skip
+    config = tiny_config(tmp_path / "run", **{"training.actor_critic.algorithm": algorithm, "common.epochs": 20,
+                                               "training.actor_critic.steps_per_epoch": 4, "checkpoint.every": 20})  # fmt: skip
     trainer = AgentTrainer(config, tmp_path / "run")
     trainer.run()
     trainer.close()
@@ -135,7 +139,11 @@ def parameters(trainer: AgentTrainer) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("game", ["synthetic-cue", "coinrun"])
 def test_resume_gives_the_same_next_update(tmp_path, game):
-    overrides = {"env.game": game, "env.levels": [0, 1000] if game == "coinrun" else None, "env.num_envs": 2}
+    overrides = {
+        "collection.games": [game],
+        "collection.levels": [0, 1000] if game == "coinrun" else None,
+        "collection.train.config.num_envs": 2,
+    }
     straight = AgentTrainer(tiny_config(tmp_path / "a", **overrides, **{"common.epochs": 3}), tmp_path / "a")
     straight.run()
     straight.close()
@@ -155,15 +163,36 @@ def test_resume_gives_the_same_next_update(tmp_path, game):
 def test_a_run_folder_refuses_another_config(tmp_path):
     AgentTrainer(tiny_config(tmp_path / "run"), tmp_path / "run").close()
     with pytest.raises(UserError, match="another config"):
-        AgentTrainer(tiny_config(tmp_path / "run", **{"training.learning_rate": 0.1}), tmp_path / "run")
+        AgentTrainer(
+            tiny_config(tmp_path / "run", **{"training.actor_critic.learning_rate": 0.1}), tmp_path / "run"
+        )
 
 
 def test_config_keys_are_all_known_and_present(tmp_path):
     values = yaml.safe_load(CONFIG_FPATH.read_text())
     parse_config(values)
-    values["training"]["learnig_rate"] = 0.1
+    values["training"]["actor_critic"]["learnig_rate"] = 0.1
     with pytest.raises(UserError, match="learnig_rate"):
         parse_config(values)
+
+
+def test_the_agent_stack_reads_one_tree_and_old_spellings_with_a_notice(tmp_path, monkeypatch, capsys):
+    """`agent train` and `auto_explore train` compose the same tree; pre-rename keys still mean the same."""
+    from agents.cli import CONFIG_DPATH, train_config
+    from auto_explore.cli import CONFIG_DPATH as AUTO_EXPLORE_CONFIG_DPATH
+
+    monkeypatch.chdir(tmp_path)
+    old = train_config(CONFIG_DPATH, "coinrun", ["env.num_envs=3", "training.learning_rate=0.01"])
+    assert old.steps.num_envs == 3 and old.actor_critic.learning_rate == 0.01
+    assert "env.num_envs is deprecated, use collection.train.config.num_envs" in capsys.readouterr().err
+    assert old.run_dpath == str(tmp_path / "outputs" / "agents" / "coinrun" / "run_001")
+    explore = train_config(
+        AUTO_EXPLORE_CONFIG_DPATH, "default", ["world_model_dpath=x", "collection.image_size=32"]
+    )
+    assert type(explore) is type(old) and explore.reward.type == "world_model"
+    assert explore.run_dpath == str(tmp_path / "outputs" / "auto_explore" / "run_001")
+    with pytest.raises(UserError, match="no run folder"):
+        train_config(AUTO_EXPLORE_CONFIG_DPATH, "default", ["world_model_dpath=x", "common.resume_id=4"])
 
 
 def test_level_ranges_are_disjoint_and_used_by_every_config():
@@ -180,7 +209,9 @@ def test_level_ranges_are_disjoint_and_used_by_every_config():
             tuple(yaml.safe_load((configs / f"{name}.yaml").read_text())["levels"])
             == LEVEL_RANGES[range_name]
         )
-    assert tuple(yaml.safe_load(CONFIG_FPATH.read_text())["env"]["levels"]) == LEVEL_RANGES["agent_train"]
+    assert (
+        tuple(yaml.safe_load(CONFIG_FPATH.read_text())["collection"]["levels"]) == LEVEL_RANGES["agent_train"]
+    )
     start, count = LEVEL_RANGES["data_test"]
     assert all(start <= episode_level(seed, (start, count)) < start + count for seed in (0, 7, 2**62 + 5))
 
@@ -202,12 +233,12 @@ def test_coinrun_vec_env_plays_only_its_levels():
 
 def test_policy_agent_episodes_are_reproducible_from_their_seed(tmp_path):
     pytest.importorskip("procgen")
-    from data_generation.drivers import build_driver
     from data_generation.recorder import record_episode
+    from data_generation.variants import build_policy
     from envs import make_env
 
-    config = tiny_config(tmp_path / "run", **{"env.game": "coinrun", "env.levels": [0, 1000], "common.epochs": 1,
-                                              "env.num_envs": 2})  # fmt: skip
+    config = tiny_config(tmp_path / "run", **{"collection.games": ["coinrun"], "collection.levels": [0, 1000],
+                                              "common.epochs": 1, "collection.train.config.num_envs": 2})  # fmt: skip
     AgentTrainer(config, tmp_path / "run").run()
     options = {
         "checkpoint_dpath": str(tmp_path / "run" / "checkpoints" / "last"),
@@ -215,7 +246,7 @@ def test_policy_agent_episodes_are_reproducible_from_their_seed(tmp_path):
         "temperature": 1.0,
     }
     env = make_env("coinrun", 64, frame_skip=1, levels=(1_000_000_000, 1_000_000_000))
-    agent = build_driver(
+    agent = build_policy(
         "policy", env.action_space.n, options
     )  # the agent sees 16 px frames, resized from 64
     one, two = (record_episode(env, agent, seed=11, n_steps_max=40) for _ in range(2))
@@ -223,7 +254,7 @@ def test_policy_agent_episodes_are_reproducible_from_their_seed(tmp_path):
     assert np.array_equal(one.actions, two.actions) and np.array_equal(one.frames, two.frames)
     assert not np.array_equal(one.frames, other.frames)
     with pytest.raises(UserError, match="checkpoint_dpath"):
-        build_driver("policy", 7, {})
+        build_policy("policy", 7, {})
 
 
 @pytest.mark.slow
@@ -235,21 +266,27 @@ def test_train_then_generate_round_trip_on_coinrun(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     run_dpath = tmp_path / "agent"
-    assert agent_main("train", [f"run_dpath={run_dpath}", "common.epochs=2", "env.num_envs=2", "env.image_size=16",
-                                "agent.size=tiny", "collection.num_steps=16", "training.batch_size=4",
+    assert agent_main("train", [f"run_dpath={run_dpath}", "common.epochs=2", "collection.train.config.num_envs=2",
+                                "collection.image_size=16", "agent.size=tiny", "collection.train.config.num_steps=16",
+                                "training.actor_critic.batch_size=4",
                                 "checkpoint.best_window=1"]) == 0  # fmt: skip
     assert (run_dpath / "checkpoints" / "last" / "model.safetensors").is_file()
     eval_args = [
         f"run_dpath={run_dpath}",
         "checkpoint=last",
-        "num_levels=3",
-        "num_parallel=2",
-        "is_recorded=false",
+        "num_episodes=3",
+        "num_gifs=1",
     ]
     assert agent_main("eval", eval_args) == 0
     result = json.loads((run_dpath / "eval_last.json").read_text())
     assert [row["agent"] for row in result["rows"]] == ["trained", "random"]
-    assert all(row["levels"] == 3 and 0 <= row["mean_return"] <= 10 for row in result["rows"])
+    assert all(row["episodes"] == 3 and 0 <= row["mean_return"] <= 10 for row in result["rows"])
+    assert [e["seed"] for e in result["episodes"] if e["agent"] == "trained"] == [
+        0,
+        1,
+        2,
+    ]  # test levels 0, 1, 2
+    assert (run_dpath / "eval" / "last_coinrun_0.gif").is_file()
     out = tmp_path / "data"
     assert generate_main(None, ["config=coinrun/trained_agent", f"agent.checkpoint_dpath={run_dpath}", "n_sessions=2",
                                 "n_steps_max=12", "n_workers=1", f"output_dpath={out}"]) == 0  # fmt: skip
@@ -268,9 +305,9 @@ def test_kill_9_mid_run_then_rerun_finishes_with_contiguous_metrics(tmp_path):
 
     repo = Path(__file__).resolve().parents[1]
     run_dpath = tmp_path / "run"
-    args = [sys.executable, str(repo / "run.py"), "agent", "train", f"run_dpath={run_dpath}", "env.game=synthetic-cue",
-            "env.levels=null", "env.num_envs=4", "env.image_size=16", "agent.size=tiny", "collection.num_steps=16",
-            "training.batch_size=4", "checkpoint.every=3", "checkpoint.best_window=4", "common.epochs=12"]  # fmt: skip
+    args = [sys.executable, str(repo / "run.py"), "agent", "train", f"run_dpath={run_dpath}", "collection.games=[synthetic-cue]",
+            "collection.levels=null", "collection.train.config.num_envs=4", "collection.image_size=16", "agent.size=tiny",
+            "collection.train.config.num_steps=16", "training.actor_critic.batch_size=4", "checkpoint.every=3", "checkpoint.best_window=4", "common.epochs=12"]  # fmt: skip
     env = {**os.environ, "GENIE_REDUX_NO_BOOTSTRAP": "1", "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -311,14 +348,18 @@ def test_generate_with_policy_but_no_checkpoint_fails_every_episode_with_the_fix
 
 def test_coverage_counts_distinct_screens_levels_and_coins():
     pytest.importorskip("procgen")
-    from agents.coverage import measure, screen_key
-    from data_generation.drivers import build_driver
+    from agents.coverage import coverage_env, measure, screen_key
+    from agents.random_policy import RandomPolicy
 
     frame = np.zeros((64, 64, 3), dtype=np.uint8)
     assert screen_key(frame) == screen_key(frame + 3)  # below the 3-bit quantisation step: the same screen
     assert screen_key(frame) != screen_key(frame + 64)
-    figures = measure(build_driver("random", 7, {}), num_steps=300, seed=0)
+    env = coverage_env("coinrun", 64, frame_skip=1)
+    figures = measure(env, RandomPolicy(7), "coinrun", num_steps=300, seed=0)
     assert figures["env_steps"] == 300
-    assert 1 <= figures["levels_per_10k"] * 300 / 10_000 <= 300
+    assert 1 <= figures["levels_per_10k"] * 300 / 10_000 <= figures["episodes"]  # one level per episode
     assert 1 < figures["distinct_screens_per_10k"] * 300 / 10_000 <= 300
-    assert figures == measure(build_driver("random", 7, {}), num_steps=300, seed=0)  # a function of the seed
+    assert figures == measure(
+        env, RandomPolicy(7), "coinrun", num_steps=300, seed=0
+    )  # a function of the seed
+    env.close()

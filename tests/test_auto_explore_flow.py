@@ -42,14 +42,15 @@ def test_train_eval_generate_round_trip_on_a_bundled_game(tmp_path, monkeypatch,
     assert all(row["recent_return_mean"] > 0.0 for row in rows[1:])  # the intrinsic reward flows
     evaluation = [json.loads(line) for line in (run_dpath / "eval.jsonl").read_text().splitlines()]
     assert [(row["epoch"], row["steps"]) for row in evaluation] == [(2, 20)]
-    assert (run_dpath / "eval" / "epoch_0002_MontezumaRevenge-Atari2600.gif").is_file()
+    assert (run_dpath / "eval" / "epoch_0002_MontezumaRevenge-Atari2600_0.gif").is_file()
     # rerunning the finished run (upstream's resume_id) resumes from `last` and has nothing left to do
     assert auto_explore_main("train", [*train_args, "common.resume_id=1"]) == 0
     assert len((run_dpath / "metrics.jsonl").read_text().splitlines()) == 3
 
     assert auto_explore_main("eval", ["common.resume_id=1", "checkpoint=best_reward", "num_steps=15"]) == 0
     result = json.loads((run_dpath / "eval_best_reward.json").read_text())
-    (episode,) = result["episodes"]
+    episode, random_episode = result["episodes"]  # the trained policy, then the random agent on its seed
+    assert (episode["agent"], random_episode["agent"]) == ("trained", "random")
     assert episode["steps"] == 15 and episode["reward_return"] > 0.0
 
     stores = []
@@ -70,8 +71,8 @@ def test_train_eval_generate_round_trip_on_a_bundled_game(tmp_path, monkeypatch,
 @pytest.mark.slow
 def test_coverage_counts_distinct_ram_states_for_both_agents(tmp_path, monkeypatch, tiny_world_model_dpath):
     pytest.importorskip("stable_retro")
+    from agents.coverage import coverage_rows
     from auto_explore.cli import main as auto_explore_main
-    from auto_explore.coverage import coverage_rows
 
     torch.set_num_threads(1)
     monkeypatch.chdir(tmp_path)

@@ -60,23 +60,47 @@ def model_config_fields() -> set[str]:
     return {f.name for part in parts for f in dataclasses.fields(part)} | set(SHARED_KEYS)
 
 
-def section_readers() -> dict[tuple[str, str], set[str]]:
+def dataclass_sections(cls: type, name: str | None = None) -> dict[str | None, set[str]]:
+    """The agent stacks parse their YAML whole into a dataclass tree (agents.config.parse_section, which
+    refuses unknown and missing keys): section name -> the keys its dataclass takes, for every section."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    sections = {name: {f.name for f in dataclasses.fields(cls)}}
+    for field in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[field.name]):
+            sections |= dataclass_sections(hints[field.name], field.name)
+    return sections
+
+
+def section_readers() -> dict[tuple[str | None, str | None], set[str]]:
     """Sections read whole into a typed object: (stack, section) -> the keys that object takes."""
-    from data_generation.drivers import DRIVERS, driver_class
+    from agents.config import AgentTrainConfig
+    from agents.evaluate import EvalConfig
+    from data_generation.variants import CONFIG_KEY_ARGUMENTS, VARIANTS, policy_factory
     from pipelines.demo import TrainingStage
     from training.evaluation.settings import EvalSettings
 
     stage = {f.name for f in dataclasses.fields(TrainingStage)}
-    return {
+    agent_sections = {
+        (stack, section): keys
+        for stack, root in (("agent_train", AgentTrainConfig), ("auto_explore_train", AgentTrainConfig),
+                            ("agent_eval", EvalConfig), ("auto_explore_eval", EvalConfig))
+        for section, keys in dataclass_sections(root).items()
+    }  # fmt: skip
+    return agent_sections | {
         ("genie_redux", "eval"): {
             f.name for f in dataclasses.fields(EvalSettings)
         },  # EvalSettings.from_config
         ("genie_redux", "model_overrides"): model_config_fields(),  # presets.build(**overrides)
         ("demo", "tokenizer"): stage,  # TrainingStage(**cfg.tokenizer)
         ("demo", "dynamics"): stage,
-        # build_driver: the registered agent's constructor takes **cfg.agent
+        # build_policy: the variant's factory takes **cfg.agent, the papers' key names mapped onto its arguments
         ("generate", "agent"): {
-            name for variant in DRIVERS for name in inspect.signature(driver_class(variant)).parameters
+            key
+            for variant in VARIANTS
+            for name in inspect.signature(policy_factory(variant)).parameters
+            for key in (name, *(k for k, v in CONFIG_KEY_ARGUMENTS.items() if v == name))
         },
     }
 
@@ -203,3 +227,25 @@ def test_every_stack_has_configs_and_group_options_are_not_choices():
     world_model_configs = selectable_configs(CONFIG_DPATHS["genie_redux"])
     assert "tokenizer" in world_model_configs and "eval/default" not in world_model_configs
     assert "retro_act/pretrain" in selectable_configs(CONFIG_DPATHS["generate"])
+
+
+def test_every_field_of_the_agent_config_tree_is_used_by_code():
+    """The agent stacks' sections are read whole into dataclasses; each leaf field must then be read as an
+    attribute somewhere (or it is a dead knob the YAML still offers)."""
+    from agents.config import AgentTrainConfig
+    from agents.evaluate import EvalConfig
+
+    attributes = {
+        node.attr
+        for fpath in (p for d in SOURCE_DPATHS for p in (REPO_DPATH / d).rglob("*.py"))
+        for node in ast.walk(ast.parse(fpath.read_text()))
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
+    }
+    leaves = {
+        key
+        for root in (AgentTrainConfig, EvalConfig)
+        for keys in dataclass_sections(root).values()
+        for key in keys
+    }
+    sections = {name for root in (AgentTrainConfig, EvalConfig) for name in dataclass_sections(root) if name}
+    assert not sorted(leaves - sections - attributes)

@@ -49,11 +49,11 @@ BUDGET = {
     "genie_redux train": {**TRAINING, **EVALUATION},
     "genie_redux eval": EVALUATION,
     "agent train": {
-        "env.num_envs": "2",
-        "env.image_size": str(IMAGE_SIZE),
+        "collection.train.config.num_envs": "2",
+        "collection.image_size": str(IMAGE_SIZE),
         "agent.size": "tiny",
-        "collection.num_steps": "16",
-        "training.batch_size": "4",
+        "collection.train.config.num_steps": "16",
+        "training.actor_critic.batch_size": "4",
         "common.epochs": "2",
     },
     # episodes cut at 10 steps and best_window 1: the tiny run has a best_reward checkpoint to evaluate
@@ -70,9 +70,9 @@ BUDGET = {
         "evaluation.num_steps": "10",
         "checkpoint.best_window": "1",
     },
-    "auto_explore eval": {"num_steps": "10"},
+    "auto_explore eval": {"max_episode_steps": "10"},
     # best_reward needs 100 finished episodes, which 2 tiny epochs do not reach
-    "agent eval": {"checkpoint": "last", "num_levels": "2", "num_parallel": "2", "is_recorded": "false"},
+    "agent eval": {"checkpoint": "last", "num_episodes": "2"},
     "demo": {
         "image_size": str(IMAGE_SIZE),
         "generate.n_sessions": "20",

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents.random_policy import RandomPolicy
 from common.errors import UserError
 from common.seeds import episode_seed
 from data.episode_store import EpisodeStore, EpisodeWriter
-from data_generation.drivers import build_driver
-from data_generation.drivers.random_driver import RandomDriver
 from data_generation.generator import GenerationSpec, run_generation
 from data_generation.record_and_write import EpisodeWriteQueue, writer_gets_a_core
 from data_generation.recorder import Recording, frame_buffer, record_episode, record_screens
+from data_generation.variants import build_policy
 from data_generation.work import WorkItem, build_work_list, split_for_workers
 from envs import make_env
 from envs.frames import FrameResizer
@@ -77,7 +77,7 @@ def test_shards_partition_the_work_list():
 
 
 def test_random_agent_is_seeded_and_repeats_with_probability():
-    agent = build_driver("random", 5, {"repeat_prob": 0.9})
+    agent = build_policy("random", 5, {"repeat_prob": 0.9})
     agent.act(None, np.random.default_rng(0))  # leaves a previous action behind; reset() must forget it
     rng_a, rng_b = np.random.default_rng(4), np.random.default_rng(4)
     agent.reset()
@@ -88,12 +88,12 @@ def test_random_agent_is_seeded_and_repeats_with_probability():
     repeats = np.mean(np.diff(seq_a) == 0)
     assert 0.85 < repeats < 0.98  # 0.9 + 0.1 / 5 expected
     with pytest.raises(UserError, match="unknown variant"):
-        build_driver("agent57", 5, {})
+        build_policy("agent57", 5, {})
     with pytest.raises(UserError, match="bad agent options"):
-        build_driver("random", 5, {"temperature": 1.0})
+        build_policy("random", 5, {"temperature": 1.0})
 
 
-class ObservingRandomAgent(RandomDriver):
+class ObservingRandomAgent(RandomPolicy):
     uses_observation = True  # forces the resize-as-you-play path
 
 
@@ -105,13 +105,13 @@ def test_deferred_resize_and_reused_buffers_record_the_same_episode():
         buffer[:] = 77  # whatever a previous episode left behind
         reused = record_episode(env, ObservingRandomAgent(5, repeat_prob=0.4), 9, 25, frames_out=buffer)
         screens = record_screens(
-            env, RandomDriver(5, repeat_prob=0.4), 9, 25, frame_buffer(26, env.screen_shape)
+            env, RandomPolicy(5, repeat_prob=0.4), 9, 25, frame_buffer(26, env.screen_shape)
         )
         deferred = screens.resized(FrameResizer(24), frame_buffer(26, (24, 24, 3)))
         with pytest.raises(ValueError, match="looks at observations"):
             record_screens(env, ObservingRandomAgent(5), 9, 25, frame_buffer(26, env.screen_shape))
         with pytest.raises(ValueError, match="cannot hold"):
-            record_episode(env, RandomDriver(5), 9, 25, frames_out=frame_buffer(10, (24, 24, 3)))
+            record_episode(env, RandomPolicy(5), 9, 25, frames_out=frame_buffer(10, (24, 24, 3)))
     finally:
         env.close()
     assert fresh.frames.shape == (26, 24, 24, 3) and screens.screens.shape == (26, 210, 160, 3)

@@ -1,15 +1,15 @@
-"""Side-by-side gifs (prediction | ground truth, or one column per action) written with imageio."""
+"""Side-by-side clips (prediction | ground truth, or one column per action) for evaluation gifs.
+
+`save_gif` (common/gifs.py) writes them; it is re-exported here for the evaluation code.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import imageio.v3 as iio
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from common.atomic import atomic_path
+from common.gifs import save_gif
 from data.transforms import frames_to_uint8
 
 LABEL_HEIGHT = 14  # pixels above each column for its name (PIL's built-in bitmap font is ~11 px)
@@ -46,9 +46,4 @@ def side_by_side(columns: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate(panels[:-1], axis=2)  # [T, LABEL_HEIGHT + H*s, k*W*s + gaps, 3]
 
 
-def save_gif(fpath: str | Path, frames: np.ndarray, fps: float = 4.0) -> Path:
-    """Write uint8 `[T, H, W, 3]` frames as a looping gif (atomically)."""
-    fpath = Path(fpath)
-    with atomic_path(fpath) as tmp_fpath:
-        iio.imwrite(tmp_fpath, frames, extension=".gif", duration=1000.0 / fps, loop=0)
-    return fpath
+__all__ = ["save_gif", "side_by_side", "to_uint8_frames"]

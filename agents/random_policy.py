@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from agents.policy import Policy
 from common.errors import UserError
-from data_generation.drivers.base import Driver
 
 
-class RandomDriver(Driver):
+class RandomPolicy(Policy):
     uses_observation = False
 
     def __init__(self, num_actions: int, repeat_prob: float = 0.0) -> None:

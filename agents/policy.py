@@ -1,4 +1,9 @@
-"""The driver interface: what plays a GameEnv while it is recorded (see the package docstring)."""
+"""A policy that plays one GameEnv step by step: the random agent and the trained actor-critic.
+
+Recording (data_generation), coverage and evaluation all drive envs through this interface; all
+randomness comes from the `rng` the caller passes in, seeded per episode, so an episode is a function
+of its seed whichever process plays it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 
-class Driver(ABC):
+class Policy(ABC):
     # False when `act` ignores the observation (the random agent): the recorder then gives it None
     # and resizes the episode's frames on the writer thread, off the emulator's critical path.
     uses_observation: bool = True

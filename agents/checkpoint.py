@@ -1,41 +1,40 @@
-"""Agent checkpoints: a directory per name (`last`, `best_reward`), never pickle.
+"""Agent checkpoints: a directory per name, config + safetensors + JSON (common/state_files.py), never pickle.
 
     checkpoints/<name>/
-        config.yaml              the full training config (agent size, game, image size, ...)
+        config.yaml              the full training config (agents/config.py tree)
         model.safetensors        ActorCritic weights
-        trainer_state.json       epoch, env steps, best score, RNG and env snapshot metadata
-        optimizer.safetensors    Adam tensors (+ param groups in trainer_state.json)    `last` only
-        collector.safetensors    frames, LSTM state, episode tallies, env snapshot bytes `last` only
+        trainer_state.json       epoch, env steps, best score, optimizer param groups, env snapshot metadata
+        optimizer.safetensors    Adam tensors                                            `last`, `previous`
+        collector.safetensors    frames, LSTM state, episode tallies, env snapshot bytes  `last`, `previous`
 
-A directory is written under `.<name>.partial` and swapped in by renames; a crash between the renames
-leaves `.<name>.old`, which `resolve_checkpoint` puts back, so a complete checkpoint always survives.
+`last` is written every `checkpoint.every` epochs and the one it replaces is kept as `previous`;
+`best_reward` holds the best mean training-reward return. Each is swapped into place by
+common.atomic.atomic_dpath, so a kill leaves a complete checkpoint; resuming from a damaged `last`
+(a truncated file, a config.yaml that is not YAML) warns and falls back to `previous`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
 
 from agents.actor_critic import ActorCritic, build_actor_critic
-from common.atomic import atomic_path
+from common.atomic import atomic_dpath, restore_interrupted
 from common.errors import UserError
+from common.state_files import load_tensors, read_yaml, save_tensors
 
 CHECKPOINT_NAMES = ("last", "best_reward")
+PREVIOUS_NAMES = {"last": "previous"}  # what the checkpoint a save replaces is kept as
 
 
 def resolve_checkpoint(checkpoints_dpath: Path, name: str) -> Path | None:
-    """The complete checkpoint directory `name`, restoring it from `.name.old` after a crash mid-swap."""
-    final, old = checkpoints_dpath / name, checkpoints_dpath / f".{name}.old"
-    if not final.is_dir() and old.is_dir():
-        os.replace(old, final)
+    """The complete checkpoint directory `name` (restored after a kill mid-swap), or None if there is none."""
+    final = restore_interrupted(checkpoints_dpath / name)
     return final if (final / "trainer_state.json").is_file() else None
 
 
@@ -47,27 +46,50 @@ def write_checkpoint(
     state: dict,
 ) -> Path:
     """tensors: file stem -> {name: tensor} (e.g. {'model': ..., 'optimizer': ...}); state: JSON-able."""
-    partial, old, final = (checkpoints_dpath / f".{name}.partial", checkpoints_dpath / f".{name}.old",
-                           checkpoints_dpath / name)  # fmt: skip
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    (partial / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    for stem, named in tensors.items():
-        with atomic_path(partial / f"{stem}.safetensors") as tmp_fpath:
-            save_file({k: v.detach().cpu().contiguous() for k, v in named.items()}, str(tmp_fpath))
-    with atomic_path(partial / "trainer_state.json") as tmp_fpath:
-        tmp_fpath.write_text(json.dumps(state, indent=1))
-    resolve_checkpoint(checkpoints_dpath, name)  # a leftover .old from a crash is restored, then replaced
-    if final.is_dir():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-    os.replace(partial, final)
-    shutil.rmtree(old, ignore_errors=True)
+    final = checkpoints_dpath / name
+    previous = checkpoints_dpath / PREVIOUS_NAMES[name] if name in PREVIOUS_NAMES else None
+    with atomic_dpath(final, previous) as tmp_dpath:
+        (tmp_dpath / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        for stem, named in tensors.items():
+            save_tensors(tmp_dpath / f"{stem}.safetensors", named)
+        (tmp_dpath / "trainer_state.json").write_text(json.dumps(state, indent=1))
     return final
 
 
+def damage(dpath: Path) -> str | None:
+    """What keeps checkpoint `dpath` from loading (a damaged or missing file), or None if it loads."""
+    try:
+        if not isinstance(read_yaml(dpath / "config.yaml"), dict):
+            return f"{dpath / 'config.yaml'} is not a training config"
+        try:
+            json.loads((dpath / "trainer_state.json").read_text())
+        except json.JSONDecodeError as error:
+            return f"{dpath / 'trainer_state.json'} is damaged ({error})"
+        for fpath in sorted(dpath.glob("*.safetensors")):
+            load_tensors(fpath)
+    except (ValueError, OSError) as error:
+        return str(error).splitlines()[0]
+    return None
+
+
+def resume_checkpoint(checkpoints_dpath: Path) -> Path | None:
+    """The checkpoint to resume from: `last`, or `previous` when `last` is damaged (with a warning)."""
+    found = [resolve_checkpoint(checkpoints_dpath, name) for name in ("last", PREVIOUS_NAMES["last"])]
+    found = [dpath for dpath in found if dpath is not None]
+    for dpath in found:
+        problem = damage(dpath)
+        if problem is None:
+            return dpath
+        warnings.warn(f"cannot resume from {dpath}: {problem}; trying the checkpoint before it", stacklevel=2)
+    if found:
+        raise UserError(
+            f"no checkpoint in {checkpoints_dpath} loads (see the warnings); move the run folder away to start afresh"
+        )
+    return None
+
+
 def read_tensors(dpath: Path, stem: str) -> dict[str, torch.Tensor]:
-    return load_file(str(dpath / f"{stem}.safetensors"))
+    return load_tensors(dpath / f"{stem}.safetensors")
 
 
 def load_policy(checkpoint_dpath: str | Path) -> tuple[ActorCritic, dict[str, Any]]:
@@ -84,8 +106,13 @@ def load_policy(checkpoint_dpath: str | Path) -> tuple[ActorCritic, dict[str, An
             f"{dpath} is not an agent checkpoint (needs config.yaml + model.safetensors); "
             f"give a run folder of `python run.py agent train` or its checkpoints/<name>"
         )
-    config = yaml.safe_load((dpath / "config.yaml").read_text())
-    if not isinstance(config, dict) or "agent" not in config or not {"env", "collection"} & set(config):
+    problem = damage(dpath)
+    if problem is not None:
+        raise UserError(
+            f"cannot load the agent checkpoint {dpath}: {problem}; retrain it or use another checkpoint"
+        )
+    config = read_yaml(dpath / "config.yaml")
+    if "agent" not in config or not {"env", "collection"} & set(config):
         raise UserError(
             f"{dpath}/config.yaml is not an agent training config (wrong checkpoint for the agent)"
         )
@@ -101,51 +128,3 @@ def load_policy(checkpoint_dpath: str | Path) -> tuple[ActorCritic, dict[str, An
 def trained_games(config: dict[str, Any]) -> str:
     """The games a saved training config played, for messages."""
     return ", ".join(config["collection"]["games"])
-
-
-# -- optimizer and env snapshots as safetensors + JSON ------------------------------------------------
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """An optimizer's state_dict split into tensors (safetensors) and JSON (param groups, scalars)."""
-    state_dict = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for index, entries in state_dict["state"].items():
-        for key, value in entries.items():
-            if torch.is_tensor(value):
-                tensors[f"{index}.{key}"] = value
-            else:
-                scalars[f"{index}.{key}"] = value
-    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
-
-
-def load_optimizer(
-    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
-) -> None:
-    state: dict[int, dict[str, Any]] = {}
-    for name, value in [*tensors.items(), *meta["scalars"].items()]:
-        index, key = name.split(".", 1)
-        state.setdefault(int(index), {})[key] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-
-
-def split_bytes(snapshot: Any, tensors: dict[str, torch.Tensor], prefix: str = "env") -> Any:
-    """Replace every `bytes` in a JSON-like snapshot by a reference to a uint8 tensor added to `tensors`."""
-    if isinstance(snapshot, bytes):
-        name = f"{prefix}.{len(tensors)}"
-        tensors[name] = torch.from_numpy(np.frombuffer(snapshot, dtype=np.uint8).copy())
-        return {"__tensor__": name}
-    if isinstance(snapshot, dict):
-        return {key: split_bytes(value, tensors, prefix) for key, value in snapshot.items()}
-    if isinstance(snapshot, list | tuple):
-        return [split_bytes(value, tensors, prefix) for value in snapshot]
-    return snapshot
-
-
-def join_bytes(snapshot: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    """The inverse of `split_bytes`."""
-    if isinstance(snapshot, dict):
-        if set(snapshot) == {"__tensor__"}:
-            return tensors[snapshot["__tensor__"]].numpy().tobytes()
-        return {key: join_bytes(value, tensors) for key, value in snapshot.items()}
-    if isinstance(snapshot, list):
-        return [join_bytes(value, tensors) for value in snapshot]
-    return snapshot

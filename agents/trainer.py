@@ -3,7 +3,7 @@
     run_dpath/
         config.yaml        the resolved training config
         metrics.jsonl      one row per epoch (returns, episode length, env steps/s, losses)
-        checkpoints/last/, checkpoints/best_reward/   (agents/checkpoint.py)
+        checkpoints/last/, previous/, best_reward/   (agents/checkpoint.py)
 
 Kill it at any point and rerun the same command: it resumes from `last` (model, optimizer, RNG, the
 envs' own snapshot, LSTM state and episode tallies), so the next update is the one the uninterrupted
@@ -25,22 +25,16 @@ import yaml
 from lightning.fabric import Fabric
 
 from agents.actor_critic import build_actor_critic
-from agents.checkpoint import (
-    join_bytes,
-    load_optimizer,
-    optimizer_tensors,
-    read_tensors,
-    resolve_checkpoint,
-    split_bytes,
-    write_checkpoint,
-)  # fmt: skip
+from agents.checkpoint import read_tensors, resume_checkpoint, write_checkpoint
 from agents.config import AgentTrainConfig, upgrade_saved_config
 from agents.losses import ALGORITHMS, sequence_loss
 from agents.returns import advantages as gae
 from agents.rewards import RewardSource, WorldModelRewardSettings, build_reward_source
 from agents.rollout import Collector, Rollout, cut_sequences
+from common.atomic import atomic_write_text
 from common.errors import UserError
 from common.progress import progress_bar
+from common.state_files import join_bytes, load_optimizer_tensors, optimizer_tensors, read_yaml, split_bytes
 from data.actions import action_ids
 from envs import make_vec_env
 
@@ -130,7 +124,12 @@ class AgentTrainer:
         config_fpath = self.run_dpath / "config.yaml"
         current = self.config.to_dict()
         if config_fpath.is_file():
-            saved = upgrade_saved_config(yaml.safe_load(config_fpath.read_text()))
+            try:
+                saved = upgrade_saved_config(read_yaml(config_fpath))
+            except ValueError as error:
+                raise UserError(
+                    f"{error}; restore it from checkpoints/last/config.yaml, or choose a new run_dpath"
+                ) from None
             # a resumed run may be extended, and named by its folder or by resume_id
             for section, key in (("common", "epochs"), ("common", "resume_id"), ("common", "resume_ckpt_id")):
                 saved[section][key] = current[section][key]
@@ -141,8 +140,8 @@ class AgentTrainer:
                     f"settings (only common.epochs may change) or choose a new run_dpath"
                 )
         self.run_dpath.mkdir(parents=True, exist_ok=True)
-        config_fpath.write_text(yaml.safe_dump(current, sort_keys=False))
-        last = resolve_checkpoint(self.checkpoints_dpath, "last")
+        atomic_write_text(config_fpath, yaml.safe_dump(current, sort_keys=False))
+        last = resume_checkpoint(self.checkpoints_dpath)
         if last is not None:
             self._resume(last)
         self._trim_metrics()
@@ -150,7 +149,7 @@ class AgentTrainer:
     def _resume(self, dpath: Path) -> None:
         state = json.loads((dpath / "trainer_state.json").read_text())
         self.model.load_state_dict(read_tensors(dpath, "model"))
-        load_optimizer(self.optimizer, read_tensors(dpath, "optimizer"), state["optimizer"])
+        load_optimizer_tensors(self.optimizer, read_tensors(dpath, "optimizer"), state["optimizer"])
         collector = read_tensors(dpath, "collector")
         self.generator.set_state(collector.pop("generator"))
         env_tensors = {k: v for k, v in collector.items() if k.startswith("env.")}

@@ -50,5 +50,7 @@ def main(**options: str) -> int:
     until_wall_s = min(read_rows(run)[-1]["wall_s"] for run in runs)  # compare at equal wall time
     rows = [summarize_run(run, until_wall_s) for run in runs]
     notes = "same config but the algorithm, run side by side; each cut at the shorter run's wall time"
-    mirror_into_doc(DOCS_DPATH / "agents.md", "algorithm_choice", record("agent_algorithm_choice", rows, notes))
+    mirror_into_doc(
+        DOCS_DPATH / "agents.md", "algorithm_choice", record("agent_algorithm_choice", rows, notes)
+    )
     return 0

@@ -51,46 +51,43 @@ def roc_auc(scores: np.ndarray, is_positive: np.ndarray) -> float | None:
     return float(u / (len(positives) * len(negatives)))
 
 
-def measure_game(game: str, config: dict[str, Any], num_steps: int, seed: int) -> dict[str, Any]:
-    """One game: per scored step, (reward, pixel change, is the next screen new) -> the summary row."""
+def measure_game(
+    game: str,
+    settings: Any,
+    image_size: int,
+    frame_skip: int,
+    max_episode_steps: int,
+    num_steps: int,
+    seed: int,
+) -> dict[str, Any]:
+    """One game, random agent: per scored step (reward, pixel change, is the next screen new) -> the
+    summary row. `settings`: agents.rewards.WorldModelRewardSettings of the run."""
     from agents.coverage import screen_key
-    from agents.rewards import WorldModelRewardSettings, WorldModelUncertaintyReward
-    from common.seeds import episode_seed
-    from data_generation.variants import build_policy
+    from agents.episodes import play_episodes, seeds_like_generation
+    from agents.random_policy import RandomPolicy
+    from agents.rewards import WorldModelUncertaintyReward
     from envs import make_env
     from envs.vector import VecStep
 
-    env_cfg, reward_cfg = config["env"], config["reward"]
-    image_size, context = int(env_cfg["image_size"]), int(reward_cfg["context_frames"])
-    settings = WorldModelRewardSettings(
-        reward_cfg["world_model_dpath"], int(reward_cfg["n_preds"]), context, "cpu"
-    )
-    env = make_env(game, image_size, int(env_cfg["frame_skip"]))
+    env = make_env(game, image_size, frame_skip)
     source = WorldModelUncertaintyReward(settings, list(env.action_ids), image_size)
-    agent = build_policy("random", len(env.action_names), {})
-    max_episode_steps = int(env_cfg["max_episode_steps"] or 1000)
-    rewards, changes, novel, seen = [], [], [], set()
-    steps, episode = 0, 0
+    rewards, changes, novel, seen, episodes = [], [], [], set(), 0
+    policy, seeds = RandomPolicy(len(env.action_names)), seeds_like_generation(seed, game)
     try:  # the reward source runs its world model under no_grad itself
-        while steps < num_steps:
-            seed_ = episode_seed(seed, game, episode)
-            rng = np.random.default_rng(seed_)
-            observation, _ = env.reset(seed=seed_)
-            source.reset(observation[None])
-            seen.add(screen_key(observation))
-            episode, length, terminated = episode + 1, 0, False
-            while not terminated and length < max_episode_steps and steps < num_steps:
-                action = agent.act(observation, rng)
-                following, _, terminated, _, _ = env.step(action)
-                step = VecStep(following[None].copy(), np.zeros(1, np.float32), np.zeros(1, bool))
-                reward = float(source(np.asarray([action]), step)[0])
-                key = screen_key(following)
-                if length >= context - 1:  # scored: the context holds C real frames
-                    rewards.append(reward)
-                    changes.append(float(np.abs(following.astype(np.int16) - observation).mean()))
-                    novel.append(key not in seen)
-                seen.add(key)
-                observation, steps, length = following, steps + 1, length + 1
+        for transition in play_episodes(env, policy, seeds, max_episode_steps, num_steps):
+            observation, following = transition.observation, transition.next_observation
+            if transition.t == 0:
+                source.reset(np.array(observation[None]))
+                seen.add(screen_key(observation))
+                episodes += 1
+            step = VecStep(following[None].copy(), np.zeros(1, np.float32), np.zeros(1, bool))
+            reward = float(source(np.asarray([transition.action]), step)[0])
+            key = screen_key(following)
+            if transition.t >= settings.context_frames - 1:  # scored: the context holds C real frames
+                rewards.append(reward)
+                changes.append(float(np.abs(following.astype(np.int16) - observation).mean()))
+                novel.append(key not in seen)
+            seen.add(key)
     finally:
         env.close()
     rewards_, changes_, novel_ = np.asarray(rewards), np.asarray(changes), np.asarray(novel, dtype=bool)
@@ -102,7 +99,7 @@ def measure_game(game: str, config: dict[str, Any], num_steps: int, seed: int) -
         "pixel_change_auc": roc_auc(changes_, novel_),
         "reward_novel": float(rewards_[novel_].mean()) if novel_.any() else None,
         "reward_familiar": float(rewards_[~novel_].mean()) if (~novel_).any() else None,
-        "episodes": episode,
+        "episodes": episodes,
     }
 
 
@@ -130,6 +127,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     from agents.checkpoint import load_policy
+    from agents.config import parse_config
+    from agents.rewards import WorldModelRewardSettings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dpath", required=True, type=Path, help="an auto_explore run folder")
@@ -139,18 +138,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--results-dpath", type=Path, default=RESULTS_DPATH)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    _, config = load_policy(args.run_dpath)
-    games = args.games or (
-        [config["env"]["game"]] if isinstance(config["env"]["game"], str) else config["env"]["game"]
-    )
+    config = parse_config(load_policy(args.run_dpath)[1])
+    collection, steps = config.collection, config.steps
+    settings = WorldModelRewardSettings(config.world_model_dpath, steps.n_preds, steps.context_frames, "cpu")
     rows = []
-    for game in games:
-        rows.append(measure_game(game, config, args.steps, args.seed))
+    for game in args.games or collection.games:
+        rows.append(measure_game(game, settings, collection.image_size, collection.frame_skip,
+                                 collection.max_episode_steps or 1000, args.steps, args.seed))  # fmt: skip
         print(rows[-1], flush=True)
     report = {
         **run_stamp(argv, start),
         "run_dpath": str(args.run_dpath),
-        "world_model": config["reward"]["world_model_dpath"],
+        "world_model": config.world_model_dpath,
         "steps": args.steps,
         "rows": rows,
     }

@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from common.atomic import atomic_dpath
+from common.state_files import load_tensors, save_tensors
 from models.config import DynamicsConfig, LamConfig, TokenizerConfig, make_config, to_dict
 from models.presets import KINDS, build_from_configs, model_tokenizer
 
@@ -96,9 +96,7 @@ def save_checkpoint(model: nn.Module, dpath: str | Path, extra_config: dict[str,
     }
     with atomic_dpath(dpath) as tmp_dpath:
         (tmp_dpath / CONFIG_FNAME).write_text(yaml.safe_dump(config, sort_keys=False))
-        # safetensors refuses shared storage; contiguous clones keep it simple and exact
-        state = {name: tensor.detach().contiguous().clone() for name, tensor in model.state_dict().items()}
-        save_file(state, str(weights_fpath(tmp_dpath)))
+        save_tensors(weights_fpath(tmp_dpath), model.state_dict())
     return dpath
 
 
@@ -128,13 +126,10 @@ def checkpoint_image_size(path: str | Path) -> int:
 
 def read_weights(dpath: str | Path) -> dict[str, torch.Tensor]:
     """The checkpoint's tensors; a truncated or missing file is one ValueError line."""
-    fpath = weights_fpath(dpath)
     try:
-        return load_file(str(fpath))
-    except Exception as error:  # noqa: BLE001 (safetensors raises its own error type, or OSError)
-        raise ValueError(
-            f"{fpath} is damaged or missing ({type(error).__name__}); retrain it or use another checkpoint"
-        ) from None
+        return load_tensors(weights_fpath(dpath))
+    except ValueError as error:
+        raise ValueError(f"{error}; retrain it or use another checkpoint") from None
 
 
 def load_weights(model: nn.Module, dpath: str | Path) -> None:

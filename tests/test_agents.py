@@ -160,6 +160,31 @@ def test_resume_gives_the_same_next_update(tmp_path, game):
     assert [json.loads(r)["epoch"] for r in rows] == [1, 2, 3]
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [("model.safetensors", b"\x00" * 10), ("config.yaml", b"kind: [\x00"), ("trainer_state.json", b"{")],
+)
+def test_a_damaged_last_checkpoint_falls_back_to_the_one_before(tmp_path, damage):
+    """A truncated weights file or a config.yaml that is not YAML in `last`: resume warns naming the file and
+    continues from `previous` (the checkpoint `last` replaced); loading it for play is one line."""
+    from agents.checkpoint import load_policy
+
+    run_dpath = tmp_path / "run"
+    trainer = AgentTrainer(tiny_config(run_dpath, **{"common.epochs": 3}), run_dpath)
+    trainer.run()
+    trainer.close()
+    checkpoints = run_dpath / "checkpoints"
+    assert json.loads((checkpoints / "previous" / "trainer_state.json").read_text())["epoch"] == 2
+    name, payload = damage
+    (checkpoints / "last" / name).write_bytes(payload)
+    with pytest.warns(UserWarning, match=f"last.*{name.split('.')[0]}.*before it"):
+        resumed = AgentTrainer(tiny_config(run_dpath, **{"common.epochs": 4}), run_dpath)
+    assert resumed.epoch == 2
+    resumed.close()
+    with pytest.raises(UserError, match=f"{name}.*(damaged|not)"):
+        load_policy(checkpoints / "last")
+
+
 def test_a_run_folder_refuses_another_config(tmp_path):
     AgentTrainer(tiny_config(tmp_path / "run"), tmp_path / "run").close()
     with pytest.raises(UserError, match="another config"):

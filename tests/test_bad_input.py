@@ -3,6 +3,7 @@ and the newest checkpoint that loads. Nothing here may end in a traceback."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
@@ -123,7 +124,7 @@ def test_truncated_weights_are_one_line_wherever_they_are_loaded(capsys, store_r
     assert "damaged or missing" in err
 
 
-@pytest.mark.parametrize("damaged", ["model/model.safetensors", "optimizer.pt"])
+@pytest.mark.parametrize("damaged", ["model/model.safetensors", "optimizer.safetensors", "optimizer.json"])
 def test_resume_skips_a_damaged_newest_checkpoint(store_root, tmp_path, damaged):
     run = tiny_tokenizer_run(store_root, tmp_path / "tok")
     assert ckpt.completed_steps(run / "checkpoints") == [2, 4]
@@ -135,6 +136,30 @@ def test_resume_skips_a_damaged_newest_checkpoint(store_root, tmp_path, damaged)
                         "train.validation.every_steps=0")  # fmt: skip
     assert any("step_0000004" in str(w.message) and "damaged" in str(w.message) for w in caught)
     assert summary["step"] == 5 and set(losses(run)) >= {3, 4, 5}  # steps 3-4 redone from step 2
+
+
+def test_a_run_saved_with_a_pickle_free_torch_optimizer_file_still_resumes(store_root, tmp_path):
+    """Runs saved before the optimizer was split into safetensors + JSON have optimizer.pt (tensors and plain
+    containers, read with weights_only=True): they resume exactly as a run saved today."""
+    import torch
+
+    from common.state_files import load_tensors
+
+    run = tiny_tokenizer_run(store_root, tmp_path / "tok")
+    step = run / "checkpoints" / ckpt.step_dname(4)
+    tensors = load_tensors(step / ckpt.OPTIMIZER_TENSORS_FNAME)
+    meta = json.loads((step / ckpt.OPTIMIZER_META_FNAME).read_text())
+    state: dict = {}
+    for name, value in [*tensors.items(), *meta["scalars"].items()]:
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    torch.save({"state": state, "param_groups": meta["param_groups"]}, step / ckpt.LEGACY_OPTIMIZER_FNAME)
+    (step / ckpt.OPTIMIZER_TENSORS_FNAME).unlink()
+    (step / ckpt.OPTIMIZER_META_FNAME).unlink()
+    assert ckpt.damage(step, 0) is None and ckpt.is_legacy_optimizer(step)
+    summary = train("tokenizer", run, store_root, "train.num_train_steps=5", "train.checkpoint.every_steps=2",
+                    "train.validation.every_steps=0")  # fmt: skip
+    assert summary["step"] == 5 and 5 in losses(run)
 
 
 def test_tokenizer_of_another_frame_size_is_one_line(capsys, store_root, tmp_path):

@@ -143,13 +143,15 @@ def test_roc_auc_of_a_novelty_signal():
 @pytest.mark.slow
 def test_uncertainty_novelty_scores_every_step_after_the_context(tiny_world_model_dpath):
     pytest.importorskip("stable_retro")
+    from agents.rewards import WorldModelRewardSettings
     from experiments.uncertainty_novelty import measure_game
 
-    config = {
-        "env": {"image_size": 16, "frame_skip": 4, "max_episode_steps": 20},
-        "reward": {"world_model_dpath": str(tiny_world_model_dpath), "n_preds": 1, "context_frames": 5},
-    }
-    row = measure_game("MontezumaRevenge-Atari2600", config, num_steps=30, seed=0)
+    settings = WorldModelRewardSettings(
+        str(tiny_world_model_dpath), n_preds=1, context_frames=5, device="cpu"
+    )
+    row = measure_game(
+        "MontezumaRevenge-Atari2600", settings, 16, 4, max_episode_steps=20, num_steps=30, seed=0
+    )
     assert row["episodes"] == 2 and row["scored_steps"] == (20 - 4) + (10 - 4)  # C - 1 unscored steps each
     assert 0.0 < row["novel_share"] < 1.0 and 0.0 <= row["reward_auc"] <= 1.0
     assert 0.0 < row["reward_novel"] < 1.0  # the reward is an entropy share in [0, 1]

@@ -2,7 +2,8 @@
 
     run_dpath/checkpoints/step_000500/
         model/                  a models.checkpoint checkpoint (models.checkpoint.step_model_dpath)
-        optimizer.pt            optimizer tensors; loaded with torch.load(weights_only=True)
+        optimizer.safetensors   optimizer tensors (+ param groups and scalars in optimizer.json);
+                                a run saved before this layout has optimizer.pt, read with weights_only=True
         rng_rank{r}.safetensors one per process (+ .json for the scalar parts)
         trainer_state.json      step, data position, scheduler, best metric, NaN-guard counter
 
@@ -20,14 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
-from common.atomic import atomic_path, atomic_write_json, replace_dpath
+from common.atomic import atomic_write_json, replace_dpath
 from common.errors import UserError
+from common.state_files import load_optimizer_tensors, load_tensors, optimizer_tensors, save_tensors
 from models.checkpoint import read_config, read_weights, step_model_dpath
 from training.rng_state import load_rng_state, save_rng_state
 
 STEP_PREFIX = "step_"
+OPTIMIZER_TENSORS_FNAME, OPTIMIZER_META_FNAME = "optimizer.safetensors", "optimizer.json"
+LEGACY_OPTIMIZER_FNAME = "optimizer.pt"  # runs saved before the optimizer was split into safetensors + JSON
 
 
 @dataclass
@@ -78,8 +81,9 @@ def save_process_rng(dpath: Path, rank: int) -> None:
 
 def save_main_state(dpath: Path, optimizer: torch.optim.Optimizer, state: TrainerState) -> None:
     """Main process: optimizer tensors and the trainer state (the model is saved by the caller)."""
-    with atomic_path(dpath / "optimizer.pt") as tmp_fpath:
-        torch.save(optimizer.state_dict(), tmp_fpath)
+    tensors, meta = optimizer_tensors(optimizer)
+    save_tensors(dpath / OPTIMIZER_TENSORS_FNAME, tensors)
+    atomic_write_json(dpath / OPTIMIZER_META_FNAME, meta)
     atomic_write_json(dpath / "trainer_state.json", asdict(state))
 
 
@@ -117,10 +121,18 @@ def damage(step_dpath: Path, rank: int) -> str | None:
         read_weights(model_dpath)
     except ValueError as error:
         return str(error)
+    optimizer_checks = (
+        {LEGACY_OPTIMIZER_FNAME: lambda fpath: torch.load(fpath, map_location="cpu", weights_only=True)}
+        if is_legacy_optimizer(step_dpath)
+        else {
+            OPTIMIZER_TENSORS_FNAME: load_tensors,
+            OPTIMIZER_META_FNAME: lambda fpath: json.loads(fpath.read_text()),
+        }
+    )
     checks = {
-        "optimizer.pt": lambda fpath: torch.load(fpath, map_location="cpu", weights_only=True),
+        **optimizer_checks,
         "trainer_state.json": lambda fpath: TrainerState(**json.loads(fpath.read_text())),
-        f"rng_rank{rank}.safetensors": lambda fpath: load_file(str(fpath)),
+        f"rng_rank{rank}.safetensors": load_tensors,
     }
     for name, load in checks.items():
         try:
@@ -134,10 +146,21 @@ def load_trainer_state(step_dpath: Path) -> TrainerState:
     return TrainerState(**json.loads((step_dpath / "trainer_state.json").read_text()))
 
 
+def is_legacy_optimizer(step_dpath: Path) -> bool:
+    return (
+        not (step_dpath / OPTIMIZER_TENSORS_FNAME).is_file()
+        and (step_dpath / LEGACY_OPTIMIZER_FNAME).is_file()
+    )
+
+
 def load_optimizer(step_dpath: Path, optimizer: torch.optim.Optimizer) -> None:
-    # weights_only=True: a checkpoint can hold tensors and plain containers, never code.
-    state_dict = torch.load(step_dpath / "optimizer.pt", map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(state_dict)
+    if is_legacy_optimizer(step_dpath):
+        # weights_only=True: an old checkpoint can hold tensors and plain containers, never code.
+        state_dict = torch.load(step_dpath / LEGACY_OPTIMIZER_FNAME, map_location="cpu", weights_only=True)
+        optimizer.load_state_dict(state_dict)
+        return
+    meta = json.loads((step_dpath / OPTIMIZER_META_FNAME).read_text())
+    load_optimizer_tensors(optimizer, load_tensors(step_dpath / OPTIMIZER_TENSORS_FNAME), meta)
 
 
 def load_process_rng(step_dpath: Path, rank: int) -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+
+from common.atomic import atomic_write_text
+from common.state_files import load_tensors, save_tensors
 
 
 def save_rng_state(fpath: Path) -> None:
@@ -33,12 +35,12 @@ def save_rng_state(fpath: Path) -> None:
         },
         "python": {"version": python_version, "state": list(python_state), "gauss": python_gauss},
     }
-    save_file(tensors, str(fpath))
-    Path(f"{fpath}.json").write_text(json.dumps(scalars))
+    save_tensors(fpath, tensors)
+    atomic_write_text(f"{fpath}.json", json.dumps(scalars))
 
 
 def load_rng_state(fpath: Path) -> None:
-    tensors = load_file(str(fpath))
+    tensors = load_tensors(fpath)
     scalars = json.loads(Path(f"{fpath}.json").read_text())
     torch.set_rng_state(tensors["torch_cpu"])
     cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("torch_cuda_")]

@@ -332,6 +332,16 @@ class EpisodeStore:
         return {**state, "_pid": -1}
 
 
+def store_totals(root_dpath: str | Path) -> dict[str, Any]:
+    """How much a store holds: episodes, frames, mean frames per episode (from its index)."""
+    lengths = [record.num_frames for record in EpisodeStore(root_dpath).episodes]
+    return {
+        "episodes": len(lengths),
+        "frames": int(sum(lengths)),
+        "mean_episode_frames": round(sum(lengths) / max(1, len(lengths)), 1),
+    }
+
+
 def rebuild_index(root_dpath: str | Path) -> list[ShardReport]:
     """Rewrite every shard's index from its episode files' headers (takes each shard's writer lock)."""
     return [repair_shard(root_dpath, name) for name in shard_names(root_dpath)]

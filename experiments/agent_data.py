@@ -35,19 +35,18 @@ from typing import Any
 REPO_DPATH = Path(__file__).resolve().parents[1]
 if str(REPO_DPATH) not in sys.path:
     sys.path.insert(0, str(REPO_DPATH))
-from experiments.bootstrap import ensure_project_environment  # noqa: E402
+from common.bootstrap import ensure_environment  # noqa: E402
 
 if __name__ == "__main__":
-    ensure_project_environment(__file__)
+    ensure_environment(__file__)
 
-from experiments.before_after import (  # noqa: E402
-    coinrun_training_args,
-    eval_figures,
-    last_validation,
-)
-from experiments.launching import Launcher, run_chains  # noqa: E402
-from experiments.records import fmt, run_stamp, write_results  # noqa: E402
+from common.results import fmt, run_stamp, write_results  # noqa: E402
+from data.episode_store import store_totals  # noqa: E402
 from models.checkpoint import best_model_dpath, final_model_dpath  # noqa: E402
+from pipelines.overrides import TrainingPlan, training_overrides  # noqa: E402
+from pipelines.runner import CommandRunner  # noqa: E402
+from training.evaluation.result import read_eval_figures  # noqa: E402
+from training.run_log import last_validation  # noqa: E402
 
 DOC_FPATH = REPO_DPATH / "docs" / "agents.md"
 TRAIN_SETS = ("random", "trained_agent")  # the generate configs coinrun/<name> that write them
@@ -95,35 +94,29 @@ def model_runs(budget: Budget) -> list[str]:
 
 
 def train_commands(out: Path, budget: Budget, train_set: str) -> list[list[str]]:
-    common = coinrun_training_args(out / "datasets", f"coinrun/{train_set}")
+    """Tokenizer, then the world models on it: the CoinRun before/after run's settings (tiny, 32 px,
+    batch 8, lr 1e-3), so a finished `before_after.py coinrun` run can be the random arm."""
     arm = out / train_set
+
+    def plan(run: str, steps: int, saves: int) -> TrainingPlan:
+        return TrainingPlan(out / "datasets", f"coinrun/{train_set}", arm / run, steps, image_size=budget.image_size,
+                            saves=saves)  # fmt: skip
+
     commands = [
         [
-            "genie_redux", "train", "config=tokenizer", *common,
-            f"train.num_train_steps={budget.tokenizer_steps}",
-            f"train.schedule.warmup_steps={max(1, budget.tokenizer_steps // 10)}",
-            f"train.checkpoint.every_steps={max(1, budget.tokenizer_steps // 2)}",
-            f"train.validation.every_steps={max(1, budget.tokenizer_steps // 2)}",
-            f"run_dpath={arm / 'tokenizer'}",
+            "genie_redux",
+            "train",
+            "config=tokenizer",
+            *training_overrides(plan("tokenizer", budget.tokenizer_steps, 2)),
         ]
-    ]  # fmt: skip
-    # the same settings as experiments/before_after.py's coinrun flow, so a finished run of it can be
-    # the random arm (--reuse-random-arm)
+    ]
     steps = {"genie_redux_guided": budget.dynamics_steps, "genie_redux": budget.lam_steps}
     for kind in model_runs(budget):
-        commands.append(
-            [
-                "genie_redux", "train", f"config={kind}", *common,
-                f"tokenizer_dpath={arm / 'tokenizer'}",
-                f"train.num_train_steps={steps[kind]}",
-                f"train.schedule.warmup_steps={max(1, steps[kind] // 10)}",
-                f"train.checkpoint.every_steps={max(1, steps[kind] // 5)}",
-                f"train.validation.every_steps={max(1, steps[kind] // 5)}",
-                f"run_dpath={arm / kind}",
-            ]
-        )  # fmt: skip
+        commands.append(["genie_redux", "train", f"config={kind}", f"tokenizer_dpath={arm / 'tokenizer'}",
+                         *training_overrides(plan(kind, steps[kind], 5))])  # fmt: skip
     # a finished run (its final checkpoint written) is kept, so a rerun of the experiment goes on from there
-    return [c for c in commands if not final_model_dpath(c[-1].split("=", 1)[1]).is_dir()]
+    run_dpaths = [arm / "tokenizer", *(arm / kind for kind in model_runs(budget))]
+    return [c for c, run in zip(commands, run_dpaths, strict=True) if not final_model_dpath(run).is_dir()]
 
 
 def reuse_random_arm(out: Path, before_after_dpath: Path) -> None:
@@ -175,26 +168,14 @@ def eval_commands(out: Path, budget: Budget, train_set: str, fid_weights: str | 
     return commands
 
 
-def store_summary(store_dpath: Path) -> dict[str, Any]:
-    from data.episode_store import EpisodeStore
-
-    records = EpisodeStore(store_dpath).episodes
-    lengths = [r.num_frames for r in records]
-    return {
-        "episodes": len(records),
-        "frames": int(sum(lengths)),
-        "mean_episode_frames": round(sum(lengths) / max(1, len(lengths)), 1),
-    }
-
-
 def collect(out: Path, budget: Budget) -> dict[str, Any]:
-    stores = {name: store_summary(out / "datasets" / "coinrun" / name) for name in (*TRAIN_SETS, *TEST_SETS)}
+    stores = {name: store_totals(out / "datasets" / "coinrun" / name) for name in (*TRAIN_SETS, *TEST_SETS)}
     rows = []
     for train_set in TRAIN_SETS:
         for kind in model_runs(budget):
             for test_set in TEST_SETS:
                 for method in METHODS:
-                    figures = eval_figures(
+                    figures = read_eval_figures(
                         eval_dpath(out, train_set, kind, test_set, method) / "results.json"
                     )
                     rows.append(
@@ -279,7 +260,7 @@ def markdown(report: dict[str, Any]) -> str:
     )
 
 
-def ensure_agent(out: Path, budget: Budget, agent_dpath: str | None, launch: Launcher) -> Path:
+def ensure_agent(out: Path, budget: Budget, agent_dpath: str | None, runner: CommandRunner) -> Path:
     if agent_dpath:
         path = Path(agent_dpath).resolve()
         if not (path / "checkpoints").is_dir():
@@ -289,7 +270,7 @@ def ensure_agent(out: Path, budget: Budget, agent_dpath: str | None, launch: Lau
             )
         return path
     path = out / "agent"
-    launch(
+    runner.run(
         ["agent", "train", "config=coinrun", f"run_dpath={path}", f"common.epochs={budget.agent_epochs}"],
         "agent",
     )
@@ -327,26 +308,26 @@ def main(argv: list[str]) -> int:
     out = Path(args.output_dpath).resolve()
     out.mkdir(parents=True, exist_ok=True)
     jobs = min(budget.jobs, len(TRAIN_SETS))
-    launch = Launcher(out / "commands.log", threads_per_job=max(1, (os.cpu_count() or 1) // jobs))
+    runner = CommandRunner(out / "commands.log", threads_per_job=max(1, (os.cpu_count() or 1) // jobs))
     start = time.perf_counter()
-    agent_dpath = ensure_agent(out, budget, args.agent_dpath, launch)
+    agent_dpath = ensure_agent(out, budget, args.agent_dpath, runner)
     if args.reuse_random_arm:
         reuse_random_arm(out, Path(args.reuse_random_arm).resolve())
     for command in generate_commands(out, budget, agent_dpath):
-        launch(command, "data")
+        runner.run(command, "data")
     chains = {
         train_set: train_commands(out, budget, train_set)
         + eval_commands(out, budget, train_set, args.fid_weights)
         for train_set in TRAIN_SETS
     }
-    run_chains(chains, launch, jobs)
+    runner.run_chains(chains, jobs)
     report = {
         **run_stamp(argv, start),
         "agent_dpath": str(agent_dpath),
         "random_arm_reused_from": args.reuse_random_arm,
         "budget": asdict(budget),
         "output_dpath": str(out),
-        "commands": launch.commands,
+        "commands": runner.commands,
         "figures": collect(out, budget),
     }
     doc = DOC_FPATH if args.results_name == "agent_data" else None  # a quick look leaves the doc alone

@@ -10,7 +10,7 @@ Every stage runs through the launcher, as a user would:
 1. `auto_explore train` on the bundled games (default: three the demo's world model was trained on),
    rewarded by that frozen GenieRedux-G's uncertainty, then `auto_explore eval` (one long episode per game);
 2. `python -m agents.coverage`: distinct emulator states and screens per 10 k env steps, AutoExplore
-   vs the random agent, same budget and episode seeds (benchmarks/RESULTS.md block `auto_explore_coverage`);
+   vs the random agent, same budget and episode seeds (rows kept in the output folder and the results file);
 3. three stores at the world model's frame size: random-agent and AutoExplore data (same games, sessions
    and seeds: only the player differs; seeds unlike the demo's, so no episode was trained on) and a test
    set recorded by a third policy (a random agent that repeats its previous action with probability 0.75);
@@ -36,16 +36,16 @@ from typing import Any
 REPO_DPATH = Path(__file__).resolve().parents[1]
 if str(REPO_DPATH) not in sys.path:
     sys.path.insert(0, str(REPO_DPATH))
-from experiments.bootstrap import ensure_project_environment  # noqa: E402
+from common.bootstrap import ensure_environment  # noqa: E402
 
 if __name__ == "__main__":
-    ensure_project_environment(__file__)
+    ensure_environment(__file__)
 
-from experiments.agent_data import store_summary  # noqa: E402
-from experiments.before_after import eval_figures  # noqa: E402
-from experiments.launching import Launcher, run_chains  # noqa: E402
-from experiments.records import RESULTS_DPATH, fmt, run_stamp, write_results  # noqa: E402
+from common.results import RESULTS_DPATH, fmt, run_stamp, write_results  # noqa: E402
+from data.episode_store import store_totals  # noqa: E402
 from models.checkpoint import best_model_dpath, final_model_dpath  # noqa: E402
+from pipelines.runner import CommandRunner  # noqa: E402
+from training.evaluation.result import read_eval_figures  # noqa: E402
 
 DOC_FPATH = REPO_DPATH / "docs" / "auto_explore.md"
 DEFAULT_GAMES = ("MontezumaRevenge-Atari2600", "Hero-Atari2600", "Kangaroo-Atari2600")
@@ -108,9 +108,7 @@ def explore_train_command(out: Path, budget: Budget, world_model: Path) -> list[
     return train
 
 
-def after_training_commands(
-    out: Path, budget: Budget, is_recorded: bool
-) -> list[tuple[list[str], str | None]]:
+def after_training_commands(out: Path, budget: Budget) -> list[tuple[list[str], str | None]]:
     """`auto_explore eval` and the coverage count, of the checkpoint the data will be recorded with."""
     agent = out / "agent"
     # best_reward needs `checkpoint.best_window` finished episodes; the data and coverage use the same
@@ -224,12 +222,12 @@ def pending_finetune(out: Path, budget: Budget, world_model: Path, train_set: st
 
 
 def collect(out: Path, budget: Budget) -> dict[str, Any]:
-    stores = {name: store_summary(out / "datasets" / "retro_act" / name) for name in (*TRAIN_SETS, TEST_SET)}
+    stores = {name: store_totals(out / "datasets" / "retro_act" / name) for name in (*TRAIN_SETS, TEST_SET)}
     rows = []
     for name in ("world_model", *(f"finetune_{s}" for s in TRAIN_SETS)):
         for store in (*TRAIN_SETS, TEST_SET) if name == "world_model" else (TEST_SET,):
             for method in METHODS:
-                figures = eval_figures(out / "eval" / f"{name}_on_{store}_{method}" / "results.json")
+                figures = read_eval_figures(out / "eval" / f"{name}_on_{store}_{method}" / "results.json")
                 rows.append({"model": name, "data": store, "method": method, **figures})
     coverage = json.loads((out / COVERAGE_FNAME).read_text())["rows"]
     explore_eval = next((out / "agent").glob("eval_*.json"), None)
@@ -339,14 +337,14 @@ def main(argv: list[str]) -> int:
     is_recorded = args.results_name == "auto_explore_data" and args.results_dpath.resolve() == RESULTS_DPATH
     world_model, image_size = world_model_run(Path(args.world_model_dpath).resolve())
     jobs = min(budget.jobs, len(TRAIN_SETS))
-    launch = Launcher(out / "commands.log", threads_per_job=max(1, (os.cpu_count() or 1) // jobs))
+    runner = CommandRunner(out / "commands.log", threads_per_job=max(1, (os.cpu_count() or 1) // jobs))
     start = time.perf_counter()
     kept = finished_outputs(out)  # a rerun resumes: what this invocation found already done
-    launch(explore_train_command(out, budget, world_model), "explore")
-    for command, module in after_training_commands(out, budget, is_recorded):
-        launch(command, "explore", module=module)
+    runner.run(explore_train_command(out, budget, world_model), "explore")
+    for command, module in after_training_commands(out, budget):
+        runner.run(command, "explore", module=module)
     for command in generate_commands(out, budget, image_size):
-        launch(command, "data")
+        runner.run(command, "data")
     chains = {
         f"finetune_{train_set}": [
             *pending_evals(out, budget, world_model, train_set, "world_model"),
@@ -362,7 +360,7 @@ def main(argv: list[str]) -> int:
         for train_set in TRAIN_SETS
     }
     chains["finetune_random"][:0] = pending_evals(out, budget, world_model, TEST_SET, "world_model")
-    run_chains(chains, launch, jobs)
+    runner.run_chains(chains, jobs)
     report = {
         **run_stamp(argv, start),
         "kept_from_earlier_invocation": kept,
@@ -370,7 +368,7 @@ def main(argv: list[str]) -> int:
         "image_size": image_size,
         "budget": asdict(budget),
         "output_dpath": str(out),
-        "commands": launch.commands,
+        "commands": runner.commands,
         "figures": collect(out, budget),
     }
     doc = DOC_FPATH if is_recorded else None  # a quick look leaves the doc alone

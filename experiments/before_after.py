@@ -19,41 +19,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 REPO_DPATH = Path(__file__).resolve().parents[1]
-RESULTS_DPATH = REPO_DPATH / "experiments" / "results"
 if str(REPO_DPATH) not in sys.path:
     sys.path.insert(0, str(REPO_DPATH))
+from common.bootstrap import ensure_environment  # noqa: E402
 
+if __name__ == "__main__":
+    ensure_environment(__file__)
+
+from common.results import run_stamp, write_results  # noqa: E402
 from models.checkpoint import best_model_dpath  # noqa: E402  (older checkouts keep the same layout)
+from pipelines.overrides import TrainingPlan, training_overrides  # noqa: E402
+from pipelines.runner import CommandRunner  # noqa: E402
+from training.evaluation.result import read_eval_figures  # noqa: E402
+from training.run_log import last_validation  # noqa: E402
 
 
 def demo_commands(out: Path, repo_dpath: Path) -> list[list[str]]:
     return [["demo", f"output_dpath={out}"]]
-
-
-def coinrun_training_args(dataset_root: Path, dataset_name: str) -> list[str]:
-    """The CoinRun runs' training settings (also experiments/agent_data.py's): tiny, 32 px, batch 8."""
-    return [
-        "model=tiny",
-        "+model_overrides.image_size=32",
-        f"train.dataset_root_dpath={dataset_root}",
-        f"train.dataset_name={dataset_name}",
-        "train.batch_size=8",
-        "train.num_processes=1",  # the same single-process run on any checkout (newer configs encode GPU batches)
-        "train.grad_accum=1",
-        "train.grad_clip=1.0",
-        "train.num_workers=1",
-        "train.optimizer.lr_max=1e-3",
-        "train.optimizer.lr_min=1e-4",
-    ]
 
 
 def path_key(repo_dpath: Path, name: str) -> str:
@@ -63,97 +51,37 @@ def path_key(repo_dpath: Path, name: str) -> str:
 
 
 def coinrun_commands(out: Path, repo_dpath: Path) -> list[list[str]]:
+    """120 random-agent sessions x <= 150 steps at 32 px; tiny tokenizer 1000 steps, tiny GenieRedux-G 2500
+    steps x batch 8 at lr 1e-3 (the single-process settings any checkout of this project accepts)."""
     data = out / "datasets"
-    common = coinrun_training_args(data, "coinrun")
+
+    def plan(run: str, steps: int) -> TrainingPlan:
+        return TrainingPlan(data, "coinrun", out / run, steps, saves=steps // 500)
+
     return [
-        [
-            "generate",
-            "config=coinrun/random",
-            "n_sessions=120",
-            "n_steps_max=150",
-            "image_size=32",
-            f"output_dpath={data / 'coinrun'}",
-        ],  # fmt: skip
-        [
-            "genie_redux",
-            "train",
-            "config=tokenizer",
-            *common,
-            "train.num_train_steps=1000",
-            "train.schedule.warmup_steps=100",
-            "train.checkpoint.every_steps=500",
-            "train.validation.every_steps=500",
-            f"run_dpath={out / 'tokenizer'}",
-        ],  # fmt: skip
-        [
-            "genie_redux",
-            "train",
-            "config=genie_redux_guided",
-            *common,
-            f"{path_key(repo_dpath, 'tokenizer')}={best_model_dpath(out / 'tokenizer')}",
-            "train.num_train_steps=2500",
-            "train.schedule.warmup_steps=250",
-            "train.checkpoint.every_steps=500",
-            "train.validation.every_steps=500",
-            f"run_dpath={out / 'genie_redux_guided'}",
-        ],  # fmt: skip
-        [
-            "genie_redux",
-            "eval",
-            "config=genie_redux_guided",
-            f"run_dpath={out / 'genie_redux_guided'}",
-            f"train.dataset_root_dpath={data}",
-            "train.dataset_name=coinrun",
-            f"eval.{path_key(repo_dpath, 'model')}={best_model_dpath(out / 'genie_redux_guided')}",
-            "eval.num_sequences=48",
-            "eval.inference_method=autoregressive",
-        ],  # fmt: skip
-    ]
+        ["generate", "config=coinrun/random", "n_sessions=120", "n_steps_max=150", "image_size=32",
+         f"output_dpath={data / 'coinrun'}"],
+        ["genie_redux", "train", "config=tokenizer", *training_overrides(plan("tokenizer", 1000))],
+        ["genie_redux", "train", "config=genie_redux_guided",
+         f"{path_key(repo_dpath, 'tokenizer')}={best_model_dpath(out / 'tokenizer')}",
+         *training_overrides(plan("genie_redux_guided", 2500))],
+        ["genie_redux", "eval", "config=genie_redux_guided", f"run_dpath={out / 'genie_redux_guided'}",
+         f"train.dataset_root_dpath={data}", "train.dataset_name=coinrun",
+         f"eval.{path_key(repo_dpath, 'model')}={best_model_dpath(out / 'genie_redux_guided')}",
+         "eval.num_sequences=48", "eval.inference_method=autoregressive"],
+    ]  # fmt: skip
 
 
 FLOWS = {"demo": demo_commands, "coinrun": coinrun_commands}
 
 
-def run_commands(repo_dpath: Path, commands: list[list[str]], log_fpath: Path) -> float:
+def checkout_runner(repo_dpath: Path, log_fpath: Path) -> CommandRunner:
+    """Commands with the checkout's own run.py (so an older checkout runs its own code) and its own
+    .venv; a checkout without one runs in this environment (same pyproject.toml assumed), its run.py
+    putting its own folder first on sys.path."""
     python = repo_dpath / ".venv" / "bin" / "python"
-    env = dict(os.environ)
-    if not python.exists():
-        # a checkout without its own environment runs in this one (same pyproject.toml assumed); its run.py
-        # puts its own folder first on sys.path, so its own code runs
-        python, env["GENIE_REDUX_NO_BOOTSTRAP"] = Path(sys.executable), "1"
-    start = time.perf_counter()
-    with open(log_fpath, "a") as log:
-        for args in commands:
-            print(f"$ python run.py {' '.join(args)}", flush=True)
-            log.write(f"$ python run.py {' '.join(args)}\n")
-            log.flush()
-            code = subprocess.call(
-                [str(python), str(repo_dpath / "run.py"), *args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=repo_dpath,
-                env=env,
-            )
-            if code != 0:
-                raise SystemExit(f"`python run.py {' '.join(args)}` failed ({code}); see {log_fpath}")
-    return time.perf_counter() - start
-
-
-def last_validation(metrics_fpath: Path) -> dict[str, float]:
-    """The last `val/...` record of a run's metrics.jsonl."""
-    records = [json.loads(line) for line in metrics_fpath.read_text().splitlines() if line.strip()]
-    for record in reversed(records):
-        values = {k: v for k, v in record.items() if k.startswith("val/")}
-        if values:
-            return {"step": record["step"], **values}
-    return {}
-
-
-def eval_figures(results_fpath: Path) -> dict[str, Any]:
-    if not results_fpath.is_file():
-        return {}
-    result = json.loads(results_fpath.read_text())
-    return {**result["metrics"], "psnr_per_frame": [round(v, 3) for v in result.get("psnr_per_frame", [])]}
+    return CommandRunner(log_fpath, repo_dpath=repo_dpath, python=str(python) if python.exists() else None,
+                         cwd=repo_dpath)  # fmt: skip
 
 
 def collect(flow: str, out: Path) -> dict[str, Any]:
@@ -161,17 +89,11 @@ def collect(flow: str, out: Path) -> dict[str, Any]:
     figures = {
         "tokenizer_validation": last_validation(out / "tokenizer" / "metrics.jsonl"),
         "dynamics_validation": last_validation(dynamics / "metrics.jsonl"),
-        "replication": eval_figures(dynamics / "eval" / "results.json"),
+        "replication": read_eval_figures(dynamics / "eval" / "results.json"),
     }
     if flow == "demo":
-        figures["control"] = eval_figures(dynamics / "control" / "results.json")
+        figures["control"] = read_eval_figures(dynamics / "control" / "results.json")
     return figures
-
-
-def git_commit(repo_dpath: Path) -> str:
-    run = lambda *args: subprocess.run(["git", "-C", str(repo_dpath), *args], capture_output=True, text=True)  # noqa: E731
-    commit = run("rev-parse", "--short", "HEAD").stdout.strip() or "unknown"
-    return commit + ("+dirty" if run("status", "--porcelain", "--untracked-files=no").stdout.strip() else "")
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -207,24 +129,19 @@ def main(argv: list[str]) -> int:
         args.output_dpath or REPO_DPATH / "outputs" / "before_after" / f"{args.flow}_{args.label}"
     ).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    seconds = run_commands(repo_dpath, FLOWS[args.flow](out, repo_dpath), out / "commands.log")
+    start = time.perf_counter()
+    runner = checkout_runner(repo_dpath, out / "commands.log")
+    for command in FLOWS[args.flow](out, repo_dpath):
+        runner.run(command, "flow")
     report = {
         "flow": args.flow,
         "label": args.label,
-        "argv": " ".join(argv),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": git_commit(repo_dpath),
+        **run_stamp(argv, start, repo_dpath),
         "repo_dpath": str(repo_dpath),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "minutes": seconds / 60,
-        "commands": [" ".join(c) for c in FLOWS[args.flow](out, repo_dpath)],
+        "commands": runner.commands,
         "figures": collect(args.flow, out),
     }
-    RESULTS_DPATH.mkdir(parents=True, exist_ok=True)
-    name = f"{args.flow}_{args.label}"
-    (RESULTS_DPATH / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS_DPATH / f"{name}.md").write_text(markdown(report))
-    print(markdown(report))
+    write_results(f"{args.flow}_{args.label}", report, markdown(report))
     return 0
 
 

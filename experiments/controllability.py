@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,19 +36,21 @@ REPO_DPATH = Path(__file__).resolve().parents[1]
 
 if str(REPO_DPATH) not in sys.path:
     sys.path.insert(0, str(REPO_DPATH))
-from experiments.bootstrap import ensure_project_environment  # noqa: E402
+from common.bootstrap import ensure_environment  # noqa: E402
 
 if __name__ == "__main__":
-    ensure_project_environment(__file__)
+    ensure_environment(__file__)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from common.results import RESULTS_DPATH, device_description, run_stamp, write_results  # noqa: E402
 from data.actions import ACTION_VOCABULARY, action_id  # noqa: E402
 from envs.synthetic import BLOCK_ACTIONS, BLOCK_SIZE, find_block, move_block  # noqa: E402
 from models.checkpoint import final_model_dpath, load_model  # noqa: E402
+from pipelines.overrides import TrainingPlan, training_overrides  # noqa: E402
+from pipelines.runner import CommandRunner  # noqa: E402
 
-RESULTS_DPATH = REPO_DPATH / "experiments" / "results"
 DATASET_NAME = "synthetic/block"
 FOLLOW_TOLERANCE_PX = 2.0  # a generated block within 2 px (half a move) of the true position follows
 
@@ -88,40 +87,10 @@ VARIANTS = {
 }
 
 
-def launch(args: list[str], log_fpath: Path) -> float:
-    """Run `python run.py ARGS`, output to a log file; seconds taken. A failure raises with the log's tail."""
-    command = [sys.executable, str(REPO_DPATH / "run.py"), *args]
-    print(f"$ python run.py {' '.join(args)}", flush=True)
-    start = time.perf_counter()
-    with open(log_fpath, "w") as log:
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-    if code != 0:
-        tail = log_fpath.read_text().splitlines()[-15:]
-        raise RuntimeError(f"`python run.py {' '.join(args)}` failed ({code}):\n" + "\n".join(tail))
-    return time.perf_counter() - start
-
-
-def training_args(budget: Budget, out: Path, steps: int, run_dpath: Path, lr_max: float) -> list[str]:
-    return [
-        "model=tiny",
-        "+model_overrides.image_size=32",
-        f"train.dataset_root_dpath={out / 'datasets'}",
-        f"train.dataset_name={DATASET_NAME}",
-        f"train.num_train_steps={steps}",
-        f"train.batch_size={budget.batch_size}",
-        "train.num_processes=1",
-        "train.grad_accum=1",
-        "train.grad_clip=1.0",
-        f"train.optimizer.lr_max={lr_max}",
-        f"train.optimizer.lr_min={budget.lr_min}",
-        f"train.schedule.warmup_steps={max(1, steps // 10)}",
-        f"train.checkpoint.every_steps={steps}",
-        f"train.validation.every_steps={steps}",
-        "train.validation.eval_protocol=false",  # evaluated below, once, with the full protocol
-        "train.num_workers=1",
-        f"run_dpath={run_dpath}",
-        *budget.extra_overrides,
-    ]
+def training_plan(budget: Budget, out: Path, steps: int, run_dpath: Path, lr_max: float) -> list[str]:
+    plan = TrainingPlan(out / "datasets", DATASET_NAME, run_dpath, steps, budget.batch_size, lr_max, budget.lr_min,
+                        saves=1, eval_protocol=False, extra=budget.extra_overrides)  # fmt: skip
+    return training_overrides(plan)  # evaluated below, once, with the full protocol
 
 
 # ---- measurements -----------------------------------------------------------------------------
@@ -314,58 +283,38 @@ def measure(checkpoint_dpath: Path, out: Path, budget: Budget, gif_fpath: Path) 
 # ---- the experiment ---------------------------------------------------------------------------
 def run_experiment(budget: Budget, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
-    logs = out / "logs"
-    logs.mkdir(exist_ok=True)
+    runner = CommandRunner(out / "logs" / "commands.log")
     seconds: dict[str, float] = {}
-    seconds["generate"] = launch(
-        [
-            "generate",
-            "config=synthetic/block",
-            f"n_sessions={budget.n_sessions}",
-            f"output_dpath={out / 'datasets' / DATASET_NAME}",
-        ],
-        logs / "generate.log",
-    )
+    seconds["generate"] = runner.run(
+        ["generate", "config=synthetic/block", f"n_sessions={budget.n_sessions}",
+         f"output_dpath={out / 'datasets' / DATASET_NAME}"],
+        "generate",
+    )  # fmt: skip
     tokenizer_dpath = out / "tokenizer"
-    seconds["tokenizer"] = launch(
-        [
-            "genie_redux",
-            "train",
-            "config=tokenizer",
-            *training_args(budget, out, budget.tokenizer_steps, tokenizer_dpath, budget.tokenizer_lr_max),
-        ],
-        logs / "tokenizer.log",
-    )
+    seconds["tokenizer"] = runner.run(
+        ["genie_redux", "train", "config=tokenizer",
+         *training_plan(budget, out, budget.tokenizer_steps, tokenizer_dpath, budget.tokenizer_lr_max)],
+        "tokenizer",
+    )  # fmt: skip
     runs: dict[str, Any] = {}
     for variant in budget.variants:
         run_dpath = out / f"genie_redux_guided_{variant}"
-        seconds[f"dynamics_{variant}"] = launch(
-            [
-                "genie_redux",
-                "train",
-                "config=genie_redux_guided",
-                f"tokenizer_dpath={final_model_dpath(tokenizer_dpath)}",
-                *VARIANTS[variant],
-                *training_args(budget, out, budget.dynamics_steps, run_dpath, budget.lr_max),
-            ],
-            logs / f"dynamics_{variant}.log",
-        )
+        seconds[f"dynamics_{variant}"] = runner.run(
+            ["genie_redux", "train", "config=genie_redux_guided", f"tokenizer_dpath={final_model_dpath(tokenizer_dpath)}",
+             *VARIANTS[variant], *training_plan(budget, out, budget.dynamics_steps, run_dpath, budget.lr_max)],
+            f"dynamics_{variant}",
+        )  # fmt: skip
         runs[f"genie_redux_guided_{variant}"] = measure(
             final_model_dpath(run_dpath), out, budget, out / f"control_{variant}.gif"
         )
         print(json.dumps({variant: summary_line(runs[f"genie_redux_guided_{variant}"])}), flush=True)
     if budget.with_lam:
         run_dpath = out / "genie_redux"
-        seconds["genie_redux"] = launch(
-            [
-                "genie_redux",
-                "train",
-                "config=genie_redux",
-                f"tokenizer_dpath={final_model_dpath(tokenizer_dpath)}",
-                *training_args(budget, out, budget.lam_steps, run_dpath, budget.lr_max),
-            ],
-            logs / "genie_redux.log",
-        )
+        seconds["genie_redux"] = runner.run(
+            ["genie_redux", "train", "config=genie_redux", f"tokenizer_dpath={final_model_dpath(tokenizer_dpath)}",
+             *training_plan(budget, out, budget.lam_steps, run_dpath, budget.lr_max)],
+            "genie_redux",
+        )  # fmt: skip
         runs["genie_redux"] = measure(
             final_model_dpath(run_dpath), out, budget, out / "control_genie_redux.gif"
         )
@@ -393,29 +342,12 @@ def summary_line(figures: dict[str, Any]) -> dict[str, Any]:
     return line
 
 
-def provenance() -> dict[str, str]:
-    commit = subprocess.run(
-        ["git", "-C", str(REPO_DPATH), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "-C", str(REPO_DPATH), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": commit + ("+dirty" if dirty else ""),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-        + ("CUDA " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"),
-    }
-
-
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Controllability on the synthetic block game",
         "",
         f"Written by `python experiments/controllability.py {report['argv']}` on {report['date']}, "
-        f"commit {report['commit']}, {report['machine']}.",
+        f"commit {report['commit']}, {report['machine']}, {report.get('device', '')}.",
         "",
         f"Budget: {json.dumps(report['budget'])}; wall seconds per stage: {json.dumps(report['seconds'])}.",
         f"Tokenizer: {json.dumps({k: round(v, 3) for k, v in report['tokenizer'].items()})}.",
@@ -469,15 +401,6 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(report: dict[str, Any], name: str) -> Path:
-    from common.atomic import atomic_write_text
-
-    RESULTS_DPATH.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS_DPATH / f"{name}.json", json.dumps(report, indent=2) + "\n")
-    atomic_write_text(RESULTS_DPATH / f"{name}.md", markdown(report))
-    return RESULTS_DPATH / f"{name}.md"
-
-
 def parse_args(argv: list[str]) -> tuple[Budget, Path, str]:
     defaults = Budget()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -520,12 +443,12 @@ def parse_args(argv: list[str]) -> tuple[Budget, Path, str]:
 
 def main(argv: list[str]) -> int:
     budget, out, name = parse_args(argv)
-    stamp = provenance()  # the code that runs is the code at the start
-    report = {**stamp, "argv": " ".join(argv), **run_experiment(budget, out)}
-    path = write_results(report, name)
+    start = time.perf_counter()
+    figures = run_experiment(budget, out)
+    report = {**run_stamp(argv, start), "device": device_description(), **figures}
+    path = write_results(name, report, markdown(report))
     for sheet in sorted(out.glob("control_*.png")):  # the stills the docs show, beside the numbers
         shutil.copyfile(sheet, RESULTS_DPATH / f"{name}_{sheet.name}")
-    print(Path(path).read_text())
     print(f"results: {path}; gifs and runs: {out}")
     return 0
 

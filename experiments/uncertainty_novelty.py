@@ -27,14 +27,14 @@ from typing import Any
 REPO_DPATH = Path(__file__).resolve().parents[1]
 if str(REPO_DPATH) not in sys.path:
     sys.path.insert(0, str(REPO_DPATH))
-from experiments.bootstrap import ensure_project_environment  # noqa: E402
+from common.bootstrap import ensure_environment  # noqa: E402
 
 if __name__ == "__main__":
-    ensure_project_environment(__file__)
+    ensure_environment(__file__)
 
 import numpy as np  # noqa: E402
 
-from experiments.records import RESULTS_DPATH, fmt, run_stamp, write_results  # noqa: E402
+from common.results import RESULTS_DPATH, fmt, run_stamp, write_results  # noqa: E402
 
 DOC_FPATH = REPO_DPATH / "docs" / "auto_explore.md"
 RESULTS_NAME = "uncertainty_novelty"

@@ -1,25 +1,22 @@
 """`python run.py demo [key=value ...]`: data → tokenizer → GenieRedux-G → evaluation, on bundled games.
 
-Each step runs as its own `run.py` command (printed first, so the demo doubles as a tutorial) and is
-resumable on its own: generation skips recorded episodes, training resumes from its last checkpoint.
+Each step runs as its own `run.py` command through the one runner (pipelines/runner.py: printed first,
+so the demo doubles as a tutorial) and is resumable on its own: generation skips recorded episodes,
+training resumes from its last checkpoint.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from common.config import compose_config
-from common.errors import UserError
-from models.checkpoint import best_model_dpath
+from pipelines.overrides import TrainingPlan, training_overrides
+from pipelines.runner import CommandRunner
 
 REPO_DPATH = Path(__file__).resolve().parents[1]
 CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
@@ -36,28 +33,10 @@ class TrainingStage:
     lr_min: float
 
 
-def training_overrides(cfg: DictConfig, part: TrainingStage, run_dpath: Path) -> list[str]:
-    """Overrides shared by both training steps: data, size, schedule scaled to the short run."""
-    warmup_steps = max(1, part.num_train_steps // 10)
-    every_steps = max(1, part.num_train_steps // 2)
-    return [
-        f"model={cfg.model}",
-        f"+model_overrides.image_size={cfg.image_size}",
-        f"train.dataset_root_dpath={Path(cfg.output_dpath) / 'datasets'}",
-        f"train.dataset_name={DATASET_NAME}",
-        f"train.num_train_steps={part.num_train_steps}",
-        f"train.batch_size={part.batch_size}",
-        "train.num_processes=1",  # the configs encode the papers' multi-GPU batches; the demo is one CPU process
-        "train.grad_accum=1",
-        f"train.grad_clip={cfg.grad_clip}",
-        f"train.optimizer.lr_max={part.lr_max}",
-        f"train.optimizer.lr_min={part.lr_min}",
-        f"train.schedule.warmup_steps={warmup_steps}",
-        f"train.checkpoint.every_steps={every_steps}",
-        f"train.validation.every_steps={every_steps}",
-        "train.num_workers=1",
-        f"run_dpath={run_dpath}",
-    ]
+def training_plan(cfg: DictConfig, part: TrainingStage, run_dpath: Path) -> TrainingPlan:
+    """Both training steps: the demo's data and size, the part's schedule."""
+    return TrainingPlan(Path(cfg.output_dpath) / "datasets", DATASET_NAME, run_dpath, part.num_train_steps,
+                        part.batch_size, part.lr_max, part.lr_min, cfg.model, cfg.image_size, cfg.grad_clip)  # fmt: skip
 
 
 def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
@@ -90,7 +69,7 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
                 "genie_redux",
                 "train",
                 "config=tokenizer",
-                *training_overrides(cfg, TrainingStage(**cfg.tokenizer), tokenizer_dpath),
+                *training_overrides(training_plan(cfg, TrainingStage(**cfg.tokenizer), tokenizer_dpath)),
             ],
         ),
         (
@@ -100,7 +79,7 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
                 "train",
                 "config=genie_redux_guided",
                 f"tokenizer_dpath={tokenizer_dpath}",
-                *training_overrides(cfg, TrainingStage(**cfg.dynamics), dynamics_dpath),
+                *training_overrides(training_plan(cfg, TrainingStage(**cfg.dynamics), dynamics_dpath)),
                 f"train.validation.maskgit_steps={cfg.eval.inference_steps}",
                 f"eval.inference_steps={cfg.eval.inference_steps}",
             ],
@@ -117,18 +96,6 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
             ],
         ),
     ]
-
-
-def run_step(index: int, total: int, title: str, args: list[str]) -> float:
-    command = [sys.executable, str(REPO_DPATH / "run.py"), *args]
-    print(f"\n[{index}/{total}] {title}\n$ python run.py {shlex.join(args)}", flush=True)
-    start = time.perf_counter()
-    code = subprocess.call(command, env={**os.environ, "GENIE_REDUX_NO_BOOTSTRAP": "1"})
-    if code != 0:
-        raise UserError(
-            f"demo step {index} ({title}) failed with exit code {code}; fix it and rerun to resume"
-        )
-    return time.perf_counter() - start
 
 
 def read_metrics(results_fpath: Path) -> dict:
@@ -166,7 +133,7 @@ def play_command(cfg: DictConfig) -> str:
         return "python run.py play"
     args = [
         "play",
-        f"model_dpath={best_model_dpath(out / 'genie_redux_guided')}",
+        f"model_dpath={out / 'genie_redux_guided'}",  # a run folder: its best_model/
         f"dataset_dpath={out / 'datasets' / DATASET_NAME}",
     ]
     return f"python run.py {shlex.join(args)}"
@@ -175,6 +142,10 @@ def play_command(cfg: DictConfig) -> str:
 def main(mode: str | None, args: list[str]) -> int:
     cfg = compose_config(CONFIG_DPATH, "demo", args)
     steps = build_steps(cfg)
-    durations = [run_step(i, len(steps), title, step_args) for i, (title, step_args) in enumerate(steps, 1)]
+    runner = CommandRunner()
+    durations = []
+    for index, (title, step_args) in enumerate(steps, 1):
+        print(f"\n[{index}/{len(steps)}] {title}", flush=True)
+        durations.append(runner.run(step_args))
     print_summary(cfg, durations)
     return 0

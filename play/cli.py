@@ -13,11 +13,17 @@ CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
 DEMO_HINT = "run the demo first (python run.py demo) or pass"
 
 
-def check_inputs(model_dpath: Path, dataset_dpath: Path) -> None:
-    if not (model_dpath / "config.yaml").is_file():
-        raise UserError(f"no world model at {model_dpath}; {DEMO_HINT} model_dpath=<checkpoint folder>")
+def check_inputs(model_dpath: Path, dataset_dpath: Path) -> Path:
+    """The world model's checkpoint folder (`model_dpath` may name a training run: its best_model/)."""
+    from models.checkpoint import find_checkpoint
+
+    try:
+        model_dpath = find_checkpoint(model_dpath)
+    except ValueError:
+        raise UserError(f"no world model at {model_dpath}; {DEMO_HINT} model_dpath=<checkpoint folder>") from None
     if not (dataset_dpath / "shards").is_dir():
         raise UserError(f"no episode store at {dataset_dpath}; {DEMO_HINT} dataset_dpath=<episode store>")
+    return model_dpath
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -36,7 +42,7 @@ def bind(host: str, port: int) -> socket.socket:
 def main(mode: str | None, args: list[str]) -> int:
     cfg = compose_config(CONFIG_DPATH, "play", args)
     model_dpath, dataset_dpath = Path(cfg.model_dpath), Path(cfg.dataset_dpath)
-    check_inputs(model_dpath, dataset_dpath)
+    model_dpath = check_inputs(model_dpath, dataset_dpath)
     import torch
     import uvicorn
 

@@ -41,7 +41,7 @@ def test_demo_runs_every_step_and_resumes(tmp_path):
     play_line = first.stdout.strip().splitlines()[-1]  # ends with the command that plays this model
     assert (
         play_line
-        == f"$ python run.py play model_dpath={out}/genie_redux_guided/best_model dataset_dpath={out}/datasets/retro_act/pretrain"
+        == f"$ python run.py play model_dpath={out}/genie_redux_guided dataset_dpath={out}/datasets/retro_act/pretrain"
     )
 
     # rerun: generation has nothing left to do, training finds its final checkpoint

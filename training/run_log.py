@@ -106,3 +106,13 @@ def start_wandb(run_dpath: Path, wandb_cfg: DictConfig, cfg: DictConfig):  # noq
         resume="allow",
         id=run_dpath.name,
     )
+
+
+def last_validation(metrics_fpath: Path) -> dict[str, float]:
+    """The last `val/...` record of a run's metrics.jsonl, with its step ({} if it never validated)."""
+    records = read_metrics(metrics_fpath) if metrics_fpath.is_file() else []
+    for record in reversed(records):
+        values = {k: v for k, v in record.items() if k.startswith("val/")}
+        if values:
+            return {"step": record["step"], **values}
+    return {}

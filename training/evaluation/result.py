@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,3 +71,11 @@ class EvalResult:
                 "notes": self.notes,
             }
         )
+
+
+def read_eval_figures(results_fpath: Path) -> dict[str, Any]:
+    """An evaluation's results.json -> its metrics and per-frame PSNR curve ({} if it is not there)."""
+    if not results_fpath.is_file():
+        return {}
+    result = json.loads(results_fpath.read_text())
+    return {**result["metrics"], "psnr_per_frame": [round(v, 3) for v in result.get("psnr_per_frame", [])]}

@@ -48,7 +48,7 @@ def test_demo_prints_the_play_command_for_its_outputs(tmp_path, monkeypatch):
     assert play_command(compose_config(CONFIG_DPATH, "demo", [])) == "python run.py play"
     other = compose_config(CONFIG_DPATH, "demo", ["output_dpath=elsewhere"])
     assert play_command(other) == (
-        f"python run.py play model_dpath={tmp_path}/elsewhere/genie_redux_guided/best_model "
+        f"python run.py play model_dpath={tmp_path}/elsewhere/genie_redux_guided "  # a run: play takes its best_model/
         f"dataset_dpath={tmp_path}/elsewhere/datasets/retro_act/pretrain"
     )
 

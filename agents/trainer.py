@@ -46,6 +46,8 @@ from data_generation.envs import make_vec_env
 
 def check_config(config: AgentTrainConfig) -> None:
     training, collection = config.training, config.collection
+    if config.env.num_envs < 1:
+        raise UserError(f"env.num_envs must be >= 1 (got {config.env.num_envs}); e.g. env.num_envs=32")
     if training.algorithm not in ALGORITHMS:
         raise UserError(f"training.algorithm must be one of {ALGORITHMS} (got '{training.algorithm}')")
     if collection.num_steps < training.sequence_length:

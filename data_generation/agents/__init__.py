@@ -10,6 +10,7 @@ which is seeded per episode, so a recording is reproducible whatever worker runs
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from common.errors import UserError
@@ -31,10 +32,17 @@ def agent_class(variant: str) -> type[Agent]:
     return getattr(importlib.import_module(module), name)
 
 
-def build_agent(variant: str, num_actions: int, options: dict[str, Any]) -> Agent:
-    """The agent registered as `variant`, built with `options` (the config's `agent` section)."""
+def check_agent(variant: str, options: dict[str, Any]) -> None:
+    """The variant and its options, checked without building the agent (no game, no checkpoint loaded)."""
     cls = agent_class(variant)
     try:
-        return cls(num_actions, **options)
+        inspect.signature(cls).bind(0, **options)  # 0: num_actions, which only a game knows
     except TypeError as error:
         raise UserError(f"bad agent options {options} for variant '{variant}': {error}") from None
+    cls.check_options(**options)
+
+
+def build_agent(variant: str, num_actions: int, options: dict[str, Any]) -> Agent:
+    """The agent registered as `variant`, built with `options` (the config's `agent` section)."""
+    check_agent(variant, options)
+    return agent_class(variant)(num_actions, **options)

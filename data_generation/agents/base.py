@@ -12,6 +12,12 @@ class Agent(ABC):
     # and resizes the episode's frames on the writer thread, off the emulator's critical path.
     uses_observation: bool = True
 
+    @classmethod
+    def check_options(cls, **options: object) -> None:
+        """UserError for option values this agent cannot use. The generator calls it before any worker
+        starts, with the config's `agent` options (names already matched to the constructor's)."""
+        return  # no options to check: an agent with options overrides this
+
     @abstractmethod
     def reset(self) -> None:
         """Forget everything about the previous episode."""

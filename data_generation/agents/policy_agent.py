@@ -9,6 +9,8 @@ Each step it takes a uniformly random action with probability `gamma`, else samp
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -30,14 +32,7 @@ class PolicyAgent(Agent):
     ) -> None:
         from agents.checkpoint import load_policy
 
-        if not checkpoint_dpath:
-            raise UserError("variant=policy needs agent.checkpoint_dpath=<agent run folder or checkpoint>")
-        if not 0.0 <= gamma <= 1.0:
-            raise UserError(f"agent.gamma (random-action probability) must be in [0, 1] (got {gamma})")
-        if temperature <= 0.0:
-            raise UserError(f"agent.temperature must be > 0 (got {temperature})")
-        if not 0.0 <= repeat_prob < 1.0:
-            raise UserError(f"agent.repeat_prob must be in [0, 1) (got {repeat_prob})")
+        self.check_options(checkpoint_dpath, gamma, temperature, repeat_prob)
         torch.set_num_threads(1)  # one worker process per core: the policy must not spread over them
         self.model, config = load_policy(checkpoint_dpath)
         if self.model.config.num_actions != num_actions:
@@ -48,6 +43,28 @@ class PolicyAgent(Agent):
         self.num_actions, self.image_size = int(num_actions), self.model.config.image_size
         self.gamma, self.temperature, self.repeat_prob = float(gamma), float(temperature), float(repeat_prob)
         self.reset()
+
+    @classmethod
+    def check_options(
+        cls,
+        checkpoint_dpath: str | None = None,
+        gamma: float = 0.0,
+        temperature: float = 1.0,
+        repeat_prob: float = 0.0,
+    ) -> None:
+        if not checkpoint_dpath:
+            raise UserError("variant=policy needs agent.checkpoint_dpath=<agent run folder or checkpoint>")
+        if not Path(checkpoint_dpath).exists():
+            raise UserError(
+                f"agent.checkpoint_dpath={checkpoint_dpath} does not exist; pass an agent run folder "
+                "(python run.py agent train ...) or one of its checkpoints/<name> folders"
+            )
+        if not 0.0 <= gamma <= 1.0:
+            raise UserError(f"agent.gamma (random-action probability) must be in [0, 1] (got {gamma})")
+        if temperature <= 0.0:
+            raise UserError(f"agent.temperature must be > 0 (got {temperature})")
+        if not 0.0 <= repeat_prob < 1.0:
+            raise UserError(f"agent.repeat_prob must be in [0, 1) (got {repeat_prob})")
 
     def reset(self) -> None:
         self._state = self.model.initial_state(1)

@@ -126,7 +126,7 @@ def coverage_rows(run_dpath: Path, games: list[str], num_steps: int, seed: int =
         env = coverage_env(game, collection.image_size, collection.frame_skip)
         try:
             num_actions = int(env.action_space.n)
-            trained = TrainedPolicy.from_checkpoint(
+            trained = TrainedPolicy.from_options(
                 num_actions, str(run_dpath), DATA_RANDOM_ACTION_PROB, DATA_TEMPERATURE
             )
             clock = clock_bytes(env, num_actions, seed=1) if "ram" in env.coverage_keys() else None

@@ -17,6 +17,19 @@ class Policy(ABC):
     # and resizes the episode's frames on the writer thread, off the emulator's critical path.
     uses_observation: bool = True
 
+    @classmethod
+    def check_options(cls, **options: object) -> None:
+        """UserError for option values this policy cannot use; its parameters are the options it takes.
+        The generator calls it before any worker starts, with the config's `agent` options (names
+        already matched to the policy's)."""
+        return  # no options to check: a policy with options overrides this
+
+    @classmethod
+    def from_options(cls, num_actions: int, **options: object) -> Policy:
+        """The policy for a game with `num_actions` actions, built from checked options."""
+        cls.check_options(**options)
+        return cls(num_actions, **options)
+
     @abstractmethod
     def reset(self) -> None:
         """Forget everything about the previous episode."""

@@ -17,13 +17,17 @@ class RandomPolicy(Policy):
     uses_observation = False
 
     def __init__(self, num_actions: int, repeat_prob: float = 0.0) -> None:
+        self.check_options(repeat_prob=repeat_prob)
+        self.num_actions = int(num_actions)
+        self.repeat_prob = float(repeat_prob)
+        self._previous: int | None = None
+
+    @classmethod
+    def check_options(cls, repeat_prob: float = 0.0) -> None:
         if not 0.0 <= repeat_prob < 1.0:
             raise UserError(
                 f"agent.repeat_prob must be in [0, 1) (got {repeat_prob}); e.g. agent.repeat_prob=0.5"
             )
-        self.num_actions = int(num_actions)
-        self.repeat_prob = float(repeat_prob)
-        self._previous: int | None = None
 
     def reset(self) -> None:
         self._previous = None

@@ -10,6 +10,8 @@ random agent.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -30,6 +32,16 @@ class TrainedPolicy(Policy):
         temperature: float = 1.0,
         repeat_prob: float = 0.0,
     ) -> None:
+        self.check_sampling(random_action_prob, temperature, repeat_prob)
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.num_actions, self.image_size = model.config.num_actions, model.config.image_size
+        self.random_action_prob, self.temperature = float(random_action_prob), float(temperature)
+        self.repeat_prob = float(repeat_prob)
+        self.reset()
+
+    @staticmethod
+    def check_sampling(random_action_prob: float, temperature: float, repeat_prob: float) -> None:
         if not 0.0 <= random_action_prob <= 1.0:
             raise UserError(
                 f"agent.gamma (random-action probability) must be in [0, 1] (got {random_action_prob})"
@@ -38,15 +50,26 @@ class TrainedPolicy(Policy):
             raise UserError(f"agent.temperature must be > 0 (got {temperature})")
         if not 0.0 <= repeat_prob < 1.0:
             raise UserError(f"agent.repeat_prob must be in [0, 1) (got {repeat_prob})")
-        self.model = model
-        self.device = next(model.parameters()).device
-        self.num_actions, self.image_size = model.config.num_actions, model.config.image_size
-        self.random_action_prob, self.temperature = float(random_action_prob), float(temperature)
-        self.repeat_prob = float(repeat_prob)
-        self.reset()
 
     @classmethod
-    def from_checkpoint(
+    def check_options(
+        cls,
+        checkpoint_dpath: str | None = None,
+        random_action_prob: float = 0.0,
+        temperature: float = 1.0,
+        repeat_prob: float = 0.0,
+    ) -> None:
+        if not checkpoint_dpath:
+            raise UserError("variant=policy needs agent.checkpoint_dpath=<agent run folder or checkpoint>")
+        if not Path(checkpoint_dpath).exists():
+            raise UserError(
+                f"agent.checkpoint_dpath={checkpoint_dpath} does not exist; pass an agent run folder "
+                "(python run.py agent train ...) or one of its checkpoints/<name> folders"
+            )
+        cls.check_sampling(random_action_prob, temperature, repeat_prob)
+
+    @classmethod
+    def from_options(
         cls,
         num_actions: int,
         checkpoint_dpath: str | None = None,
@@ -56,8 +79,7 @@ class TrainedPolicy(Policy):
     ) -> TrainedPolicy:
         """The policy of an agent run folder (its best_reward, else last) or of a checkpoints/<name> folder,
         on CPU in one thread (recording runs one worker process per core)."""
-        if not checkpoint_dpath:
-            raise UserError("variant=policy needs agent.checkpoint_dpath=<agent run folder or checkpoint>")
+        cls.check_options(checkpoint_dpath, random_action_prob, temperature, repeat_prob)
         torch.set_num_threads(1)  # one worker process per core: the policy must not spread over them
         model, config = load_policy(checkpoint_dpath)
         if model.config.num_actions != num_actions:

@@ -41,6 +41,10 @@ from envs import make_vec_env
 
 def check_config(config: AgentTrainConfig) -> None:
     training, steps = config.actor_critic, config.steps
+    if steps.num_envs < 1:
+        raise UserError(
+            f"collection.train.config.num_envs must be >= 1 (got {steps.num_envs}); e.g. collection.train.config.num_envs=32"
+        )
     if training.algorithm not in ALGORITHMS:
         raise UserError(
             f"training.actor_critic.algorithm must be one of {ALGORITHMS} (got '{training.algorithm}')"

@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import UserError
+from common.yaml_files import YAML_READ_ERRORS, yaml_error_fpath, yaml_problem
 
 PATH_KEY_SUFFIXES = ("_dpath", "_fpath")
 # Old spellings of renamed keys, still accepted on the command line with a one-line notice.
@@ -60,7 +61,11 @@ def group_names(config_dpath: Path) -> set[str]:
     """Folders that the root configs pull in as Hydra groups (`- optional eval: default`): not choices."""
     names = set()
     for fpath in config_dpath.glob("*.yaml"):
-        defaults = (OmegaConf.load(fpath) or {}).get("defaults") or []
+        try:
+            loaded = OmegaConf.load(fpath)
+        except YAML_READ_ERRORS:
+            continue  # a broken file names no group; choosing it reports why (broken_config_error)
+        defaults = (loaded.get("defaults") if isinstance(loaded, DictConfig) else None) or []
         for entry in defaults:
             if isinstance(entry, DictConfig | dict):
                 names |= {str(key).removeprefix("optional ").split("@")[0].strip("/") for key in entry}
@@ -114,6 +119,8 @@ def compose_config(
             raise UserError(f"override '{item}' is not key=value (example: n_sessions=4)")
     try:
         cfg = _compose(config_dpath, name, rest)
+    except YAML_READ_ERRORS as error:
+        raise broken_config_error(config_dpath, name, error) from None
     except (HydraException, OmegaConfBaseException) as error:
         first_line = str(error).strip().splitlines()[0]
         raise UserError(
@@ -124,6 +131,25 @@ def compose_config(
     resolve_relative_paths(cfg, Path(os.getcwd()))
     OmegaConf.set_struct(cfg, True)
     return cfg
+
+
+def broken_config_error(config_dpath: Path, name: str, error: Exception) -> UserError:
+    """'<file> is not valid YAML (line 2, column 4: ...); fix that file' for the file that broke."""
+    config_fpath = config_dpath / f"{name}.yaml"
+    fpath = yaml_error_fpath(error)
+    if fpath is None:  # a decoding error names no file: find the one that is not UTF-8 text
+        candidates = [config_fpath, *sorted(config_dpath.rglob("*.yaml"))]
+        fpath = next((str(f) for f in candidates if not _is_utf8(f)), str(config_fpath))
+    used_by = "" if Path(fpath) == config_fpath else f", used by config={name}"
+    return UserError(f"{fpath} is not valid YAML ({yaml_problem(error)}{used_by}); fix that file")
+
+
+def _is_utf8(fpath: Path) -> bool:
+    try:
+        fpath.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def check_override_types(defaults: DictConfig, cfg: DictConfig, overrides: list[str]) -> None:

@@ -11,6 +11,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 
+from common.config import HELP_FLAGS
 from common.errors import UserError
 
 
@@ -90,8 +91,22 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def stack_usage(name: str, stack: Stack) -> str:
+    """What `python run.py <stack> --help` prints for a stack with modes, before a mode is chosen."""
+    modes = "|".join(stack.modes)
+    return "\n".join(
+        [
+            f"usage: python run.py {name} {modes} key=value ...",
+            f"  {stack.summary}",
+            f"  e.g. {stack.example}",
+            "",
+            f"modes: {', '.join(stack.modes)}; `python run.py {name} {stack.modes[0]} --help` says what a mode takes",
+        ]
+    )
+
+
 def parse(argv: list[str]) -> tuple[str, Stack, str | None, list[str]]:
-    if not argv or argv[0] in ("-h", "--help", "help"):
+    if not argv or argv[0] in HELP_FLAGS:
         raise SystemExit(print(usage()) or 0)
     name, rest = argv[0], argv[1:]
     if name not in STACKS:
@@ -99,9 +114,13 @@ def parse(argv: list[str]) -> tuple[str, Stack, str | None, list[str]]:
     stack = STACKS[name]
     mode = None
     if stack.modes:
+        if rest and rest[0] in HELP_FLAGS:
+            raise SystemExit(print(stack_usage(name, stack)) or 0)
         if not rest or rest[0] not in stack.modes:
             got = f"'{rest[0]}'" if rest else "nothing"
-            raise UserError(f"'{name}' needs a mode, one of: {', '.join(stack.modes)} (got {got})")
+            raise UserError(
+                f"'{name}' needs a mode, one of: {', '.join(stack.modes)} (got {got}; python run.py {name} --help)"
+            )
         mode, rest = rest[0], rest[1:]
     return name, stack, mode, rest
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from safetensors.torch import load_file, save_file
 
 from common.atomic import atomic_path
+from common.yaml_files import read_yaml_file
 
 
 def save_tensors(fpath: str | Path, tensors: dict[str, torch.Tensor]) -> None:
@@ -37,12 +37,12 @@ def load_tensors(fpath: str | Path) -> dict[str, torch.Tensor]:
 
 
 def read_yaml(fpath: str | Path) -> Any:
-    """A YAML file's contents; unreadable or not YAML (a NUL byte, a syntax error) is one ValueError line."""
+    """A YAML file's contents; missing, unreadable or not YAML (a NUL byte, a syntax error) is one
+    ValueError line naming the file."""
     try:
-        return yaml.safe_load(Path(fpath).read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{fpath} is damaged or missing ({first_line[:120]})") from None
+        return read_yaml_file(fpath)
+    except OSError as error:
+        raise ValueError(f"{fpath} is missing or unreadable ({error.strerror})") from None
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -13,7 +13,7 @@ dot-prefixed temp file, which readers ignore and the next writer of that shard d
 Readers open files lazily and per process (handles are dropped after a fork), so a DataLoader can
 fork any number of workers from a store built in the main process.
 
-    python -m data.episode_store summary ROOT     # episodes per env, staleness report
+    python -m data.episode_store summary ROOT     # episodes per env; decodes every one and names the damaged
     python -m data.episode_store rebuild ROOT     # rewrite every shard's index from the files
 """
 
@@ -69,6 +69,7 @@ __all__ = [
 
 SHARDS_DIRNAME = "shards"
 LOCK_NAME = ".writer.lock"
+SET_ASIDE_SUFFIX = ".corrupt"  # appended to an episode file a writer's repair found unreadable
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 MAX_OPEN_FILES = 64  # per process; an LRU keeps file descriptors bounded over millions of episodes
 
@@ -154,7 +155,7 @@ class EpisodeWriter:
             return report
         for episode_id in report.corrupt:
             fpath = episode_fpath(self.shard_dpath, episode_id)
-            fpath.replace(fpath.with_name(fpath.name + ".corrupt"))
+            fpath.replace(fpath.with_name(fpath.name + SET_ASIDE_SUFFIX))
         write_index(self.shard_dpath, records)
         return scan_shard(self.shard_dpath, check="stat")[1]
 
@@ -367,30 +368,79 @@ def verify_episodes(store: EpisodeStore, show_progress: bool = True) -> dict[str
     return damaged
 
 
+def unreadable_at_open(store: EpisodeStore) -> dict[str, str]:
+    """{episode_id: problem} for the files the store left out when it opened (header unreadable or the
+    file cut short): readers skip them without decoding anything."""
+    problems = {}
+    for report in store.reports:
+        for episode_id in report.corrupt:
+            fpath = episode_fpath(shard_dpath(store.root_dpath, report.shard_name), episode_id)
+            try:
+                read_header_file(fpath)
+                problems[episode_id] = "unreadable when the store was opened"  # changed since then
+            except (CorruptEpisodeError, OSError) as error:
+                problems[episode_id] = str(error)
+    return problems
+
+
+def set_aside_files(root_dpath: str | Path) -> list[Path]:
+    """Episode files a writer's repair renamed aside as unreadable (a rerun of generate rewrites them)."""
+    return sorted(shards_dpath(root_dpath).glob(f"*/*{SET_ASIDE_SUFFIX}"))
+
+
+def summary_lines(store: EpisodeStore, decode: bool) -> tuple[list[str], int]:
+    """What `summary` prints, and the number of damaged episodes readers skip."""
+    per_env = Counter(r.env_name for r in store.episodes)
+    frames = Counter()
+    for r in store.episodes:
+        frames[r.env_name] += r.num_frames
+    at_open = unreadable_at_open(store)
+    undecodable = verify_episodes(store) if decode else {}
+    lines = [f"{env}: {per_env[env]} episodes, {frames[env]} frames" for env in sorted(per_env)]
+    lines += [
+        f"stale index: {report.summary()} (rebuild rewrites it)"
+        for report in store.reports
+        if not report.is_clean
+    ]
+    damaged = {**at_open, **undecodable}
+    lines += [f"damaged: {episode_id}: {problem}" for episode_id, problem in sorted(damaged.items())[:10]]
+    if len(damaged) > 10:
+        lines.append(f"damaged: ... and {len(damaged) - 10} more")
+    checked = (
+        "every episode decoded" if decode else "not decoded (--fast): damage inside chunks not looked for"
+    )
+    counts = f"{len(damaged)} damaged (readers skip them: {len(at_open)} unreadable at open"
+    counts += f", {len(undecodable)} failed to decode)" if decode else ")"
+    lines.append(
+        f"{len(store.episodes)} readable episodes in {len(store.reports)} shards; {checked}; {counts}"
+    )
+    set_aside = set_aside_files(store.root_dpath)
+    if set_aside:
+        lines.append(
+            f"{len(set_aside)} episode files set aside by a writer's repair (*{SET_ASIDE_SUFFIX}; the next "
+            "generate run records them again)"
+        )
+    return lines, len(damaged)
+
+
 def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m data.episode_store", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("summary", "rebuild"))
     parser.add_argument("root_dpath")
     parser.add_argument("--fast", action="store_true", help="summary from the indexes only, without decoding")
     args = parser.parse_args(argv)
-    if args.command == "rebuild":
-        rebuild_index(args.root_dpath)
-    store = EpisodeStore(args.root_dpath)
-    per_env = Counter(r.env_name for r in store.episodes)
-    frames = Counter()
-    for r in store.episodes:
-        frames[r.env_name] += r.num_frames
-    damaged = {} if args.fast else verify_episodes(store)
-    for env_name in sorted(per_env):
-        print(f"{env_name}: {per_env[env_name]} episodes, {frames[env_name]} frames")
-    for episode_id, problem in sorted(damaged.items())[:10]:
-        print(f"damaged: {episode_id}: {problem}")
-    verified = "not decoded (--fast)" if args.fast else f"{len(damaged)} damaged (readers skip them)"
-    print(
-        f"{len(store.episodes)} episodes in {len(store.reports)} shards; {verified}; "
-        f"{len(store.corrupt_episode_ids)} set aside as corrupt by writers"
-    )
-    return 1 if damaged else 0
+    try:
+        if args.command == "rebuild":
+            rebuild_index(args.root_dpath)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what the opening warns about, the summary lists
+            store = EpisodeStore(args.root_dpath)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    lines, num_damaged = summary_lines(store, decode=not args.fast)
+    print("\n".join(lines))
+    return 1 if num_damaged else 0
 
 
 if __name__ == "__main__":

@@ -75,6 +75,22 @@ def report_selection(selection: Selection) -> None:
         )
 
 
+def check_model_frame_size(image_size: int) -> None:
+    """Frames a model can train on: a whole number of patches at some preset's patch size."""
+    from models.presets import preset_patch_sizes
+
+    sizes = preset_patch_sizes()
+    if any(image_size % size == 0 for size in sizes.values()):
+        return
+    step = min(sizes.values())
+    below, above = image_size // step * step, (image_size // step + 1) * step
+    presets = ", ".join(f"{name} {size} px" for name, size in sizes.items())
+    raise UserError(
+        f"image_size={image_size} fits no model: models cut frames into square patches ({presets}), "
+        f"so use a multiple of {step}, e.g. image_size={below} or image_size={above}"
+    )
+
+
 def build_spec(cfg: DictConfig, env_names: list[str]) -> GenerationSpec:
     agent_options = OmegaConf.to_container(cfg.agent, resolve=True)
     return GenerationSpec(
@@ -99,7 +115,7 @@ def main(mode: str | None, args: list[str]) -> int:
     from envs.frames import check_image_size
 
     cfg = compose_config(CONFIG_DPATH, DEFAULT_CONFIG, args)
-    check_image_size(cfg.image_size)
+    check_model_frame_size(check_image_size(cfg.image_size))
     if not 0.0 <= float(cfg.sticky_action_prob) < 1.0:
         raise UserError(f"sticky_action_prob must be in [0, 1) (got {cfg.sticky_action_prob})")
     if int(cfg.frame_skip) < 1:

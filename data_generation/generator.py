@@ -72,10 +72,7 @@ def _worker_specs(spec: GenerationSpec, todo: list[WorkItem]) -> list[WorkerSpec
 
 def run_generation(spec: GenerationSpec) -> Summary:
     """Record every missing episode of this shard; prints a progress bar and returns the summary."""
-    if spec.n_workers < 1:
-        raise UserError(f"n_workers must be >= 1 (got {spec.n_workers})")
-    if spec.n_steps_max < 1:
-        raise UserError(f"n_steps_max must be >= 1 (got {spec.n_steps_max})")
+    spec.check()  # before the lock file and the output folder exist
     ensure_writable_dpath(spec.output_dpath, "output_dpath")
     with generation_lock(spec.output_dpath, spec.shard_index):
         return _generate(spec)

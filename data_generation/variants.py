@@ -9,7 +9,7 @@ task agent); `auto_explore` is the same under the paper's name (an `auto_explore
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
 from typing import Any
 
 from agents.policy import Policy
@@ -20,8 +20,8 @@ VARIANTS = ("random", "policy", "auto_explore")
 CONFIG_KEY_ARGUMENTS = {"gamma": "random_action_prob"}
 
 
-def policy_factory(variant: str) -> Callable[..., Policy]:
-    """What builds `variant`'s policy: called with (num_actions, **agent options)."""
+def policy_class(variant: str) -> type[Policy]:
+    """The Policy class `variant` names (its `check_options` parameters are the options it takes)."""
     if variant not in VARIANTS:
         raise UserError(f"unknown variant (agent) '{variant}'; choose one of: {', '.join(VARIANTS)}")
     if variant == "random":
@@ -32,14 +32,22 @@ def policy_factory(variant: str) -> Callable[..., Policy]:
     # recording (every generate worker process) does without
     from agents.trained_policy import TrainedPolicy
 
-    return TrainedPolicy.from_checkpoint
+    return TrainedPolicy
+
+
+def policy_arguments(variant: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The config's `agent` options as the policy's arguments, checked without building it (no game,
+    no checkpoint loaded): names first, then values."""
+    cls = policy_class(variant)
+    arguments = {CONFIG_KEY_ARGUMENTS.get(key, key): value for key, value in options.items()}
+    try:
+        inspect.signature(cls.check_options).bind(**arguments)
+    except TypeError as error:
+        raise UserError(f"bad agent options {options} for variant '{variant}': {error}") from None
+    cls.check_options(**arguments)
+    return arguments
 
 
 def build_policy(variant: str, num_actions: int, options: dict[str, Any]) -> Policy:
     """The policy `variant` names, built from `options` (the generate config's `agent` section)."""
-    factory = policy_factory(variant)
-    arguments = {CONFIG_KEY_ARGUMENTS.get(key, key): value for key, value in options.items()}
-    try:
-        return factory(num_actions, **arguments)
-    except TypeError as error:
-        raise UserError(f"bad agent options {options} for variant '{variant}': {error}") from None
+    return policy_class(variant).from_options(num_actions, **policy_arguments(variant, options))

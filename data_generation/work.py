@@ -44,16 +44,25 @@ class EpisodeReport:
             raise ValueError(f"report status {self.status!r} is not one of {REPORT_STATUSES}")
 
 
+def check_counts(n_sessions: int, shard_index: int, num_shards: int) -> None:
+    """The session count and the shard arithmetic a work list needs; UserError naming the fix."""
+    if n_sessions < 1:
+        raise UserError(f"n_sessions must be >= 1 (got {n_sessions})")
+    if num_shards < 1:
+        raise UserError(
+            f"num_shards must be >= 1 (got {num_shards}); 1 unless several machines share the work"
+        )
+    if not 0 <= shard_index < num_shards:
+        raise UserError(
+            f"shard_index must be in 0..{num_shards - 1} with num_shards={num_shards} (got shard_index={shard_index})"
+        )
+
+
 def build_work_list(
     env_names: list[str], n_sessions: int, shard_index: int, num_shards: int
 ) -> list[WorkItem]:
     """This shard's items: the full list sorted by (env, session), every num_shards-th from shard_index."""
-    if n_sessions < 1:
-        raise UserError(f"n_sessions must be >= 1 (got {n_sessions})")
-    if num_shards < 1 or not 0 <= shard_index < num_shards:
-        raise UserError(
-            f"need 0 <= shard_index < num_shards (got shard_index={shard_index}, num_shards={num_shards})"
-        )
+    check_counts(n_sessions, shard_index, num_shards)
     items = sorted(WorkItem(env, s) for env in env_names for s in range(n_sessions))
     return items[shard_index::num_shards]
 
@@ -81,3 +90,14 @@ class GenerationSpec:
     levels: tuple[int, int] | None = None  # coinrun: the level range episodes map into
     shard_index: int = 0
     num_shards: int = 1
+
+    def check(self) -> None:
+        """Every setting that can be checked before a lock, a folder or a worker exists; UserError if bad."""
+        from data_generation.variants import policy_arguments
+
+        check_counts(self.n_sessions, self.shard_index, self.num_shards)
+        if self.n_workers < 1:
+            raise UserError(f"n_workers must be >= 1 (got {self.n_workers})")
+        if self.n_steps_max < 1:
+            raise UserError(f"n_steps_max must be >= 1 (got {self.n_steps_max})")
+        policy_arguments(self.variant, self.agent_options)

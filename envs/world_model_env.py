@@ -36,6 +36,13 @@ DEFAULT_NUM_PRIME_FRAMES = 2  # real frames a session starts from (the evaluatio
 RewardFn = Callable[[StepResult, np.ndarray], np.ndarray]  # (step result, actions [B]) -> rewards float32 [B]
 
 
+def check_sampling_options(maskgit_steps: int, temperature: float) -> None:
+    if not 1 <= int(maskgit_steps) <= 64:
+        raise ValueError(f"maskgit_steps must be in 1..64, got {maskgit_steps}")
+    if not 0.0 <= float(temperature) <= 10.0:
+        raise ValueError(f"temperature must be in 0..10, got {temperature}")
+
+
 class WorldModelSessions:
     """What both envs share: start clips, the action mapping, settings, and batched generation."""
 
@@ -72,10 +79,7 @@ class WorldModelSessions:
         self.generator = torch.Generator(device=world_model.device)
 
     def set_options(self, maskgit_steps: int, temperature: float) -> None:
-        if not 1 <= int(maskgit_steps) <= 64:
-            raise ValueError(f"maskgit_steps must be in 1..64, got {maskgit_steps}")
-        if not 0.0 <= float(temperature) <= 10.0:
-            raise ValueError(f"temperature must be in 0..10, got {temperature}")
+        check_sampling_options(maskgit_steps, temperature)
         self.maskgit_steps, self.temperature = int(maskgit_steps), float(temperature)
 
     def pick_clips(self, rng: np.random.Generator, count: int, options: dict[str, Any]) -> list[StartClip]:

@@ -136,7 +136,20 @@ def run_list(args: list[str]) -> int:
     return 0
 
 
+MODE_HELP = {
+    "import": "usage: python run.py roms import [PATH]\n  no PATH: the ROMs that ship inside installed "
+    "packages (ale-py's Atari 2600 ROMs); PATH: a folder or .zip of your own ROMs (stable-retro matches "
+    "them by SHA-1)",
+    "list": f"usage: python run.py roms list [key=value ...]\n  filters: {', '.join(LIST_FILTERS)} "
+    "(e.g. genre=pl playable=true); prints each RetroAct game, whether its ROM is here, and its controls",
+}
+
+
 def main(mode: str | None, args: list[str]) -> int:
+    from common.config import HELP_FLAGS
+
+    if mode in MODE_HELP and any(arg in HELP_FLAGS for arg in args):
+        raise SystemExit(print(MODE_HELP[mode]) or 0)
     if mode == "import":
         return run_import(args)
     if mode == "list":

@@ -23,6 +23,7 @@ from torch import nn
 
 from common.atomic import atomic_dpath
 from common.state_files import load_tensors, save_tensors
+from common.yaml_files import YamlFileError, read_yaml_file
 from models.config import DynamicsConfig, LamConfig, TokenizerConfig, make_config, to_dict
 from models.presets import KINDS, build_from_configs, model_tokenizer
 
@@ -35,6 +36,21 @@ BEST_DNAME = "best_model"  # in a run directory: the checkpoint with the best va
 FINAL_DNAME = "final_model"  # in a run directory: the checkpoint after the last step
 STEP_MODEL_DNAME = "model"  # in a training step directory: its model checkpoint
 PART_CLASSES = {"tokenizer": TokenizerConfig, "lam": LamConfig, "dynamics": DynamicsConfig}
+# the parts a kind's config.yaml must describe (a truncated file may parse and still lack one)
+KIND_PARTS = {
+    "tokenizer": ("tokenizer",),
+    "genie_redux": ("tokenizer", "lam", "dynamics"),
+    "genie_redux_guided": ("tokenizer", "dynamics"),
+}
+DAMAGED_FIX = "retrain it or use another checkpoint"
+
+
+class CheckpointDamagedError(ValueError):
+    """A checkpoint file that cannot be read (truncated, overwritten, not YAML): use another checkpoint."""
+
+
+class CheckpointVersionError(ValueError):
+    """A checkpoint intact but written in another format version: retrain it with this version."""
 
 
 def best_model_dpath(run_dpath: str | Path) -> Path:
@@ -70,7 +86,7 @@ def find_checkpoint(path: str | Path, kind: str | None = None) -> Path:
             f"point it at a trained run's {BEST_DNAME}/ directory"
         )
     if kind is not None:
-        found_kind = (yaml.safe_load((found / CONFIG_FNAME).read_text()) or {}).get("kind")
+        found_kind = read_config(found)["kind"]
         if found_kind != kind:
             raise ValueError(f"{path} holds a '{found_kind}' checkpoint, but this run needs a '{kind}' one")
     return found
@@ -106,15 +122,27 @@ def read_config(dpath: str | Path) -> dict[str, Any]:
         raise ValueError(
             f"{dpath} is not a model checkpoint (no {CONFIG_FNAME}); point to a directory save_checkpoint wrote"
         )
-    config = yaml.safe_load(fpath.read_text())
+    try:
+        config = read_yaml_file(fpath)
+    except YamlFileError as error:
+        raise CheckpointDamagedError(f"{error}: the checkpoint is damaged; {DAMAGED_FIX}") from None
     if not isinstance(config, dict) or config.get("kind") not in KINDS:
-        raise ValueError(f"{fpath} names no known model kind (expected one of {KINDS})")
+        raise CheckpointDamagedError(
+            f"{fpath} names no known model kind (expected one of {KINDS}): damaged or not a checkpoint's; "
+            f"{DAMAGED_FIX}"
+        )
     version = config.get("format_version", 1)
     if version != FORMAT_VERSION:
-        raise ValueError(
+        raise CheckpointVersionError(
             f"checkpoint {dpath} has format {version} and this version reads format {FORMAT_VERSION} "
             f"(format 2 replaced absolute frame-index codes with relative time in attention): "
             f"retrain it with this version (docs/models.md, 'Checkpoint format')"
+        )
+    missing = [part for part in KIND_PARTS[config["kind"]] if not isinstance(config.get(part), dict)]
+    if missing:
+        raise CheckpointDamagedError(
+            f"{fpath} lacks the {', '.join(missing)} part of a {config['kind']} checkpoint (cut short?): "
+            f"the checkpoint is damaged; {DAMAGED_FIX}"
         )
     return config
 
@@ -129,25 +157,36 @@ def read_weights(dpath: str | Path) -> dict[str, torch.Tensor]:
     try:
         return load_tensors(weights_fpath(dpath))
     except ValueError as error:
-        raise ValueError(f"{error}; retrain it or use another checkpoint") from None
+        raise CheckpointDamagedError(f"{error}; {DAMAGED_FIX}") from None
 
 
 def load_weights(model: nn.Module, dpath: str | Path) -> None:
-    """Load the checkpoint's weights into an already built `model` (strict: every tensor must match).
+    """Load the checkpoint's weights into an already built `model` (strict: every tensor must match;
+    a mismatch means config.yaml and the weights disagree, so one of them is damaged: ValueError).
 
     One exception: the dynamics' copy of the tokenizer's code vectors (a buffer since the token input
     skip reads them) is derived from the embedded tokenizer, so a checkpoint saved before it was a buffer
     loads by rederiving it.
     """
     weights = read_weights(dpath)
-    derived = {"dynamics.code_vectors"} - set(weights)
-    if derived and hasattr(model, "set_tokenizer") and "dynamics.code_vectors" in model.state_dict():
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-        if set(missing) != derived or unexpected:
-            model.load_state_dict(weights, strict=True)  # raises naming every mismatch
+    expected = model.state_dict()
+    rederived = {"dynamics.code_vectors"} - set(weights) if hasattr(model, "set_tokenizer") else set()
+    rederived &= set(expected)
+    problems = [f"missing {name}" for name in expected if name not in weights and name not in rederived]
+    problems += [f"unexpected {name}" for name in weights if name not in expected]
+    problems += [
+        f"{name} is {list(tensor.shape)}, the config makes it {list(expected[name].shape)}"
+        for name, tensor in weights.items()
+        if name in expected and tensor.shape != expected[name].shape
+    ]
+    if problems:
+        raise CheckpointDamagedError(
+            f"{weights_fpath(dpath)} does not match {Path(dpath) / CONFIG_FNAME} ({len(problems)} tensors: "
+            f"{'; '.join(problems[:3])}): one of the two is damaged; {DAMAGED_FIX}"
+        )
+    model.load_state_dict(weights, strict=not rederived)
+    if rederived:
         model.set_tokenizer(model.tokenizer)
-        return
-    model.load_state_dict(weights, strict=True)
 
 
 def load_model(
@@ -160,16 +199,21 @@ def load_model(
     config = read_config(dpath)
     if expected_kind is not None and config["kind"] != expected_kind:
         raise ValueError(f"checkpoint {dpath} holds a '{config['kind']}' model, expected '{expected_kind}'")
-    image_size = config["tokenizer"]["image_size"]
+    try:
+        configs = {
+            part: make_config(cls, cls(), config[part], part)
+            for part, cls in PART_CLASSES.items()
+            if part in config
+        }
+    except (ValueError, TypeError) as error:  # a hand-edited or half-written value
+        raise CheckpointDamagedError(
+            f"{Path(dpath) / CONFIG_FNAME} does not describe a model ({error}); {DAMAGED_FIX}"
+        ) from None
+    image_size = configs["tokenizer"].image_size
     if expected_image_size is not None and image_size != expected_image_size:
         raise ValueError(
             f"checkpoint {dpath} was trained at {image_size} px, expected {expected_image_size} px"
         )
-    configs = {
-        part: make_config(cls, cls(), config[part], part)
-        for part, cls in PART_CLASSES.items()
-        if part in config
-    }
     configs.setdefault("lam", LamConfig())
     model = build_from_configs(config["kind"], configs)
     load_weights(model, dpath)

@@ -9,6 +9,7 @@ a GenieRedux model (its config then wins). Unknown keys raise ValueError.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from torch import nn
@@ -64,6 +65,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 SHARED_KEYS = ("image_size", "num_frames")
+
+
+def preset_patch_sizes() -> dict[str, int]:
+    """preset -> the side in pixels its frames must be a multiple of (tokenizer and LAM patches)."""
+    return {
+        name: math.lcm(parts["tokenizer"].patch_size, parts["lam"].patch_size)
+        for name, parts in PRESETS.items()
+    }
 
 
 def part_configs(preset: str, kind: str, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -12,13 +12,18 @@ Server -> client: JSON text {"type": "hello" | "started" | "error", ...}; binary
 
 Model calls run one at a time in a worker thread (the CPU has few cores; batching tabs is not worth
 the latency), so the event loop keeps serving every other tab meanwhile.
+
+Only the player's own page gets in (Host and Origin checks, play/access.py), and a session that sends
+nothing for `idle_timeout_s` is closed with a message, so silent connections cannot hold every slot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +31,15 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 from torch import nn
 
 from common.errors import UserError
 from envs.start_clips import StartPicker
+from play.access import AccessPolicy
 from play.images import MAX_UPLOAD_BYTES, UploadError, decode_upload
 from play.session import PlaySession
 
@@ -49,6 +57,9 @@ class PlayerSettings:
     temperature: float
     max_sessions: int = 4  # tabs playing at once; one more is told to close another
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    bound_host: str = "127.0.0.1"  # the host= it listens on: requests for other hosts are refused
+    bound_port: int = 0  # the port it listens on (its own page's origin)
+    idle_timeout_s: float = 300.0  # a session that sends nothing for this long is closed, freeing its slot
 
 
 def frame_message(frame: np.ndarray) -> bytes:
@@ -68,8 +79,36 @@ def games_catalogue(picker: StartPicker) -> list[dict[str, Any]]:
     ]
 
 
+class AccessMiddleware:
+    """Refuses, before any route runs, HTTP requests for another Host (DNS rebinding) and WebSockets
+    from another page's Origin (cross-site hijacking): play/access.py says why both matter."""
+
+    def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
+        self.app, self.policy = app, policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        host = headers.get("host")
+        if scope["type"] == "http" and not self.policy.allows_host(host):
+            refusal = (
+                f"this player answers only for the host it listens on ({self.policy.bound_host}) or "
+                f"localhost / 127.0.0.1 / [::1], not for Host {host!r}\n"
+            )
+            return await PlainTextResponse(refusal, status_code=403)(scope, receive, send)
+        if scope["type"] == "websocket" and not self.policy.allows_origin(headers.get("origin"), host):
+            await receive()  # the handshake's websocket.connect
+            await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
+            return None
+        return await self.app(scope, receive, send)
+
+
 def create_app(settings: PlayerSettings) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # no routes beyond the player's
+    app.add_middleware(
+        AccessMiddleware, policy=AccessPolicy.for_address(settings.bound_host, settings.bound_port)
+    )
     model_lock = threading.Lock()
     sessions: set[int] = set()  # ids of the sessions playing now
     session_ids = itertools.count(1)
@@ -110,12 +149,23 @@ def create_app(settings: PlayerSettings) -> FastAPI:
             await websocket.send_text(json.dumps(hello(settings, catalogue, session_id, len(sessions))))
             await send_start(websocket, session, *await in_worker(session.start))
             while True:
-                message = await websocket.receive()
+                try:
+                    message = await asyncio.wait_for(websocket.receive(), settings.idle_timeout_s)
+                except TimeoutError:
+                    idle = f"{settings.idle_timeout_s:g} s"
+                    await send_error(websocket, f"closed after {idle} without input: reload the page to play")
+                    await websocket.close(code=1000, reason=f"idle for {idle}")
+                    break
                 if message["type"] == "websocket.disconnect":
                     break
                 await handle(websocket, session, message, in_worker, settings)
         except WebSocketDisconnect:
             pass
+        except Exception as error:  # noqa: BLE001 (a failed session ends with a message, not a dropped socket)
+            print(f"warning: session {session_id} failed: {type(error).__name__}: {error}", file=sys.stderr)
+            with contextlib.suppress(Exception):
+                await send_error(websocket, f"the server failed ({type(error).__name__}): reload the page")
+                await websocket.close(code=1011)
         finally:
             sessions.discard(session_id)  # the tab is gone: its session (and its memory) with it
 

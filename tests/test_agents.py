@@ -352,7 +352,7 @@ def test_kill_9_mid_run_then_rerun_finishes_with_contiguous_metrics(tmp_path):
     assert state["epoch"] == 12
 
 
-def test_generate_with_policy_but_no_checkpoint_fails_every_episode_with_the_fix(tmp_path, capsys):
+def test_generate_with_policy_but_no_checkpoint_stops_before_anything_is_written(tmp_path):
     pytest.importorskip("procgen")
     from data_generation.cli import main as generate_main
 
@@ -364,11 +364,11 @@ def test_generate_with_policy_but_no_checkpoint_fails_every_episode_with_the_fix
         "n_workers=1",
         f"output_dpath={out}",
     ]
-    assert generate_main(None, args) == 1
-    printed = capsys.readouterr().out
-    assert (
-        printed.count("needs agent.checkpoint_dpath") == 2
-    )  # each episode names the fix, none an AttributeError
+    with pytest.raises(UserError, match="needs agent.checkpoint_dpath"):
+        generate_main(None, args)
+    with pytest.raises(UserError, match="does not exist"):
+        generate_main(None, [*args, f"agent.checkpoint_dpath={tmp_path / 'none'}"])
+    assert not out.exists()  # no lock file, no shards/: the check ran before the run started
 
 
 def test_coverage_counts_distinct_screens_levels_and_coins():

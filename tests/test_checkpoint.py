@@ -135,7 +135,7 @@ def test_a_checkpoint_saved_before_code_vectors_were_a_buffer_loads_and_rederive
     assert torch.equal(loaded.dynamics.code_vectors, expected)
     weights.pop("dynamics.token_embed.weight")  # a genuinely missing weight still fails, naming it
     save_file(weights, str(weights_fpath))
-    with pytest.raises(RuntimeError, match="token_embed"):
+    with pytest.raises(ValueError, match="missing dynamics.token_embed.weight"):
         load_model(tmp_path / "m")
 
 

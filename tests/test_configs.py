@@ -77,7 +77,7 @@ def section_readers() -> dict[tuple[str | None, str | None], set[str]]:
     """Sections read whole into a typed object: (stack, section) -> the keys that object takes."""
     from agents.config import AgentTrainConfig
     from agents.evaluate import EvalConfig
-    from data_generation.variants import CONFIG_KEY_ARGUMENTS, VARIANTS, policy_factory
+    from data_generation.variants import CONFIG_KEY_ARGUMENTS, VARIANTS, policy_class
     from pipelines.demo import TrainingStage
     from training.evaluation.settings import EvalSettings
 
@@ -95,11 +95,11 @@ def section_readers() -> dict[tuple[str | None, str | None], set[str]]:
         ("genie_redux", "model_overrides"): model_config_fields(),  # presets.build(**overrides)
         ("demo", "tokenizer"): stage,  # TrainingStage(**cfg.tokenizer)
         ("demo", "dynamics"): stage,
-        # build_policy: the variant's factory takes **cfg.agent, the papers' key names mapped onto its arguments
+        # build_policy: the variant's check_options names what it takes **cfg.agent, the papers' key names mapped onto its arguments
         ("generate", "agent"): {
             key
             for variant in VARIANTS
-            for name in inspect.signature(policy_factory(variant)).parameters
+            for name in inspect.signature(policy_class(variant).check_options).parameters
             for key in (name, *(k for k, v in CONFIG_KEY_ARGUMENTS.items() if v == name))
         },
     }

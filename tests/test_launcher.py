@@ -36,6 +36,7 @@ def test_help_lists_every_stack_with_an_example():
     [
         (["nonsense"], "unknown stack 'nonsense'"),
         (["genie_redux"], "'genie_redux' needs a mode"),
+        (["genie_redux"], "python run.py genie_redux --help"),
         (["genie_redux", "fly"], "got 'fly'"),
     ],
 )
@@ -44,6 +45,33 @@ def test_bad_invocations_give_one_line_and_exit_2(argv, expected, capsys):
     err = capsys.readouterr().err.strip()
     assert expected in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        *[([name, flag], f"usage: python run.py {name} {'|'.join(STACKS[name].modes)}")
+          for name in ("genie_redux", "agent", "auto_explore", "roms") for flag in ("--help", "-h", "help")],
+        (["genie_redux", "train", "--help"], "keys of config=genie_redux"),
+        (["genie_redux", "eval", "--help"], "keys of config=genie_redux"),
+        (["agent", "train", "--help"], "keys of config=coinrun"),
+        (["agent", "eval", "--help"], "keys of config=coinrun"),
+        (["auto_explore", "train", "--help"], "keys of config=default"),
+        (["auto_explore", "eval", "--help"], "keys of config=default"),
+        (["roms", "import", "--help"], "usage: python run.py roms import [PATH]"),
+        (["roms", "list", "--help"], "filters: genre, view, motion, platform, playable"),
+        (["bench", "--help"], "generation         Generation speed vs the raw emulator"),
+        (["bench", "player", "--help"], "python run.py bench player [preset=tiny]"),
+        (["generate", "--help"], "keys of config=retro_act/pretrain"),
+        (["play", "--help"], "keys of config=play"),
+        (["demo", "--help"], "keys of config=demo"),
+    ],
+)  # fmt: skip
+def test_help_works_on_every_stack_with_or_without_a_mode(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)  # help must never start the work: a benchmark, an import, a training run
+    assert exit_info.value.code == 0
+    assert expected in capsys.readouterr().out
 
 
 def test_subprocess_error_has_no_traceback():

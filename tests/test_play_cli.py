@@ -47,9 +47,12 @@ def test_demo_prints_the_play_command_for_its_outputs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert play_command(compose_config(CONFIG_DPATH, "demo", [])) == "python run.py play"
     other = compose_config(CONFIG_DPATH, "demo", ["output_dpath=elsewhere"])
-    assert play_command(other) == (
-        f"python run.py play model_dpath={tmp_path}/elsewhere/genie_redux_guided "  # a run: play takes its best_model/
-        f"dataset_dpath={tmp_path}/elsewhere/datasets/retro_act/pretrain"
+    assert (
+        play_command(other)
+        == (
+            f"python run.py play model_dpath={tmp_path}/elsewhere/genie_redux_guided "  # a run: play takes its best_model/
+            f"dataset_dpath={tmp_path}/elsewhere/datasets/retro_act/pretrain"
+        )
     )
 
 
@@ -73,3 +76,50 @@ def test_uploads_are_bounded_and_decoded_safely():
         decode_upload(b"GIF89a but not really")
     with pytest.raises(UploadError, match="empty"):
         decode_upload(b"")
+
+
+def play_error(capsys, *overrides: str) -> str:
+    """`run.py play` in-process with `overrides`: it must stop with one line and exit code 2."""
+    from common.launcher import main as launcher_main
+
+    code = launcher_main(["play", *overrides])  # would serve forever if the settings passed
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "\n" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("port=99999", "port=99999 is not a TCP port; use 1..65535, or 0 for a free one"),
+        ("port=-1", "port=-1 is not a TCP port"),
+        ("device=banana", "device=banana is not a device name"),
+        ("device=meta", "the player runs on cpu or cuda[:N]"),
+        ("maskgit_steps=0", "maskgit_steps must be in 1..64, got 0"),
+        ("maskgit_steps=65", "maskgit_steps must be in 1..64"),
+        ("temperature=-1", "temperature must be in 0..10, got -1"),
+        ("threads=0", "threads=0 must be >= 1"),
+        ("num_prime_frames=0", "num_prime_frames=0 must be >= 1"),
+        ("max_sessions=0", "max_sessions=0 must be >= 1"),
+        ("max_upload_bytes=0", "max_upload_bytes=0 must be >= 1"),
+        ("idle_timeout_s=0", "idle_timeout_s=0 must be > 0 seconds"),
+        ("idle_timeout_s=-5", "idle_timeout_s=-5 must be > 0 seconds"),
+    ],
+)
+def test_settings_are_checked_before_the_player_starts(
+    capsys, tiny_world_model_dpath, tiny_play_store, override, message
+):
+    inputs = [f"model_dpath={tiny_world_model_dpath}", f"dataset_dpath={tiny_play_store}"]
+    assert message in play_error(capsys, *inputs, override)
+
+
+def test_a_cuda_device_the_machine_lacks_is_one_line(capsys, tiny_world_model_dpath, tiny_play_store):
+    import torch
+
+    inputs = [f"model_dpath={tiny_world_model_dpath}", f"dataset_dpath={tiny_play_store}"]
+    if torch.cuda.is_available():
+        err = play_error(capsys, *inputs, f"device=cuda:{torch.cuda.device_count()}")
+        assert f"this machine has {torch.cuda.device_count()} CUDA GPU(s)" in err
+    else:
+        err = play_error(capsys, *inputs, "device=cuda")
+        assert "torch sees no CUDA GPU on this machine; use device=cpu" in err

@@ -25,7 +25,7 @@ import torch
 from common.atomic import atomic_write_json, replace_dpath
 from common.errors import UserError
 from common.state_files import load_optimizer_tensors, load_tensors, optimizer_tensors, save_tensors
-from models.checkpoint import read_config, read_weights, step_model_dpath
+from models.checkpoint import CheckpointVersionError, read_config, read_weights, step_model_dpath
 from training.rng_state import load_rng_state, save_rng_state
 
 STEP_PREFIX = "step_"
@@ -113,9 +113,9 @@ def damage(step_dpath: Path, rank: int) -> str | None:
     model_dpath = step_model_dpath(step_dpath)
     try:
         read_config(model_dpath)
-    except ValueError as error:
-        if "format" in str(error):
-            raise UserError(f"cannot resume: {error}; or start afresh with another run_dpath") from None
+    except CheckpointVersionError as error:
+        raise UserError(f"cannot resume: {error}; or start afresh with another run_dpath") from None
+    except ValueError as error:  # damaged config.yaml: not YAML, cut short, not a checkpoint's
         return str(error)
     try:
         read_weights(model_dpath)

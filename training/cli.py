@@ -58,11 +58,22 @@ def print_summary(summary: dict) -> None:
         print(f"best model: {summary['best_model']}  {json.dumps(summary['best'])}")
     final = {k: round(v, 5) for k, v in summary["metrics"].items() if not k.startswith("perf/")}
     print(f"step {summary['step']} metrics: {json.dumps(final)}")
-    if summary["num_skipped_reads"]:
-        print(
-            f"warning: {summary['num_skipped_reads']} reads met a damaged episode and were served from another "
-            "episode of the same game; find them with `python -m data.episode_store summary <store>`"
-        )
+    line = damaged_episodes_line(summary)
+    if line:
+        print(line)
+
+
+def damaged_episodes_line(summary: dict) -> str | None:
+    """The end-of-run warning that counts every damaged episode training skipped, or None if none."""
+    at_open, in_reads = summary["num_unreadable_episodes"], summary["num_skipped_reads"]
+    if not at_open and not in_reads:
+        return None
+    return (
+        f"warning: training skipped damaged episodes: {at_open} unreadable when the store was opened (left "
+        f"out), {in_reads} reads that met a damaged chunk (served from another episode of the same game); "
+        f"chunks no read touched were not checked: `python -m data.episode_store summary {summary['store_dpath']}` "
+        "decodes every episode and lists them all"
+    )
 
 
 def main(mode: str | None, args: list[str]) -> int:
@@ -74,6 +85,10 @@ def main(mode: str | None, args: list[str]) -> int:
     if mode != "train":
         raise UserError(f"genie_redux needs mode train or eval, got {mode}")
     check_train_config(cfg)  # before any process starts or any file is written
+    if cfg.get("tokenizer_dpath") is not None or cfg.get("model_dpath") is not None:
+        from training.model_setup import check_named_checkpoints
+
+        check_named_checkpoints(cfg)
     ensure_writable_dpath(cfg.run_dpath, "run_dpath")
     if cfg.train.num_processes > 1 and not is_launched_worker():
         return relaunch(cfg, args)

@@ -3,6 +3,7 @@ tokenizer installed for the dynamics kinds. Every path problem becomes one UserE
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -15,20 +16,36 @@ from models.presets import KINDS, build, model_tokenizer
 DYNAMICS_KINDS = tuple(kind for kind in KINDS if kind != "tokenizer")
 
 
+def checked_checkpoint(path: str, key: str, kind: str) -> tuple[Path, str]:
+    """(checkpoint directory, its kind) for config key `key`, whose config.yaml reads and whose kind
+    serves as a `kind` (a world model serves as a tokenizer); one UserError line if not."""
+    try:
+        dpath = find_checkpoint(path)
+        found_kind = read_config(dpath)["kind"]
+        if not (kind == "tokenizer" and found_kind in DYNAMICS_KINDS):
+            find_checkpoint(path, kind=kind)  # the one error line for a wrong kind
+    except ValueError as error:
+        raise UserError(f"{key}={error}") from None
+    return dpath, found_kind
+
+
+def check_named_checkpoints(cfg: DictConfig) -> None:
+    """The checkpoints `tokenizer_dpath` and `model_dpath` name, checked before the run folder exists:
+    a missing, damaged or wrong-kind one stops with nothing written."""
+    if cfg.get("tokenizer_dpath") is not None:
+        checked_checkpoint(cfg.tokenizer_dpath, "tokenizer_dpath", "tokenizer")
+    if cfg.get("model_dpath") is not None:
+        checked_checkpoint(cfg.model_dpath, "model_dpath", cfg.kind)
+
+
 def load_checkpoint_for(path: str, key: str, kind: str) -> nn.Module:
     """The model of the checkpoint config key `key` names (a checkpoint or a run directory), on CPU.
 
     Where a tokenizer is asked for, a world model's checkpoint also serves: its embedded tokenizer is
     the one its dynamics was trained on (AutoExplore's flow fine-tunes both from one GenieRedux-G).
     """
-    try:
-        dpath = find_checkpoint(path)
-        found_kind = read_config(dpath)["kind"]
-        takes_embedded_tokenizer = kind == "tokenizer" and found_kind in DYNAMICS_KINDS
-        if not takes_embedded_tokenizer:
-            find_checkpoint(path, kind=kind)  # the one error line for a wrong kind
-    except ValueError as error:
-        raise UserError(f"{key}={error}") from None
+    dpath, found_kind = checked_checkpoint(path, key, kind)
+    takes_embedded_tokenizer = kind == "tokenizer" and found_kind in DYNAMICS_KINDS
     try:
         model = load_model(dpath, "cpu", expected_kind=found_kind)
     except ValueError as error:

@@ -74,6 +74,7 @@ class Trainer:
         self.state = TrainerState()
         self.last_metrics: dict[str, float] = {}
         self.num_skipped_reads = 0  # damaged episodes skipped by this process's data loader
+        self.num_unreadable_episodes = 0  # left out when the store was opened (unreadable header, cut short)
 
     # ---- setup -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -148,6 +149,8 @@ class Trainer:
     def setup_data(self) -> None:
         tc, accelerator = self.train_cfg, self.accelerator
         train_set, val_set = build_datasets(tc)
+        self.store_dpath = train_set.store.root_dpath
+        self.num_unreadable_episodes = len(train_set.store.corrupt_episode_ids)
         model_size = frame_size(self.accelerator.unwrap_model(self.model))
         if model_size is not None and train_set.image_size != model_size:
             source = (
@@ -342,6 +345,8 @@ class Trainer:
             },
             "step": self.state.step,
             "metrics": self.last_metrics,
+            "store_dpath": str(self.store_dpath),
+            "num_unreadable_episodes": self.num_unreadable_episodes,
             "num_skipped_reads": int(
                 self.accelerator.reduce(
                     torch.tensor(self.num_skipped_reads, device=accelerator.device), "sum"

@@ -65,13 +65,14 @@ def run_evaluation(cfg: DictConfig) -> int:
     settings = EvalSettings.from_config(eval_cfg)
     if eval_cfg.batch_size < 1:
         raise UserError(f"eval.batch_size must be >= 1, got {eval_cfg.batch_size}")
-    ensure_writable_dpath(eval_cfg.output_dpath, "eval.output_dpath")  # before minutes of evaluation
     # One process unless started by `accelerate launch`; cpu=True is what makes a CPU-only launch use gloo.
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     loader = build_loader(eval_cfg, settings, split_seed=cfg.train.split_seed)
     dataset = loader.dataset
     world_model = load_world_model(eval_cfg.model_dpath, accelerator.device, dataset.image_size)
     check_horizon(world_model, settings)
+    # after the inputs (a bad model writes nothing), before minutes of evaluation
+    ensure_writable_dpath(eval_cfg.output_dpath, "eval.output_dpath")
     loader = accelerator.prepare(loader)  # shards the batches over processes
     feature_extractor, fid_message = load_inception(eval_cfg.fid_weights_fpath)
     if accelerator.is_main_process:

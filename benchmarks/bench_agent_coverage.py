@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.recording import DOCS_DPATH, mirror_into_doc, record
+from benchmarks.results_md import DOCS_DPATH, mirror_into_doc, publish
 from common.errors import UserError
 
 OPTIONS = {"run_dpath", "num_steps", "games"}
@@ -45,5 +45,5 @@ def main(**options: str) -> int:
              f"{CLOCK_PROBE_STEPS} random steps; raw RAM beside it; CoinRun: the level); trained agent = "
              f"{run_dpath.name}'s best checkpoint at the data settings (gamma {DATA_RANDOM_ACTION_PROB}, "
              f"T {DATA_TEMPERATURE}).")  # fmt: skip
-    mirror_into_doc(DOCS_DPATH / doc, name, record(name, rows, notes))
+    mirror_into_doc(DOCS_DPATH / doc, name, publish(name, rows, notes))
     return 0

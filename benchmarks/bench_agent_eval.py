@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from benchmarks.agent_curve import plot_training_curve
-from benchmarks.recording import DOCS_DPATH, mirror_into_doc, record
+from benchmarks.results_md import DOCS_DPATH, mirror_into_doc, publish
 from common.errors import UserError
 
 PUBLISHED_PPO_EASY = "~8-9 of 10 on easy test levels after 25 M steps (Cobbe et al. 2020, procgen)"
@@ -54,5 +54,5 @@ def main(**options: str) -> int:
                   f"{PUBLISHED_ENV_STEPS / steps_per_s / 3600:.0f} h at this run's {steps_per_s:.0f} env steps/s.")  # fmt: skip
         curve = plot_training_curve(run_dpath / "metrics.jsonl", run_dpath / "training_curve.png")
         shutil.copyfile(curve, DOCS_DPATH / "agents_coinrun_curve.png")
-    mirror_into_doc(DOCS_DPATH / doc, name, record(name, result["rows"], notes))
+    mirror_into_doc(DOCS_DPATH / doc, name, publish(name, result["rows"], notes))
     return 0

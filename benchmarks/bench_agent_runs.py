@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.recording import DOCS_DPATH, mirror_into_doc, record
+from benchmarks.results_md import DOCS_DPATH, mirror_into_doc, publish
 from common.errors import UserError
 
 
@@ -51,6 +51,6 @@ def main(**options: str) -> int:
     rows = [summarize_run(run, until_wall_s) for run in runs]
     notes = "same config but the algorithm, run side by side; each cut at the shorter run's wall time"
     mirror_into_doc(
-        DOCS_DPATH / "agents.md", "algorithm_choice", record("agent_algorithm_choice", rows, notes)
+        DOCS_DPATH / "agents.md", "algorithm_choice", publish("agent_algorithm_choice", rows, notes)
     )
     return 0

@@ -55,7 +55,7 @@ def main(**options: str) -> int:
     import torch
 
     from agents.rewards import WorldModelRewardSettings, WorldModelUncertaintyReward
-    from benchmarks.recording import record
+    from benchmarks.results_md import publish
     from data.actions import action_ids
     from envs import make_vec_env
     from models.checkpoint import save_checkpoint
@@ -104,5 +104,5 @@ def main(**options: str) -> int:
         f"{opts['threads']} torch thread(s). Batched reward is {per_env_s / batched_s:.2f}x faster than one call "
         f"per env (the world model's time per step, same recorded steps)."
     )
-    record("auto_explore", rows, notes)
+    publish("auto_explore", rows, notes)
     return 0

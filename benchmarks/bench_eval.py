@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.recording import record
+from benchmarks.results_md import publish
 from data.store_synthetic import moving_squares, random_actions
 from training.evaluation.protocol import EnvTable, evaluate
 from training.evaluation.settings import EvalSettings
@@ -85,5 +85,5 @@ def main(**options: str) -> int:
         f"frames, {steps} MaskGIT steps, device {device}. one_go samples all 10 frames in 25 steps jointly; "
         "autoregressive runs 25 steps per frame on the new frame's tokens with cached context."
     )
-    record("eval", rows, notes)
+    publish("eval", rows, notes)
     return 0

@@ -193,7 +193,7 @@ def main(**options: str) -> int:
     import torch
     from tqdm import tqdm
 
-    from benchmarks.recording import record
+    from benchmarks.results_md import publish
     from models.presets import build
 
     opts = parse_options(options)
@@ -233,5 +233,5 @@ def main(**options: str) -> int:
     else:
         notes += " Upstream not measured (pass upstream_dpath= to measure it beside ours)."
     suffix = "" if preset == "tiny" and not opts["image_size"] else f"_{preset}_{size}px"
-    record(f"generation_speed{suffix}", rows, notes)
+    publish(f"generation_speed{suffix}", rows, notes)
     return 0

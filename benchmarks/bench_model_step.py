@@ -200,7 +200,7 @@ def make_row(preset: str, kind: str, ckpt: bool, precision: str, ours: list, the
 def main(**options: str) -> int:
     from tqdm import tqdm
 
-    from benchmarks.recording import record
+    from benchmarks.results_md import publish
 
     opts = parse_options(options)
     context = mp.get_context("spawn")
@@ -245,5 +245,5 @@ def main(**options: str) -> int:
         notes += " " + loss_tracking(opts["loss_check_steps"], opts["threads"])
     # a run without the neurips preset gets its own block, so a tiny check keeps the neurips figures
     suffix = "" if "neurips" in opts["presets"] else "_" + "_".join(opts["presets"])
-    record(f"model_step{suffix}", rows, notes)
+    publish(f"model_step{suffix}", rows, notes)
     return 0

@@ -90,7 +90,7 @@ def main(**options: str) -> int:
     import torch
 
     from benchmarks.bench_session_length import step_times
-    from benchmarks.recording import record
+    from benchmarks.results_md import publish
     from envs.world_model_env import WorldModelEnv
     from models.presets import build
     from models.world_model import WorldModel
@@ -133,5 +133,5 @@ def main(**options: str) -> int:
         f"{os.getloadavg()[0]:.1f} (the CPU is shared). psnr_db: only with a trained model_dpath."
     )
     name = "player" + ("_trained" if opts["model_dpath"] else "")
-    record(name, rows, notes)
+    publish(name, rows, notes)
     return 0

@@ -61,7 +61,7 @@ def step_times(world_model, batch: int, steps: int, frames: list[int], window: i
 def main(**options: str) -> int:
     import torch
 
-    from benchmarks.recording import record
+    from benchmarks.results_md import publish
     from models.presets import build
     from models.world_model import WorldModel
 
@@ -89,7 +89,7 @@ def main(**options: str) -> int:
         f"context window {world_model.max_frames} frames; median of {opts['window']} steps around each frame, "
         f"{opts['threads']} threads, fp32, untrained genie_redux_guided weights."
     )
-    record(
+    publish(
         f"session_length_{opts['preset']}" + (f"_{opts['image_size']}px" if opts["image_size"] else ""),
         rows,
         notes,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from accelerate.state import AcceleratorState
 
-from benchmarks.recording import record
+from benchmarks.results_md import publish
 from common.config import compose_config
 from data.store_synthetic import write_synthetic_store
 from models.checkpoint import final_model_dpath
@@ -67,6 +67,6 @@ def main(**options: str) -> int:
         f"{steps} optimizer steps per model, 16-frame windows of 16 px synthetic frames, fp32, DataLoader with "
         f"{num_workers} workers; data wait = time blocked in next(loader) / step time (first log window dropped)."
     )
-    record("training", rows, notes)
+    publish("training", rows, notes)
     print(json.dumps(rows, indent=2))
     return 0

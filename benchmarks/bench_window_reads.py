@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset, RandomSampler
 from tqdm import tqdm
 
-from benchmarks.recording import record
+from benchmarks.results_md import publish
 from common.errors import UserError
 from data.datasets import WindowDataset, make_dataloader
 from data.episode_store import EpisodeStore, EpisodeWriter, episode_id_for, shard_dpath
@@ -231,5 +231,5 @@ def main(**options: str) -> int:
         f"Store under {Path.home()} (local disk). Rates from a shared machine vary with its load; compare rows "
         f"of one run. Options: {opts}." + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
     )
-    record("window_reads", rows, notes)
+    publish("window_reads", rows, notes)
     return 0

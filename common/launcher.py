@@ -70,7 +70,7 @@ STACKS: dict[str, Stack] = {
         "benchmarks.cli",
         (),
         "run a benchmark and record it in benchmarks/RESULTS.md",
-        "python run.py bench generation",
+        "python run.py bench recording",
     ),
     "test": Stack(
         "common.test_runner",

@@ -1,7 +1,7 @@
 """Where a recorded figure came from, and how a record is written: provenance, tables, results files.
 
 Experiment scripts (experiments/) write experiments/results/<name>.json and .md through `write_results`;
-benchmarks (benchmarks/recording.py) write benchmarks/RESULTS.md blocks. Both stamp the same provenance
+benchmarks (benchmarks/results_md.py) write benchmarks/RESULTS.md blocks. Both stamp the same provenance
 and may copy their table into a doc between `<!-- results:NAME -->` markers: only the script that owns
 a record writes it (library code never writes docs/).
 """

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from common.errors import UserError
 from common.paths import ensure_writable_dpath
 from data.episode_store import EpisodeStore, is_store
-from data_generation.record_and_write import writer_gets_a_core
+from data_generation.recording_pipeline import writer_gets_a_core
 from data_generation.work import EpisodeReport, GenerationSpec, WorkItem, build_work_list, split_for_workers
 from data_generation.workers import WorkerSpec, run_worker
 

@@ -91,7 +91,3 @@ def load_annotations() -> tuple[GameAnnotation, ...]:
         )
         for row in rows
     )
-
-
-def annotations_by_key() -> dict[str, GameAnnotation]:
-    return {annotation.key: annotation for annotation in load_annotations()}

@@ -1,6 +1,6 @@
 """Worker processes: each owns one emulator at a time (stable-retro allows one per process) and
 one episode-store shard, records its share of the work list and reports to the parent via a queue.
-Recording and writing overlap (data_generation/record_and_write.py).
+Recording and writing overlap (data_generation/recording_pipeline.py).
 
 Messages to the parent: one `data_generation.work.EpisodeReport` per work item (done, skipped or failed).
 """
@@ -28,7 +28,7 @@ class WorkerSpec:
 def run_worker(spec: WorkerSpec, queue: Any, parent_pid: int) -> None:
     """Process entry point. Exits on its own if the parent dies (kill -9 of the generator)."""
     from data.episode_store import EpisodeWriter
-    from data_generation.record_and_write import EpisodeWriteQueue
+    from data_generation.recording_pipeline import EpisodeWriteQueue
 
     with EpisodeWriter(spec.generation.output_dpath, spec.shard_name) as writer:
         writes = EpisodeWriteQueue(writer, queue, in_background=spec.has_spare_core)
@@ -39,7 +39,7 @@ def run_worker(spec: WorkerSpec, queue: Any, parent_pid: int) -> None:
 
 
 def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, writes: Any) -> None:
-    from data_generation.record_and_write import EpisodePipeline, failure_reason
+    from data_generation.recording_pipeline import EpisodePipeline, failure_reason
     from data_generation.variants import build_policy
     from envs import make_env
 

@@ -88,10 +88,8 @@ class BlockGameEnv(GameEnv):
         screen[row : row + BLOCK_SIZE, col : col + BLOCK_SIZE] = BLOCK_COLOUR
         return screen
 
-    @property
-    def block_position(self) -> tuple[int, int]:
-        """(row, col) of the block's top-left corner in native pixels."""
-        return self._position
+    def coverage_keys(self) -> dict[str, tuple[int, int]]:
+        return {"position": self._position}  # the block's top-left corner: the game's whole state
 
 
 CUE_GAME = "synthetic-cue"

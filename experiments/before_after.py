@@ -45,7 +45,7 @@ def demo_commands(out: Path, repo_dpath: Path) -> list[list[str]]:
 
 
 def path_key(repo_dpath: Path, name: str) -> str:
-    """`name`_dpath, or `name`_fpath on checkouts from before the rename (issue 10; the old spelling)."""
+    """`name`_dpath, or `name`_fpath on checkouts from before the key rename (the old spelling)."""
     base = (repo_dpath / "configs" / "_base.yaml").read_text()
     return f"{name}_fpath" if "tokenizer_fpath" in base else f"{name}_dpath"
 

@@ -27,7 +27,7 @@ from common.yaml_files import YamlFileError, read_yaml_file
 from models.config import DynamicsConfig, LamConfig, TokenizerConfig, make_config, to_dict
 from models.presets import KINDS, build_from_configs, model_tokenizer
 
-# 2: time as a relative bias in temporal attention (issue 8); format-1 weights expect absolute
+# 2: time as a relative bias in temporal attention; format-1 weights expect absolute
 # temporal codes added to the tokens and would load as a shape error or run silently wrong.
 FORMAT_VERSION = 2
 CONFIG_FNAME = "config.yaml"

@@ -410,6 +410,8 @@ def test_generate_checks_every_setting_before_a_lock_or_a_folder(capsys, tmp_pat
 
 
 def test_agent_training_with_no_envs_is_one_line(capsys, tmp_path):
-    err = one_line_error(capsys, ["agent", "train", "collection.train.config.num_envs=0", f"run_dpath={tmp_path / 'run'}"])
+    err = one_line_error(
+        capsys, ["agent", "train", "collection.train.config.num_envs=0", f"run_dpath={tmp_path / 'run'}"]
+    )
     assert "collection.train.config.num_envs must be >= 1 (got 0)" in err
     assert not (tmp_path / "run").exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_generation_speed, bench_model_step, recording, upstream
+from benchmarks import bench_generation_speed, bench_model_step, results_md, upstream
 from common.errors import UserError
 
 REPO_DPATH = Path(__file__).resolve().parents[1]
@@ -133,9 +133,9 @@ def fake_upstream(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def results_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """record() writes into tmp_path, never into benchmarks/RESULTS.md."""
-    monkeypatch.setattr(recording, "BENCH_DPATH", tmp_path)
-    monkeypatch.setattr(recording, "RESULTS_MD_FPATH", tmp_path / "RESULTS.md")
+    """publish() writes into tmp_path, never into benchmarks/RESULTS.md."""
+    monkeypatch.setattr(results_md, "BENCH_DPATH", tmp_path)
+    monkeypatch.setattr(results_md, "RESULTS_MD_FPATH", tmp_path / "RESULTS.md")
     return tmp_path
 
 

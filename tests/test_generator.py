@@ -17,8 +17,8 @@ from common.errors import UserError
 from common.seeds import episode_seed
 from data.episode_store import EpisodeStore, EpisodeWriter
 from data_generation.generator import GenerationSpec, run_generation
-from data_generation.record_and_write import EpisodeWriteQueue, writer_gets_a_core
 from data_generation.recorder import Recording, frame_buffer, record_episode, record_screens
+from data_generation.recording_pipeline import EpisodeWriteQueue, writer_gets_a_core
 from data_generation.variants import build_policy
 from data_generation.work import WorkItem, build_work_list, split_for_workers
 from envs import make_env
@@ -166,7 +166,7 @@ def test_resize_moves_to_the_writer_only_with_two_cores_per_worker(monkeypatch):
 
 
 @pytest.mark.slow
-def test_generator_files_equal_a_plain_record_and_write_loop(tmp_path):
+def test_generator_files_equal_a_plain_recording_pipeline_loop(tmp_path):
     """Workers (deferred resize, background writes) write exactly what the simplest loop writes."""
     spec = spec_for(tmp_path / "gen", n_workers=1, env_names=GAMES[:1], n_sessions=2)
     assert run_generation(spec).episodes == 2

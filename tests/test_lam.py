@@ -89,7 +89,7 @@ def block_game_clip(start: tuple[int, int], action_name: str, num_frames: int = 
 
 
 def test_untrained_lam_latents_already_separate_the_actions():
-    """The collapse issue 8 found: pooled frame features are dominated by the static scene, so every
+    """The collapse measured on the block game: pooled frame features are dominated by the static scene, so every
     transition's latent had cosine > 0.9999 with every other and all took one code, which training never
     undid. The change-based latent must tell the block game's five actions apart before any training
     (leave-one-out nearest neighbour: the old latent scored 0-4 %, chance is 20 %)."""

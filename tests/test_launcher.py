@@ -60,7 +60,7 @@ def test_bad_invocations_give_one_line_and_exit_2(argv, expected, capsys):
         (["auto_explore", "eval", "--help"], "keys of config=default"),
         (["roms", "import", "--help"], "usage: python run.py roms import [PATH]"),
         (["roms", "list", "--help"], "filters: genre, view, motion, platform, playable"),
-        (["bench", "--help"], "generation         Generation speed vs the raw emulator"),
+        (["bench", "--help"], "recording          Game recording speed vs the raw emulator"),
         (["bench", "player", "--help"], "python run.py bench player [preset=tiny]"),
         (["generate", "--help"], "keys of config=retro_act/pretrain"),
         (["play", "--help"], "keys of config=play"),

@@ -2,7 +2,7 @@
 continuous relative bias for spatial attention (`SpatialPositionBias`).
 
 Only space is encoded in the tokens. Time is never added: an absolute frame index stamped into every
-token made an unchanged frame encode to different tokens at every t (issue 8: 2-14 % of a static
+token made an unchanged frame encode to different tokens at every t (measured: 2-14 % of a static
 clip's tokens kept). Temporal attention carries time instead, as a relative bias (attention.py).
 """
 

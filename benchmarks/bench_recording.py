@@ -1,6 +1,6 @@
-"""Generation speed vs the raw emulator, worker scaling, and bytes per frame on disk.
+"""Game recording speed vs the raw emulator, worker scaling, and bytes per frame on disk.
 
-    python run.py bench generation [steps=1000] [repeats=3] [games=Airstriker-Genesis,MontezumaRevenge-Atari2600,coinrun]
+    python run.py bench recording [steps=1000] [repeats=3] [games=Airstriker-Genesis,MontezumaRevenge-Atari2600,coinrun]
 
 Unit: *emulator frames* per second. A recorded step emulates `frame_skip` frames (4 for retro
 games, 1 for CoinRun as in its config), so generation's rate is recorded steps x frame_skip / s and
@@ -11,7 +11,7 @@ Two references per game, measured in this process with random buttons:
         as procgen comes (a pool of 4 stepping threads);
   core  the least any wrapper can do per frame: set buttons, step the core, update RAM; for CoinRun,
         act+observe stepping in the calling thread (num_threads=0, which GameEnv uses).
-Generation runs what a worker runs (data_generation/record_and_write.py): GameEnv (frame skip), the random
+Generation runs what a worker runs (data_generation/recording_pipeline.py): GameEnv (frame skip), the random
 agent, recording into reused buffers, pad + BOX resize, zstd and the atomic write. `threads=1`: all
 in one thread (what workers do unless each can have 2 cores); `threads=2: resize+write`: the
 emulator thread only plays, a writer thread resizes, compresses and writes the previous episode.
@@ -38,11 +38,11 @@ from pathlib import Path
 import numpy as np
 
 from agents.random_policy import RandomPolicy
-from benchmarks.recording import record
+from benchmarks.results_md import publish
 from common.errors import UserError
 from data.episode_store import EpisodeWriter
 from data_generation.generator import GenerationSpec, run_generation
-from data_generation.record_and_write import EpisodePipeline, EpisodeWriteQueue, writer_gets_a_core
+from data_generation.recording_pipeline import EpisodePipeline, EpisodeWriteQueue, writer_gets_a_core
 from data_generation.work import EpisodeReport, WorkItem
 from envs import make_env
 
@@ -251,5 +251,5 @@ def main(**options: str) -> int:
         f"cores shared with other tenants (load average {os.getloadavg()[0]:.1f} at the end)."
     )
     print(notes)
-    record("generation", rows, notes)
+    publish("recording", rows, notes)
     return 0

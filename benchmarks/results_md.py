@@ -1,6 +1,6 @@
 """Record benchmark figures: JSON under benchmarks/results/ and a row block in benchmarks/RESULTS.md.
 
-Every benchmark prints its table and calls `record(...)`, which stamps device, commit and date, so a
+Every benchmark prints its table and calls `publish(...)`, which stamps device, commit and date, so a
 number in RESULTS.md always says where and when it was measured.
 """
 
@@ -18,7 +18,7 @@ RESULTS_MD_FPATH = BENCH_DPATH / "RESULTS.md"
 DOCS_DPATH = BENCH_DPATH.parent / "docs"  # a benchmark that owns a doc's results block copies it there
 
 
-def record(name: str, rows: list[dict[str, Any]], notes: str = "") -> str:
+def publish(name: str, rows: list[dict[str, Any]], notes: str = "") -> str:
     """Print and persist one benchmark's rows; replaces that benchmark's previous block in RESULTS.md."""
     stamp = {
         "benchmark": name,
@@ -56,4 +56,4 @@ def mirror_into_doc(doc_fpath: Path, name: str, block: str) -> None:
     replace_between_markers(doc_fpath, name, body)
 
 
-__all__ = ["device_description", "markdown_table", "mirror_into_doc", "record"]
+__all__ = ["device_description", "markdown_table", "mirror_into_doc", "publish"]

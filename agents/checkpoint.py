@@ -27,6 +27,7 @@ from agents.actor_critic import ActorCritic, build_actor_critic
 from common.atomic import atomic_dpath, restore_interrupted
 from common.errors import UserError
 from common.state_files import load_tensors, read_yaml, save_tensors
+from models.checkpoint import CONFIG_FNAME, weights_fpath  # the one protocol's file names
 
 CHECKPOINT_NAMES = ("last", "best_reward")
 PREVIOUS_NAMES = {"last": "previous"}  # what the checkpoint a save replaces is kept as
@@ -49,7 +50,7 @@ def write_checkpoint(
     final = checkpoints_dpath / name
     previous = checkpoints_dpath / PREVIOUS_NAMES[name] if name in PREVIOUS_NAMES else None
     with atomic_dpath(final, previous) as tmp_dpath:
-        (tmp_dpath / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        (tmp_dpath / CONFIG_FNAME).write_text(yaml.safe_dump(config, sort_keys=False))
         for stem, named in tensors.items():
             save_tensors(tmp_dpath / f"{stem}.safetensors", named)
         (tmp_dpath / "trainer_state.json").write_text(json.dumps(state, indent=1))
@@ -59,8 +60,8 @@ def write_checkpoint(
 def damage(dpath: Path) -> str | None:
     """What keeps checkpoint `dpath` from loading (a damaged or missing file), or None if it loads."""
     try:
-        if not isinstance(read_yaml(dpath / "config.yaml"), dict):
-            return f"{dpath / 'config.yaml'} is not a training config"
+        if not isinstance(read_yaml(dpath / CONFIG_FNAME), dict):
+            return f"{dpath / CONFIG_FNAME} is not a training config"
         try:
             json.loads((dpath / "trainer_state.json").read_text())
         except json.JSONDecodeError as error:
@@ -101,9 +102,9 @@ def load_policy(checkpoint_dpath: str | Path) -> tuple[ActorCritic, dict[str, An
     if (dpath / "checkpoints").is_dir():
         found = [resolve_checkpoint(dpath / "checkpoints", name) for name in ("best_reward", "last")]
         dpath = next((d for d in found if d is not None), dpath)
-    if not (dpath / "model.safetensors").is_file() or not (dpath / "config.yaml").is_file():
+    if not weights_fpath(dpath).is_file() or not (dpath / CONFIG_FNAME).is_file():
         raise UserError(
-            f"{dpath} is not an agent checkpoint (needs config.yaml + model.safetensors); "
+            f"{dpath} is not an agent checkpoint (needs {CONFIG_FNAME} + {weights_fpath(dpath).name}); "
             f"give a run folder of `python run.py agent train` or its checkpoints/<name>"
         )
     problem = damage(dpath)
@@ -111,10 +112,10 @@ def load_policy(checkpoint_dpath: str | Path) -> tuple[ActorCritic, dict[str, An
         raise UserError(
             f"cannot load the agent checkpoint {dpath}: {problem}; retrain it or use another checkpoint"
         )
-    config = read_yaml(dpath / "config.yaml")
+    config = read_yaml(dpath / CONFIG_FNAME)
     if "agent" not in config or not {"env", "collection"} & set(config):
         raise UserError(
-            f"{dpath}/config.yaml is not an agent training config (wrong checkpoint for the agent)"
+            f"{dpath / CONFIG_FNAME} is not an agent training config (wrong checkpoint for the agent)"
         )
     config = upgrade_saved_config(config)
     state = json.loads((dpath / "trainer_state.json").read_text())

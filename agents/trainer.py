@@ -33,6 +33,7 @@ from agents.rewards import RewardSource, WorldModelRewardSettings, build_reward_
 from agents.rollout import Collector, Rollout, cut_sequences
 from common.atomic import atomic_write_text
 from common.errors import UserError
+from common.paths import run_config_fpath
 from common.progress import progress_bar
 from common.state_files import join_bytes, load_optimizer_tensors, optimizer_tensors, read_yaml, split_bytes
 from data.actions import action_ids
@@ -125,14 +126,14 @@ class AgentTrainer:
 
     # -- run folder, resume ------------------------------------------------------------------------
     def _prepare_run_dpath(self) -> None:
-        config_fpath = self.run_dpath / "config.yaml"
+        config_fpath = run_config_fpath(self.run_dpath)
         current = self.config.to_dict()
         if config_fpath.is_file():
             try:
                 saved = upgrade_saved_config(read_yaml(config_fpath))
             except ValueError as error:
                 raise UserError(
-                    f"{error}; restore it from checkpoints/last/config.yaml, or choose a new run_dpath"
+                    f"{error}; restore it from the config of checkpoints/last, or choose a new run_dpath"
                 ) from None
             # a resumed run may be extended, and named by its folder or by resume_id
             for section, key in (("common", "epochs"), ("common", "resume_id"), ("common", "resume_ckpt_id")):

@@ -14,6 +14,7 @@ import yaml
 
 from benchmarks.results_md import DOCS_DPATH, mirror_into_doc, publish
 from common.errors import UserError
+from common.paths import run_config_fpath
 
 
 def read_rows(run_dpath: Path) -> list[dict]:
@@ -25,7 +26,7 @@ def summarize_run(run_dpath: Path, until_wall_s: float, last_episodes: int = 100
     """The run's figures at its last epoch that ended within `until_wall_s` seconds of training."""
     from agents.config import upgrade_saved_config
 
-    config = upgrade_saved_config(yaml.safe_load((run_dpath / "config.yaml").read_text()))
+    config = upgrade_saved_config(yaml.safe_load(run_config_fpath(run_dpath).read_text()))
     rows = [row for row in read_rows(run_dpath) if row["wall_s"] <= until_wall_s]
     last = rows[-1]
     returns = [r["return_mean"] for r in rows if r["return_mean"] is not None]

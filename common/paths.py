@@ -1,5 +1,5 @@
 """Output folders: made (with parents) and checked writable up front, so a bad path is one line, not a
-traceback halfway through a run."""
+traceback halfway through a run; and the one name every run folder gives its resolved config."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ import os
 from pathlib import Path
 
 from common.errors import UserError
+
+RUN_CONFIG_FNAME = "config.yaml"  # a run folder's resolved config (world-model and agent runs alike)
+
+
+def run_config_fpath(run_dpath: str | Path) -> Path:
+    return Path(run_dpath) / RUN_CONFIG_FNAME
 
 
 def ensure_writable_dpath(dpath: str | Path, key: str) -> Path:

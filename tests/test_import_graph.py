@@ -20,7 +20,9 @@ PACKAGES = (
     "envs",
     "models",
     "training",
+    "agents",
     "auto_explore",
+    "play",
     "external",
     "benchmarks",
     "pipelines",
@@ -137,13 +139,66 @@ def test_project_import_graph_has_no_cycle():
     assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
 
 
+# The house's floors (docs/ARCHITECTURE.md): a folder imports only folders on floors below its own. The
+# ground is common/; the world-model parts (data, models) stand on it; the env layer and the world-model
+# trainer above them; the agent stack above the envs; then what uses agents (recording, the player,
+# AutoExplore), the ROM glue, the runner, and the scripts (experiments, benchmarks) at the top.
+FLOORS = {
+    "common": 0,
+    "data": 1, "models": 1,
+    "envs": 2, "training": 2,
+    "agents": 3,
+    "data_generation": 4, "play": 4, "auto_explore": 4,
+    "external": 5,
+    "pipelines": 6,
+    "experiments": 7, "benchmarks": 7,
+    "run": 8,
+}  # fmt: skip
+# the runner chains launcher commands: it imports no stack, whatever floor it stands on
+ONLY_IMPORTS = {"pipelines": {"common"}}
+
+
+def folder_edges(graph: dict[str, set[str]]) -> dict[tuple[str, str], list[str]]:
+    """(importing folder, imported folder) -> the module edges behind it, between different folders."""
+    edges: dict[tuple[str, str], list[str]] = {}
+    for module, targets in graph.items():
+        for target in targets:
+            pair = (module.split(".")[0], target.split(".")[0])
+            if pair[0] != pair[1]:
+                edges.setdefault(pair, []).append(f"{module} -> {target}")
+    return edges
+
+
+def test_no_folder_imports_a_folder_on_its_own_floor_or_above():
+    edges = folder_edges(import_graph())
+    assert {folder for pair in edges for folder in pair} <= set(FLOORS), "a folder without a floor: add it"
+    upward = {
+        f"{a} -> {b}": examples[:3]
+        for (a, b), examples in sorted(edges.items())
+        if FLOORS[b] >= FLOORS[a] or (a in ONLY_IMPORTS and b not in ONLY_IMPORTS[a])
+    }
+    assert not upward, f"imports that run sideways or up a floor: {upward}"
+    assert ("agents", "envs") in edges and ("experiments", "pipelines") in edges  # the walk sees real edges
+
+
+def test_the_floor_check_catches_an_import_up_a_floor():
+    graph = {
+        "envs.vector": {"agents.policy"},
+        "agents.policy": set(),
+        "pipelines.demo": {"models.checkpoint"},
+    }
+    edges = folder_edges(graph)
+    assert FLOORS["agents"] > FLOORS["envs"] and ("envs", "agents") in edges
+    assert "models" not in ONLY_IMPORTS["pipelines"] and ("pipelines", "models") in edges
+
+
 # The checkpoint layout: the file names inside a checkpoint (flagged in any string but a docstring), and
 # the directories a run or a training step keeps one in (flagged where code builds a path: `x / "model"`).
 LAYOUT_FNAMES = ("model.safetensors", "config.yaml")
 LAYOUT_DNAMES = ("best_model", "final_model", "model")
 LAYOUT_OWNER = "models/checkpoint.py"
 # a run directory's own config.yaml (the resolved Hydra config) is the run's, not a checkpoint's
-LAYOUT_EXCEPTIONS = {("training/run_log.py", "config.yaml"), ("training/cli.py", "config.yaml")}
+LAYOUT_EXCEPTIONS = {("common/paths.py", "config.yaml"), ("training/cli.py", "config.yaml")}
 
 
 def layout_spellings(relative: str, source: str) -> list[str]:

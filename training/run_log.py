@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from common.atomic import atomic_write_text
+from common.paths import run_config_fpath
 from common.progress import progress_bar
 
 METRICS_FNAME = "metrics.jsonl"
@@ -23,7 +24,7 @@ METRICS_FNAME = "metrics.jsonl"
 def write_run_files(run_dpath: Path, cfg: DictConfig, argv: list[str]) -> None:
     """The resolved config and the command line, so a run folder says how it was made."""
     run_dpath.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dpath / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_text(run_config_fpath(run_dpath), OmegaConf.to_yaml(cfg, resolve=True))
     command = shlex.join([Path(sys.executable).name, *argv])
     with open(run_dpath / "command.txt", "a") as handle:  # appended: each resume adds a line
         handle.write(command + "\n")

@@ -12,106 +12,17 @@ from pathlib import Path
 
 import pytest
 
-REPO_DPATH = Path(__file__).resolve().parents[1]
-PACKAGES = (
-    "common",
-    "data",
-    "data_generation",
-    "envs",
-    "models",
-    "training",
-    "agents",
-    "auto_explore",
-    "play",
-    "external",
-    "benchmarks",
-    "pipelines",
-    "experiments",
+from common.import_graph import (
+    FLOORS,
+    ONLY_IMPORTS,
+    PACKAGES,
+    find_cycle,
+    folder_edges,
+    import_graph,
+    imported_modules,
 )
 
-
-def module_name(fpath: Path) -> str:
-    parts = list(fpath.relative_to(REPO_DPATH).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def project_modules() -> dict[str, Path]:
-    modules = {module_name(p): p for package in PACKAGES for p in (REPO_DPATH / package).rglob("*.py")}
-    modules["run"] = REPO_DPATH / "run.py"
-    return modules
-
-
-def resolve(name: str, modules: dict[str, Path]) -> str | None:
-    """The project module `name` refers to: itself, or the nearest enclosing package that is one."""
-    while name:
-        if name in modules:
-            return name
-        name = name.rpartition(".")[0]
-    return None
-
-
-def imported_modules(module: str, fpath: Path, modules: dict[str, Path]) -> set[str]:
-    """Project modules imported anywhere in `fpath` (top level, functions, TYPE_CHECKING excluded)."""
-    tree = ast.parse(fpath.read_text(), filename=str(fpath))
-    type_checking_nodes = {
-        id(child)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
-        for child in ast.walk(node)
-    }
-    package = module if fpath.name == "__init__.py" else module.rpartition(".")[0]
-    targets: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in type_checking_nodes:
-            continue  # annotations only: never executed, so no runtime cycle
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            # `from package import submodule` imports the submodule; `from module import name` the module
-            names = [f"{base}.{alias.name}" for alias in node.names] + [base]
-        else:
-            continue
-        for name in names:
-            target = resolve(name, modules)
-            if target is not None and target != module:
-                targets.add(target)
-    return targets
-
-
-def import_graph() -> dict[str, set[str]]:
-    modules = project_modules()
-    return {name: imported_modules(name, fpath, modules) for name, fpath in modules.items()}
-
-
-def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One import cycle as [a, b, ..., a], or None. Iterative DFS with colours."""
-    colour = dict.fromkeys(graph, 0)  # 0 unvisited, 1 on the stack, 2 done
-    for root in sorted(graph):
-        if colour[root]:
-            continue
-        stack = [(root, iter(sorted(graph[root])))]
-        path = [root]
-        colour[root] = 1
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                colour[node] = 2
-                stack.pop()
-                path.pop()
-            elif colour.get(child, 2) == 1:
-                return [*path[path.index(child) :], child]
-            elif colour.get(child) == 0:
-                colour[child] = 1
-                stack.append((child, iter(sorted(graph[child]))))
-                path.append(child)
-    return None
+REPO_DPATH = Path(__file__).resolve().parents[1]
 
 
 def test_find_cycle_finds_a_cycle_and_accepts_a_tree():
@@ -137,36 +48,6 @@ def test_project_import_graph_has_no_cycle():
     assert "models.presets" in graph["models.checkpoint"]  # the walk sees real edges
     cycle = find_cycle(graph)
     assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
-
-
-# The house's floors (docs/ARCHITECTURE.md): a folder imports only folders on floors below its own. The
-# ground is common/; the world-model parts (data, models) stand on it; the env layer and the world-model
-# trainer above them; the agent stack above the envs; then what uses agents (recording, the player,
-# AutoExplore), the ROM glue, the runner, and the scripts (experiments, benchmarks) at the top.
-FLOORS = {
-    "common": 0,
-    "data": 1, "models": 1,
-    "envs": 2, "training": 2,
-    "agents": 3,
-    "data_generation": 4, "play": 4, "auto_explore": 4,
-    "external": 5,
-    "pipelines": 6,
-    "experiments": 7, "benchmarks": 7,
-    "run": 8,
-}  # fmt: skip
-# the runner chains launcher commands: it imports no stack, whatever floor it stands on
-ONLY_IMPORTS = {"pipelines": {"common"}}
-
-
-def folder_edges(graph: dict[str, set[str]]) -> dict[tuple[str, str], list[str]]:
-    """(importing folder, imported folder) -> the module edges behind it, between different folders."""
-    edges: dict[tuple[str, str], list[str]] = {}
-    for module, targets in graph.items():
-        for target in targets:
-            pair = (module.split(".")[0], target.split(".")[0])
-            if pair[0] != pair[1]:
-                edges.setdefault(pair, []).append(f"{module} -> {target}")
-    return edges
 
 
 def test_no_folder_imports_a_folder_on_its_own_floor_or_above():

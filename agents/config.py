@@ -64,7 +64,12 @@ class CollectionConfig:
 
 @dataclass(frozen=True)
 class RewardConfig:
-    type: str  # env (the game's reward) | none | world_model (AutoExplore: world_model_dpath's uncertainty)
+    type: str  # env (the game's reward) | none | world_model (AutoExplore: world_model_dpath's uncertainty) | rnd
+    episodic: (
+        bool  # true: an episode end cuts the return (the paper's); false: it runs on (RND's intrinsic return)
+    )
+    normalize: bool  # divide rewards by a running std of their discounted returns (RND)
+    center: bool  # subtract a running mean of the per-step reward: a longer episode earns nothing by itself
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,7 @@ def upgrade_saved_config(values: dict[str, Any]) -> dict[str, Any]:
             "levels": env["levels"],
             "train": {"config": steps},
         },  # fmt: skip
-        "reward": {"type": reward["type"]},
+        "reward": {"type": reward["type"], "episodic": True, "normalize": False, "center": False},
         "agent": values["agent"],
         "training": {"actor_critic": training},
         "evaluation": values["evaluation"],

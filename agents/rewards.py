@@ -3,7 +3,9 @@
 - `env`: the game's own reward (the CoinRun task agent);
 - `none`: zero everywhere (exploration by entropy alone; a baseline);
 - `world_model` (AutoExplore): how uncertain a frozen world model is about the frame each action
-  leads to; every env's context is kept in one batched `WorldModel` session (see the class).
+  leads to; every env's context is kept in one batched `WorldModel` session (see the class);
+- `rnd`: Random Network Distillation (Burda et al. 2018), the standard exploration baseline: how badly
+  a predictor, trained online on the frames the agent reaches, matches a fixed random network there.
 """
 
 from __future__ import annotations
@@ -14,17 +16,25 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from common.errors import UserError
 from envs.vector import VecStep
 
-REWARD_TYPES = ("env", "none", "world_model")
+REWARD_TYPES = ("env", "none", "world_model", "rnd")
 TOP_FRACTION = 0.25  # the reward averages the most uncertain quarter of the predicted tokens
 
 
 class RewardSource(ABC):
     def reset(self, observations: np.ndarray) -> None:  # noqa: B027 (an optional hook: stateless sources ignore it)
         """Every env starts an episode with these frames, uint8 [N, S, S, 3]."""
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """What a resumed run needs to continue this source exactly (a learning source's weights)."""
+        return {}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:  # noqa: B027 (stateless: nothing)
+        """The inverse of `state_tensors`."""
 
     @abstractmethod
     def __call__(self, actions: np.ndarray, step: VecStep) -> np.ndarray:
@@ -138,17 +148,108 @@ class WorldModelUncertaintyReward(RewardSource):
         return rewards
 
 
+RND_FEATURES = 64  # width of the random target's embedding of a frame
+RND_LEARNING_RATE = 1e-4  # the predictor's Adam rate (RND's)
+RND_SEED = 12345  # the fixed random target: the same network for every run
+
+
+def rnd_network(image_size: int, head_layers: int) -> nn.Sequential:
+    """Frames [N, 3, S, S] -> features [N, RND_FEATURES]: 3 convs, then `head_layers` linear layers."""
+    convs = [nn.Conv2d(3, 16, 4, stride=2, padding=1), nn.LeakyReLU(),
+             nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.LeakyReLU(),
+             nn.Conv2d(32, 32, 3, stride=1, padding=1), nn.LeakyReLU(), nn.Flatten()]  # fmt: skip
+    width = 32 * (image_size // 4) ** 2
+    head: list[nn.Module] = []
+    for _ in range(head_layers - 1):
+        head += [nn.Linear(width, 256), nn.ReLU()]
+        width = 256
+    return nn.Sequential(*convs, *head, nn.Linear(width, RND_FEATURES))
+
+
+class RandomNetworkDistillationReward(RewardSource):
+    """RND's intrinsic reward for the frame each action leads to: the mean squared error of a predictor
+    network against a fixed, randomly initialised target network's features of that frame. The predictor
+    takes one Adam step on every batch of frames it scores, so frames the agent keeps reaching stop
+    paying and unseen ones pay most. Frames are whitened per pixel by running statistics (clipped to
+    [-5, 5]), as in the paper; the predictor is deeper than the target (the paper's asymmetry)."""
+
+    def __init__(self, image_size: int, device: str | torch.device) -> None:
+        self.device = torch.device(device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RND_SEED)
+            self.target = rnd_network(image_size, 1).to(self.device).requires_grad_(False)
+        self.predictor = rnd_network(image_size, 3).to(self.device)
+        self.optimizer = torch.optim.Adam(self.predictor.parameters(), lr=RND_LEARNING_RATE)
+        shape = (3, image_size, image_size)
+        self.pixel_count = torch.zeros((), dtype=torch.float64)
+        self.pixel_mean = torch.zeros(shape, dtype=torch.float64)
+        self.pixel_var = torch.ones(shape, dtype=torch.float64)
+
+    def whitened(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 [N, S, S, 3] -> float [N, 3, S, S], per-pixel running statistics updated with this batch."""
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).double() / 255.0
+        n = x.shape[0]
+        total = self.pixel_count + n
+        delta = x.mean(0) - self.pixel_mean
+        self.pixel_var = (self.pixel_var * self.pixel_count + x.var(0, unbiased=False) * n
+                          + delta.pow(2) * self.pixel_count * n / total) / total  # fmt: skip
+        self.pixel_mean = self.pixel_mean + delta * n / total
+        self.pixel_count = total
+        whitened = (x - self.pixel_mean) / (self.pixel_var.sqrt() + 1e-4)
+        return whitened.clamp(-5.0, 5.0).float().to(self.device)
+
+    def __call__(self, actions: np.ndarray, step: VecStep) -> np.ndarray:
+        frames = self.whitened(step.observations)
+        with torch.no_grad():
+            target = self.target(frames)  # [N, F]
+        with torch.enable_grad():  # collection runs under no_grad; the predictor learns here all the same
+            errors = (self.predictor(frames) - target).pow(2).mean(-1)  # [N]
+            self.optimizer.zero_grad(set_to_none=True)
+            errors.mean().backward()
+        self.optimizer.step()
+        return errors.detach().cpu().numpy().astype(np.float32)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        from common.state_files import optimizer_tensors
+
+        tensors, meta = optimizer_tensors(self.optimizer)
+        steps = {name: torch.as_tensor(value) for name, value in meta["scalars"].items()}
+        return {  # copies: the predictor and its optimizer keep training in place
+            **{f"predictor.{k}": v.detach().clone() for k, v in self.predictor.state_dict().items()},
+            **{f"optimizer.{k}": v.detach().clone() for k, v in tensors.items()},
+            **{f"optimizer_scalar.{k}": v.reshape(-1) for k, v in steps.items()},
+            "pixel_count": self.pixel_count.reshape(-1), "pixel_mean": self.pixel_mean, "pixel_var": self.pixel_var,
+        }  # fmt: skip
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        from common.state_files import load_optimizer_tensors, under_prefix
+
+        self.predictor.load_state_dict(under_prefix(tensors, "predictor."))
+        scalars = {k: v.reshape(()).item() for k, v in under_prefix(tensors, "optimizer_scalar.").items()}
+        groups = self.optimizer.state_dict()["param_groups"]
+        load_optimizer_tensors(
+            self.optimizer, under_prefix(tensors, "optimizer."), {"param_groups": groups, "scalars": scalars}
+        )
+        self.pixel_count = tensors["pixel_count"].reshape(()).clone()
+        self.pixel_mean, self.pixel_var = tensors["pixel_mean"].clone(), tensors["pixel_var"].clone()
+
+
 def build_reward_source(
     reward_type: str,
     world_model: WorldModelRewardSettings | None = None,
     action_ids: list[int] | None = None,
     image_size: int | None = None,
+    device: str | torch.device = "cpu",
 ) -> RewardSource:
     """`world_model` settings, the game's action vocabulary ids and frame size: reward_type world_model only."""
     if reward_type == "world_model":
         if world_model is None or action_ids is None or image_size is None:
             raise UserError("reward.type world_model needs a world_model_dpath (a GenieRedux-G checkpoint)")
         return WorldModelUncertaintyReward(world_model, action_ids, image_size)
+    if reward_type == "rnd":
+        if image_size is None:
+            raise UserError("reward.type rnd needs the frame size (collection.image_size)")
+        return RandomNetworkDistillationReward(image_size, device)
     sources = {"env": EnvReward, "none": NoReward}
     if reward_type not in sources:
         raise UserError(f"unknown reward.type '{reward_type}'; choose one of: {', '.join(REWARD_TYPES)}")

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import torch
 
 from agents.actor_critic import ActorCritic, sample_actions
+from agents.reward_shaping import RewardShaping
 from agents.rewards import RewardSource
+from common.state_files import under_prefix
 from envs.vector import VecEnv
 
 
@@ -22,7 +24,7 @@ class Rollout:
     firsts: torch.Tensor  # bool [T+1, N]: frame t starts an episode
     actions: torch.Tensor  # int64 [T, N]
     rewards: torch.Tensor  # float [T, N], the reward source's, times reward.scale
-    dones: torch.Tensor  # bool [T, N]: step t ended the episode
+    dones: torch.Tensor  # bool [T, N]: step t ended the episode (all False for non-episodic returns)
     log_probs: torch.Tensor  # float [T, N], behaviour log-probability of the action taken
     values: torch.Tensor  # float [T+1, N] at collection time
     states_h: torch.Tensor  # float [T, N, H], LSTM state before frame t
@@ -81,10 +83,20 @@ class Collector:
     """Runs the policy in a VecEnv, `num_steps` steps per env per call; carries episodes across calls."""
 
     def __init__(
-        self, vec_env: VecEnv, reward_source: RewardSource, num_steps: int, reward_scale: float
+        self,
+        vec_env: VecEnv,
+        reward_source: RewardSource,
+        num_steps: int,
+        reward_scale: float,
+        shaping: RewardShaping | None = None,
+        is_episodic: bool = True,
     ) -> None:
+        """shaping: what training sees of the reward (agents/reward_shaping.py); is_episodic False: the
+        episode ends returns see are none (the return runs on across episodes)."""
         self.vec_env, self.reward_source = vec_env, reward_source
         self.num_steps, self.reward_scale = num_steps, reward_scale
+        self.shaping = shaping or RewardShaping(vec_env.num_envs, normalize=False, center=False, gamma=1.0)
+        self.is_episodic = is_episodic
         num_envs = vec_env.num_envs
         self.frames = torch.from_numpy(vec_env.reset())  # uint8 [N, S, S, 3]
         reward_source.reset(self.frames.numpy())
@@ -120,8 +132,8 @@ class Collector:
             values.append(value.float().cpu())
             actions.append(action)
             log_probs.append(probs.gather(1, action[:, None]).squeeze(1).log())
-            rewards.append(reward * self.reward_scale)
-            dones.append(done)
+            rewards.append(self.shaping(reward) * self.reward_scale)
+            dones.append(done if self.is_episodic else torch.zeros_like(done))  # the ends returns see
             frames.append(self.frames)
             firsts.append(done)
         _, last_value, _ = model.step(
@@ -168,6 +180,8 @@ class Collector:
         }
         if self.state is not None:
             tensors |= {"state_h": self.state[0], "state_c": self.state[1]}
+        tensors |= {f"shaping.{name}": tensor for name, tensor in self.shaping.state_tensors().items()}
+        tensors |= {f"reward.{name}": tensor for name, tensor in self.reward_source.state_tensors().items()}
         return {name: tensor.contiguous() for name, tensor in tensors.items()}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -176,3 +190,6 @@ class Collector:
         self.lengths = tensors["lengths"]
         if "state_h" in tensors:
             self.state = (tensors["state_h"], tensors["state_c"])
+        if under_prefix(tensors, "shaping."):  # a run saved before reward shaping existed has none
+            self.shaping.load_state_tensors(under_prefix(tensors, "shaping."))
+        self.reward_source.load_state_tensors(under_prefix(tensors, "reward."))

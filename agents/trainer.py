@@ -29,6 +29,7 @@ from agents.checkpoint import read_tensors, resume_checkpoint, write_checkpoint
 from agents.config import AgentTrainConfig, upgrade_saved_config
 from agents.losses import ALGORITHMS, sequence_loss
 from agents.returns import advantages as gae
+from agents.reward_shaping import RewardShaping
 from agents.rewards import RewardSource, WorldModelRewardSettings, build_reward_source
 from agents.rollout import Collector, Rollout, cut_sequences
 from common.atomic import atomic_write_text
@@ -81,7 +82,7 @@ def reward_source_for(
             config.world_model_dpath, steps.n_preds, steps.context_frames, str(device)
         )
     image_size = config.collection.image_size
-    return build_reward_source(config.reward.type, settings, action_ids(action_names), image_size)
+    return build_reward_source(config.reward.type, settings, action_ids(action_names), image_size, device)
 
 
 def epsilon_at(config: AgentTrainConfig, epoch: int) -> float:
@@ -111,8 +112,10 @@ class AgentTrainer:
         optimizer = torch.optim.Adam(model.parameters(), lr=config.actor_critic.learning_rate, eps=1e-5)
         self.model, self.optimizer = self.fabric.setup(model, optimizer)
         self.model.mark_forward_method("step")
-        self.collector = Collector(self.vec_env, self.build_reward(),
-                                   steps.num_steps, steps.reward_scale)  # fmt: skip
+        reward = config.reward
+        shaping = RewardShaping(steps.num_envs, reward.normalize, reward.center, config.actor_critic.gamma)
+        self.collector = Collector(self.vec_env, self.build_reward(), steps.num_steps, steps.reward_scale,
+                                   shaping, reward.episodic)  # fmt: skip
         self.generator = torch.Generator().manual_seed(common.seed)  # actions and minibatch order
         self.epoch, self.env_steps, self.wall_s = 0, 0, 0.0
         self.best_score: float | None = None

@@ -45,6 +45,11 @@ def read_yaml(fpath: str | Path) -> Any:
         raise ValueError(f"{fpath} is missing or unreadable ({error.strerror})") from None
 
 
+def under_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries named `prefix...`, with the prefix taken off (one part of a file several parts share)."""
+    return {name.removeprefix(prefix): t for name, t in tensors.items() if name.startswith(prefix)}
+
+
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """An optimizer's state_dict split into tensors (safetensors) and JSON (param groups, scalars)."""
     state_dict = optimizer.state_dict()

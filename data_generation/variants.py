@@ -4,7 +4,8 @@ A policy picks a *local* action index (the env's Discrete(n)); the generator map
 vocabulary through `env.action_ids`. All randomness comes from the `rng` the generator passes in,
 which is seeded per episode, so a recording is reproducible whatever worker runs it.
 `random` is the datasets' random agent; `policy` plays a trained actor-critic checkpoint (the CoinRun
-task agent); `auto_explore` is the same under the paper's name (an `auto_explore train` run folder).
+task agent); `auto_explore` is the same under the paper's name (an `auto_explore train` run folder);
+`rooms_tour` is the scripted player of the rooms game that visits every room (its test sets).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from agents.policy import Policy
 from common.errors import UserError
 
-VARIANTS = ("random", "policy", "auto_explore")
+VARIANTS = ("random", "policy", "auto_explore", "rooms_tour")
 # the config's `agent:` keys keep the papers' names; the policies' arguments say what they hold
 CONFIG_KEY_ARGUMENTS = {"gamma": "random_action_prob"}
 
@@ -28,6 +29,10 @@ def policy_class(variant: str) -> type[Policy]:
         from agents.random_policy import RandomPolicy
 
         return RandomPolicy
+    if variant == "rooms_tour":
+        from agents.rooms_tour import RoomsTourPolicy
+
+        return RoomsTourPolicy
     # imported on use: the trained policy needs torch (~1 s to import), which a random agent's
     # recording (every generate worker process) does without
     from agents.trained_policy import TrainedPolicy

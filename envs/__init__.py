@@ -4,7 +4,7 @@ the synthetic games; `make_vec_env(...)` for many episodes at once (actor-critic
 from __future__ import annotations
 
 from envs.base import OBSERVATION_IS_RESET, GameEnv
-from envs.names import COINRUN, SYNTHETIC_BLOCK, SYNTHETIC_CUE
+from envs.names import COINRUN, SYNTHETIC_BLOCK, SYNTHETIC_CUE, SYNTHETIC_GAMES, SYNTHETIC_ROOMS
 from envs.vector import ProcessVecEnv, SerialVecEnv, VecEnv, VecStep
 
 
@@ -17,7 +17,7 @@ def make_env(
     levels: tuple[int, int] | None = None,
 ) -> GameEnv:
     """A GameEnv for a stable-retro game (any spelling: 'Pong-Atari2600', 'Pong-Atari2600-v0'),
-    'coinrun', 'synthetic-block' or 'synthetic-cue'. `levels` = (start, count): CoinRun only, the
+    'coinrun', 'synthetic-block', 'synthetic-cue' or 'synthetic-rooms'. `levels` = (start, count): CoinRun only, the
     level range episode seeds map into (envs/coinrun.py LEVEL_RANGES)."""
     name = env_name.lower()
     if levels is not None and name != COINRUN:
@@ -34,6 +34,10 @@ def make_env(
         from envs.synthetic import CueGameEnv
 
         return CueGameEnv(image_size, frame_skip, sticky_action_prob, seed)
+    if name == SYNTHETIC_ROOMS:
+        from envs.rooms import RoomsEnv
+
+        return RoomsEnv(image_size, frame_skip, sticky_action_prob, seed)
     from envs.retro import RetroGameEnv
 
     return RetroGameEnv(env_name, image_size, frame_skip, sticky_action_prob, seed)
@@ -77,7 +81,7 @@ def make_vec_env(
         }
         for i in range(num_envs)
     ]
-    is_retro = any(game.lower() not in (SYNTHETIC_BLOCK, SYNTHETIC_CUE) for game in games)
+    is_retro = any(game.lower() not in SYNTHETIC_GAMES for game in games)
     if use_processes is None:
         use_processes = is_retro
     if is_retro and not use_processes:

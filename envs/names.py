@@ -17,7 +17,9 @@ _VERSION_SUFFIX = re.compile(r"-v\d+$")
 COINRUN = "coinrun"
 SYNTHETIC_BLOCK = "synthetic-block"  # envs/synthetic.py
 SYNTHETIC_CUE = "synthetic-cue"  # envs/synthetic.py: a contextual bandit for agent tests
-NON_RETRO_GAMES = (COINRUN, SYNTHETIC_BLOCK, SYNTHETIC_CUE)  # games that are not stable-retro integrations
+SYNTHETIC_ROOMS = "synthetic-rooms"  # envs/rooms.py: rooms behind narrow doors, made to test exploration
+SYNTHETIC_GAMES = (SYNTHETIC_BLOCK, SYNTHETIC_CUE, SYNTHETIC_ROOMS)
+NON_RETRO_GAMES = (COINRUN, *SYNTHETIC_GAMES)  # games that are not stable-retro integrations
 
 
 def game_key(name: str) -> str:

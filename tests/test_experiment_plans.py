@@ -130,7 +130,7 @@ def test_agent_data_keeps_finished_runs_and_reuses_only_finished_ones(tmp_path):
 
 
 def test_roc_auc_of_a_novelty_signal():
-    from experiments.uncertainty_novelty import roc_auc
+    from agents.novelty import roc_auc
 
     novel = np.array([True, True, False, False])
     assert roc_auc(np.array([0.9, 0.8, 0.1, 0.2]), novel) == 1.0  # every novel frame above every familiar one
@@ -143,13 +143,13 @@ def test_roc_auc_of_a_novelty_signal():
 @pytest.mark.slow
 def test_uncertainty_novelty_scores_every_step_after_the_context(tiny_world_model_dpath):
     pytest.importorskip("stable_retro")
+    from agents.novelty import measure_novelty
     from agents.rewards import WorldModelRewardSettings
-    from experiments.uncertainty_novelty import measure_game
 
     settings = WorldModelRewardSettings(
         str(tiny_world_model_dpath), n_preds=1, context_frames=5, device="cpu"
     )
-    row = measure_game(
+    row = measure_novelty(
         "MontezumaRevenge-Atari2600", settings, 16, 4, max_episode_steps=20, num_steps=30, seed=0
     )
     assert row["episodes"] == 2 and row["scored_steps"] == (20 - 4) + (10 - 4)  # C - 1 unscored steps each

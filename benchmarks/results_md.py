@@ -18,6 +18,18 @@ RESULTS_MD_FPATH = BENCH_DPATH / "RESULTS.md"
 DOCS_DPATH = BENCH_DPATH.parent / "docs"  # a benchmark that owns a doc's results block copies it there
 
 
+def render_block(record: dict[str, Any]) -> str:
+    """A results JSON (what `publish` wrote) -> its RESULTS.md block: the block is always regenerable."""
+    name, notes = record["benchmark"], record.get("notes", "")
+    return (
+        f"<!-- bench:{name} -->\n## {name}\n\n"
+        f"device: {record['device']} · commit {record['commit']} · {record['date']}\n\n"
+        f"{markdown_table(record['rows'], record.get('columns'))}"
+        + (f"\n{notes.strip()}\n" if notes.strip() else "")
+        + f"<!-- /bench:{name} -->\n"
+    )
+
+
 def publish(name: str, rows: list[dict[str, Any]], notes: str = "") -> str:
     """Print and persist one benchmark's rows; replaces that benchmark's previous block in RESULTS.md."""
     stamp = {
@@ -26,14 +38,10 @@ def publish(name: str, rows: list[dict[str, Any]], notes: str = "") -> str:
         "commit": git_commit(),
         "date": dt.date.today().isoformat(),
     }
-    atomic_write_json(BENCH_DPATH / "results" / f"{name}.json", {**stamp, "rows": rows, "notes": notes})
-    block = (
-        f"<!-- bench:{name} -->\n## {name}\n\n"
-        f"device: {stamp['device']} · commit {stamp['commit']} · {stamp['date']}\n\n"
-        f"{markdown_table(rows)}"
-        + (f"\n{notes.strip()}\n" if notes.strip() else "")
-        + f"<!-- /bench:{name} -->\n"
-    )
+    # the JSON keeps keys sorted: the table's column order is recorded beside the rows
+    record = {**stamp, "columns": list(rows[0]) if rows else [], "rows": rows, "notes": notes}
+    atomic_write_json(BENCH_DPATH / "results" / f"{name}.json", record)
+    block = render_block(record)
     text = (
         RESULTS_MD_FPATH.read_text()
         if RESULTS_MD_FPATH.exists()
@@ -50,10 +58,14 @@ def publish(name: str, rows: list[dict[str, Any]], notes: str = "") -> str:
     return block
 
 
+def mirror_body(name: str, block: str) -> str:
+    """What a doc shows of a block: it without its markers and heading."""
+    return block.split("\n", 1)[1].rsplit("<!--", 1)[0].replace(f"## {name}\n", "")
+
+
 def mirror_into_doc(doc_fpath: Path, name: str, block: str) -> None:
-    """Copy a block `record` returned into a doc, between `<!-- results:NAME -->` markers (if it has them)."""
-    body = block.split("\n", 1)[1].rsplit("<!--", 1)[0].replace(f"## {name}\n", "")
-    replace_between_markers(doc_fpath, name, body)
+    """Copy a block `publish` returned into a doc, between `<!-- results:NAME -->` markers (if it has them)."""
+    replace_between_markers(doc_fpath, name, mirror_body(name, block))
 
 
 __all__ = ["device_description", "markdown_table", "mirror_into_doc", "publish"]

@@ -60,10 +60,11 @@ def fmt(value: Any, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
+def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """Rows as a markdown table; `columns` (default: the first row's keys in order) picks and orders them."""
     if not rows:
         return "(no rows)\n"
-    columns = list(rows[0].keys())
+    columns = columns or list(rows[0].keys())
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         cells = [f"{row.get(c):.4g}" if isinstance(row.get(c), float) else str(row.get(c)) for c in columns]

@@ -235,7 +235,7 @@ def markdown(report: dict[str, Any]) -> str:
     budget, stores = report["budget"], report["figures"]["stores"]
     store_lines = "\n".join(
         f"| {name} | {s['episodes']} | {s['frames']} | {s['mean_episode_frames']} |"
-        for name, s in stores.items()
+        for name, s in ((name, stores[name]) for name in (*TRAIN_SETS, *TEST_SETS))  # JSON keeps keys sorted
     )
     return (
         "# Random-agent vs trained-agent data (NeurIPS case study, CoinRun)\n\n"

@@ -298,7 +298,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "| store | episodes | frames | mean frames per episode |", "|---|---|---|---|"]
     lines += [
         f"| {name} | {s['episodes']} | {s['frames']} | {s['mean_episode_frames']} |"
-        for name, s in figures["stores"].items()
+        for name, s in (
+            (name, figures["stores"][name]) for name in (*TRAIN_SETS, TEST_SET)
+        )  # JSON keeps keys sorted
     ]
     return "\n".join(lines) + "\n"
 

@@ -347,7 +347,8 @@ def markdown(report: dict[str, Any]) -> str:
         "# Controllability on the synthetic block game",
         "",
         f"Written by `python experiments/controllability.py {report['argv']}` on {report['date']}, "
-        f"commit {report['commit']}, {report['machine']}, {report.get('device', '')}.",
+        f"commit {report['commit']}, {report['machine']}"
+        + (f", {report['device']}." if "device" in report else "."),
         "",
         f"Budget: {json.dumps(report['budget'])}; wall seconds per stage: {json.dumps(report['seconds'])}.",
         f"Tokenizer: {json.dumps({k: round(v, 3) for k, v in report['tokenizer'].items()})}.",

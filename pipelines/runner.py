@@ -44,7 +44,10 @@ class CommandRunner:
         return f"python {f'-m {module}' if module else 'run.py'} {shlex.join(args)}"
 
     def run(self, args: list[str], tag: str = "main", module: str | None = None) -> float:
-        """`python run.py ARGS` (or `python -m MODULE ARGS`) -> wall seconds; a failure raises UserError."""
+        """`python run.py ARGS` (or `python -m MODULE ARGS`; in a chain, args ["-m", MODULE, ...]) -> wall
+        seconds; a failure raises UserError."""
+        if module is None and args[:1] == ["-m"]:
+            module, args = args[1], args[2:]
         line = self.command_line(args, module)
         with self._lock:
             self.commands.append(line)

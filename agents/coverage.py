@@ -129,6 +129,7 @@ def coverage_rows(run_dpath: Path, games: list[str], num_steps: int, seed: int =
             trained = TrainedPolicy.from_options(
                 num_actions, str(run_dpath), DATA_RANDOM_ACTION_PROB, DATA_TEMPERATURE
             )
+            env.reset(seed=seed)  # the game's coverage keys exist once an episode runs
             clock = clock_bytes(env, num_actions, seed=1) if "ram" in env.coverage_keys() else None
             label = "auto_explore" if config.reward.type == "world_model" else "trained"
             agents = {"random": RandomPolicy(num_actions),

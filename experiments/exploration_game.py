@@ -17,9 +17,9 @@ through the launcher (pipelines/runner.py), as a user would:
 4. their coverage (`python -m agents.coverage`): distinct rooms and (room, cell) states per 10 k env
    steps, beside the random agent's;
 5. whether the world model's reward tells unseen frames from seen ones (ROC AUC, agents/novelty.py);
-6. episodes recorded by the AutoExplore variant that covered most rooms and by the random agent (same
-   seeds), the same two-stage fine-tune of the world model on each (tokenizer, then dynamics), and both
-   evaluated on the tour's test set.
+6. episodes recorded by the AutoExplore variant that covered most rooms and by the random agent (as many
+   frames or more), the same two-stage fine-tune of the world model on each (tokenizer, then dynamics),
+   both evaluated on the tour's test set.
 Results: experiments/results/exploration_game.{json,md} (date, commit, machine, budget, commands) and the
 tables in docs/auto_explore.md between its `results:exploration_game` markers. Rerunning resumes.
 """
@@ -139,19 +139,18 @@ def agent_chain(out: Path, budget: Budget, variant: str, seed: int) -> list[list
 
 
 def coverage_summary(out: Path, budget: Budget) -> list[dict[str, Any]]:
-    """One row per agent (each variant over its seeds; the random agent from every count): rooms and
-    (room, cell) states per 10 k env steps, mean and per seed."""
+    """One row per agent, each over its seeds (the random agent plays the same seeds in every count, so
+    once): distinct rooms reached within the budget, (room, cell) states per 10 k env steps."""
     per_agent: dict[str, list[dict[str, Any]]] = {}
     for variant in VARIANTS:
         for seed in budget.seeds:
-            rows = json.loads(coverage_fpath(out, variant, seed).read_text())["rows"]
-            random_row, trained_row = rows
-            per_agent.setdefault("random", []).append(random_row)
+            random_row, trained_row = json.loads(coverage_fpath(out, variant, seed).read_text())["rows"]
+            per_agent["random"] = [random_row]
             per_agent.setdefault(variant, []).append(trained_row)
     summary = []
     for agent, rows in per_agent.items():
-        rooms = [row["distinct_region_per_10k"] for row in rows]
-        states = [row["distinct_region_position_per_10k"] for row in rows]
+        rooms = [round(row["distinct_region_per_10k"] * row["env_steps"] / 10_000) for row in rows]
+        states = [round(row["distinct_region_position_per_10k"]) for row in rows]
         lengths = [row["env_steps"] / max(1, row["episodes"]) for row in rows]
         summary.append({"agent": agent, "runs": len(rows), "rooms": sum(rooms) / len(rooms), "rooms_per_run": rooms,
                         "states": sum(states) / len(states), "states_per_run": states,
@@ -167,14 +166,23 @@ def best_auto_explore(summary: list[dict[str, Any]], budget: Budget) -> tuple[st
     return variant, budget.seeds[max(range(len(per_run)), key=per_run.__getitem__)]
 
 
-def data_commands(out: Path, budget: Budget, variant: str, seed: int) -> list[list[str]]:
+def record_agent_data(runner: CommandRunner, out: Path, budget: Budget, variant: str, seed: int) -> None:
+    """Episodes by the AutoExplore agent, then at least as many frames by the random agent (same seeds
+    first; the random agent's episodes are shorter, so it plays more of them)."""
     data = out / "datasets" / "synthetic"
-    common = [f"config={DATA}", f"n_sessions={budget.data_sessions}", "seed=3"]
-    return [
-        ["generate", *common, f"output_dpath={data / 'random_data'}"],
-        ["generate", *common, "variant=auto_explore", f"agent.checkpoint_dpath={agent_dpath(out, variant, seed)}",
-         f"output_dpath={data / 'explore_data'}"],
-    ]  # fmt: skip
+    explore = ["generate", "config=synthetic/rooms_explore", f"n_sessions={budget.data_sessions}", "seed=3",
+               f"agent.checkpoint_dpath={agent_dpath(out, variant, seed)}", f"output_dpath={data / 'explore_data'}"]  # fmt: skip
+    runner.run(explore, "data")
+    frames, sessions = store_totals(data / "explore_data")["frames"], budget.data_sessions
+    while True:
+        runner.run(["generate", f"config={DATA}", f"n_sessions={sessions}", "seed=3",
+                    f"output_dpath={data / 'random_data'}"], "data")  # fmt: skip
+        random = store_totals(data / "random_data")
+        if random["frames"] >= frames:
+            return
+        sessions = (
+            int(sessions * frames / max(1, random["frames"])) + 1
+        )  # a rerun keeps the episodes recorded
 
 
 def eval_command(out: Path, budget: Budget, model: Path, name: str) -> list[str]:
@@ -230,13 +238,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"{budget['num_envs']} envs x {budget['steps_per_epoch']} steps, seeds {budget['seeds']}; coverage "
         f"{budget['coverage_steps']} env steps per agent (the data settings: gamma 0.15, temperature 1).",
         "",
-        "## Coverage per 10 k env steps (of 6 rooms)",
+        f"## Coverage in {budget['coverage_steps']} env steps (of 6 rooms)",
         "",
-        "| agent | rooms (mean) | rooms per seed | (room, cell) states | states per seed | mean episode length | rooms vs random |",
+        "| agent | rooms reached (mean) | per seed | (room, cell) states per 10 k | per seed | mean episode length | rooms vs random |",
         "|---|---|---|---|---|---|---|",
         *(
             f"| {row['agent']} | {row['rooms']:.1f} | {row['rooms_per_run']} | {row['states']:.0f} | "
-            f"{[round(s) for s in row['states_per_run']]} | {row['mean_episode_length']:.0f} | "
+            f"{row['states_per_run']} | {row['mean_episode_length']:.0f} | "
             f"{row['rooms'] / max(random['rooms'], 1e-9):.2f}x |"
             for row in figures["coverage"]
         ),
@@ -300,8 +308,7 @@ def main(argv: list[str]) -> int:
     )
     coverage = coverage_summary(out, budget)
     variant, seed = best_auto_explore(coverage, budget)
-    for command in data_commands(out, budget, variant, seed):
-        runner.run(command, "data")
+    record_agent_data(runner, out, budget, variant, seed)
     runner.run_chains(
         {arm: finetune_chain(out, budget, arm) for arm in ("random_data", "explore_data")}, budget.jobs
     )

@@ -40,6 +40,26 @@ def write_tiny_play_store(
     return root_dpath
 
 
+AGENT_CONFIG_FPATH = Path(__file__).resolve().parent.parent / "agents" / "configs" / "train" / "coinrun.yaml"
+
+
+def agent_config(run_dpath: Path, values: dict) -> object:
+    """The CoinRun agent config with `values` ({'dotted.key': value}) set, parsed (agents/config.py)."""
+    import yaml
+
+    from agents.config import parse_config
+
+    tree = yaml.safe_load(AGENT_CONFIG_FPATH.read_text())
+    for key, value in values.items():
+        *sections, name = key.split(".")
+        section = tree
+        for part in sections:
+            section = section[part]
+        section[name] = value
+    tree["run_dpath"] = str(run_dpath)
+    return parse_config(tree)
+
+
 @pytest.fixture(scope="session")
 def tiny_play_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_play_store(tmp_path_factory.mktemp("play_store"))

@@ -16,13 +16,13 @@ from agents.returns import advantages, lambda_returns
 from agents.rollout import cut_sequences
 from agents.trainer import AgentTrainer
 from common.errors import UserError
+from tests.conftest import agent_config
 
 CONFIG_FPATH = Path(__file__).resolve().parent.parent / "agents" / "configs" / "train" / "coinrun.yaml"
 
 
 def tiny_config(run_dpath: Path, **overrides) -> object:
     """The CoinRun config shrunk to a few seconds; overrides as {'dotted.key': value}."""
-    values = yaml.safe_load(CONFIG_FPATH.read_text())
     tiny = {
         "collection.games": ["synthetic-cue"], "collection.train.config.num_envs": 8, "collection.image_size": 16,
         "collection.levels": None, "agent.size": "tiny", "collection.train.config.num_steps": 16,
@@ -30,14 +30,7 @@ def tiny_config(run_dpath: Path, **overrides) -> object:
         "training.actor_critic.learning_rate": 0.003, "training.actor_critic.gamma": 0.9, "checkpoint.every": 1,
         "checkpoint.best_window": 16, "common.epochs": 2, "common.seed": 0,
     }  # fmt: skip
-    for key, value in {**tiny, **overrides}.items():
-        *sections, name = key.split(".")
-        section = values
-        for part in sections:
-            section = section[part]
-        section[name] = value
-    values["run_dpath"] = str(run_dpath)
-    return parse_config(values)
+    return agent_config(run_dpath, {**tiny, **overrides})
 
 
 def test_lambda_returns_match_hand_computation():

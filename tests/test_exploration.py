@@ -8,16 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from agents.config import parse_config
-
-CONFIG_FPATH = Path(__file__).resolve().parent.parent / "agents" / "configs" / "train" / "coinrun.yaml"
+from tests.conftest import agent_config
 
 
 def rooms_config(run_dpath: Path, **overrides) -> object:
     """The agent config on the rooms game, a few seconds of training; overrides as {'dotted.key': value}."""
-    values = yaml.safe_load(CONFIG_FPATH.read_text())
     tiny = {
         "collection.games": ["synthetic-rooms"], "collection.levels": None, "collection.image_size": 32,
         "collection.max_episode_steps": 50, "collection.train.config.num_envs": 4,
@@ -25,14 +21,7 @@ def rooms_config(run_dpath: Path, **overrides) -> object:
         "training.actor_critic.batch_size": 8, "checkpoint.every": 1, "checkpoint.best_window": 4,
         "common.epochs": 2, "common.seed": 0, "reward.type": "rnd",
     }  # fmt: skip
-    for key, value in {**tiny, **overrides}.items():
-        *sections, name = key.split(".")
-        section = values
-        for part in sections:
-            section = section[part]
-        section[name] = value
-    values["run_dpath"] = str(run_dpath)
-    return parse_config(values)
+    return agent_config(run_dpath, {**tiny, **overrides})
 
 
 def test_the_rooms_game_keeps_a_random_agent_in_its_first_room():

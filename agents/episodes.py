@@ -16,7 +16,7 @@ import numpy as np
 
 from agents.policy import Policy
 from common.seeds import episode_seed
-from envs import GameEnv
+from envs import OBSERVATION_IS_RESET, GameEnv
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,12 @@ def play_episodes(
             if num_steps is not None and total >= num_steps:
                 return
             action = policy.act(observation if policy.uses_observation else None, rng)
-            next_observation, reward, terminated, truncated, _ = env.step(action)
+            next_observation, reward, terminated, truncated, info = env.step(action)
             total += 1
             is_cut = max_episode_steps is not None and t + 1 >= max_episode_steps
-            is_end = terminated or truncated or is_cut or (num_steps is not None and total >= num_steps)
+            # procgen restarts by itself: a frame of the next episode ends this one, as in recording
+            is_over = terminated or truncated or bool(info.get(OBSERVATION_IS_RESET))
+            is_end = is_over or is_cut or (num_steps is not None and total >= num_steps)
             yield Transition(index, t, observation, action, float(reward), next_observation, is_end)
             if is_end:
                 break

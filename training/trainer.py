@@ -29,7 +29,7 @@ from models.checkpoint import (
 from models.tokenizer import VideoTokenizer
 from training import checkpointing as ckpt
 from training.checkpointing import TrainerState
-from training.data_setup import build_datasets, build_val_loader, train_epoch_order
+from training.data_setup import build_datasets, build_val_loader, train_epoch_order, training_action_names
 from training.data_stream import build_train_loader
 from training.evaluation.protocol import EnvTable
 from training.evaluation.settings import EvalSettings
@@ -80,7 +80,8 @@ class Trainer:
     def setup(self) -> None:
         tc, accelerator = self.train_cfg, self.accelerator
         torch.manual_seed(tc.seed)  # same initial weights on every process
-        model = build_training_model(self.cfg)
+        action_names = training_action_names(tc) if self.cfg.kind == "genie_redux_guided" else None
+        model = build_training_model(self.cfg, action_names)
         resume_dpath = self.find_resume_checkpoint()
         if resume_dpath is not None:
             load_weights(model, step_model_dpath(resume_dpath))

@@ -36,6 +36,18 @@ STACKS: dict[str, Stack] = {
         "record game play into an episode store",
         "python run.py generate config=retro_act/pretrain n_sessions=2 n_steps_max=100",
     ),
+    "import": Stack(
+        "data_generation.importer",
+        (),
+        "your own recordings (videos or frame images + actions, a Minari dataset) into an episode store",
+        "python run.py import source_dpath=my_recordings output_dpath=datasets/my_game",
+    ),
+    "export": Stack(
+        "data_generation.export",
+        (),
+        "a store's episodes as mp4 videos, each with its actions beside it (what import reads back)",
+        "python run.py export store_dpath=datasets/synthetic/block output_dpath=videos/block",
+    ),
     "genie_redux": Stack(
         "training.cli",
         ("train", "eval"),

@@ -216,8 +216,6 @@ def _unknown_keys(config_dpath: Path, name: str, overrides: list[str]) -> str:
 def resolve_relative_paths(cfg: DictConfig, base_dpath: Path) -> None:
     """Make every `*_dpath`/`*_fpath` string absolute against `base_dpath` (the user's cwd), in place."""
     for key in list(cfg.keys()):
-        if OmegaConf.is_missing(cfg, key):
-            continue  # a mandatory value (???) not given: the stack names it when it reads it
         value = cfg[key]
         if isinstance(value, DictConfig):
             resolve_relative_paths(value, base_dpath)

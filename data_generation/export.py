@@ -11,7 +11,6 @@ import io
 import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from common.atomic import atomic_write_text
@@ -51,7 +50,7 @@ def chosen_episodes(
 def main(mode: str | None, args: list[str]) -> int:
     cfg = compose_config(CONFIG_DPATH, DEFAULT_CONFIG, args)
     for key in ("store_dpath", "output_dpath"):
-        if OmegaConf.is_missing(cfg, key):
+        if cfg[key] is None:
             raise UserError(f"{key}= is required (python run.py export --help)")
     if int(cfg.scale) < 1 or float(cfg.fps) <= 0:
         raise UserError(f"scale must be >= 1 and fps > 0 (got scale={cfg.scale}, fps={cfg.fps})")

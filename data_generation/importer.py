@@ -189,7 +189,7 @@ def main(mode: str | None, args: list[str]) -> int:
             f"format={cfg.format} is not one of {', '.join(SOURCES)} (config=videos or config=minari)"
         )
     for key in ("output_dpath", "source_dpath") if cfg.format == "videos" else ("output_dpath",):
-        if OmegaConf.is_missing(cfg, key):
+        if cfg[key] is None:
             raise UserError(f"{key}= is required (python run.py import --help)")
     image_size = check_image_size(cfg.image_size)
     check_model_frame_size(image_size)

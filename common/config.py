@@ -6,9 +6,11 @@ value is made absolute against the directory the user ran from, so relative path
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -24,6 +26,34 @@ RENAMED_KEYS = {
     "eval.model_fpath": "eval.model_dpath",
 }
 HELP_FLAGS = ("-h", "--help", "help")
+HYDRA_HELP = (
+    "Hydra's conventions: -m key=a,b sweeps (one job per combination; hydra/launcher=submitit_slurm or "
+    "submitit_local runs them as array jobs), --cfg job prints the composed config."
+)
+# Set while `composed_config` asks a stack for its config: compose_config then stops the stack there.
+_STOP_AFTER_COMPOSE = contextvars.ContextVar("stop_after_compose", default=False)
+
+
+class ComposedConfig(BaseException):  # noqa: N818 (not an error: it carries the config out of the stack)
+    """Raised by compose_config under `composed_config`, carrying the config out before the stack uses it.
+    A BaseException, so that a stack's `except Exception` cannot swallow it."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        super().__init__("composed")
+        self.cfg = cfg
+
+
+def composed_config(run_stack: Callable[[list[str]], object], args: list[str]) -> DictConfig | None:
+    """The config `run_stack(args)` would compose, without running the stack past that point (every stack
+    composes its config before it does anything); None for a stack that composes none."""
+    token = _STOP_AFTER_COMPOSE.set(True)
+    try:
+        run_stack(args)
+    except ComposedConfig as composed:
+        return composed.cfg
+    finally:
+        _STOP_AFTER_COMPOSE.reset(token)
+    return None
 
 
 def config_help(config_dpath: Path, name: str) -> str:
@@ -38,7 +68,7 @@ def config_help(config_dpath: Path, name: str) -> str:
         ]
     for partial in sorted(config_dpath.glob("_*.yaml")):
         lines += ["", f"# --- {partial.name} (shared keys) ---", partial.read_text().rstrip()]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", HYDRA_HELP])
 
 
 def split_config_override(overrides: list[str], default_name: str) -> tuple[str, list[str]]:
@@ -130,6 +160,8 @@ def compose_config(
         check_override_types(_compose(config_dpath, name, []), cfg, rest)
     resolve_relative_paths(cfg, Path(os.getcwd()))
     OmegaConf.set_struct(cfg, True)
+    if _STOP_AFTER_COMPOSE.get():
+        raise ComposedConfig(cfg)
     return cfg
 
 

@@ -11,7 +11,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 
-from common.config import HELP_FLAGS
+from common.config import HELP_FLAGS, HYDRA_HELP
 from common.errors import UserError
 
 
@@ -21,6 +21,7 @@ class Stack:
     modes: tuple[str, ...]  # empty: the stack takes no mode word
     summary: str
     example: str
+    composes_config: bool = True  # takes Hydra's -m/--multirun, --cfg job and hydra/launcher=
 
 
 STACKS: dict[str, Stack] = {
@@ -35,6 +36,18 @@ STACKS: dict[str, Stack] = {
         (),
         "record game play into an episode store",
         "python run.py generate config=retro_act/pretrain n_sessions=2 n_steps_max=100",
+    ),
+    "import": Stack(
+        "data_generation.importer",
+        (),
+        "your own recordings (videos or frame images + actions, a Minari dataset) into an episode store",
+        "python run.py import source_dpath=my_recordings output_dpath=datasets/my_game",
+    ),
+    "export": Stack(
+        "data_generation.export",
+        (),
+        "a store's episodes as mp4 videos, each with its actions beside it (what import reads back)",
+        "python run.py export store_dpath=datasets/synthetic/block output_dpath=videos/block",
     ),
     "genie_redux": Stack(
         "training.cli",
@@ -65,18 +78,21 @@ STACKS: dict[str, Stack] = {
         ("import", "list"),
         "import ROMs into stable-retro; list playable RetroAct games",
         "python run.py roms list genre=pl",
+        composes_config=False,
     ),
     "bench": Stack(
         "benchmarks.cli",
         (),
         "run a benchmark and record it in benchmarks/RESULTS.md",
         "python run.py bench recording",
+        composes_config=False,
     ),
     "test": Stack(
         "common.test_runner",
         (),
         "run the test suite (pytest; extra args are passed through)",
         "python run.py test -k store",
+        composes_config=False,
     ),
 }
 
@@ -87,7 +103,11 @@ def usage() -> str:
         modes = f" {'|'.join(stack.modes)}" if stack.modes else ""
         lines.append(f"  {name}{modes:<14} {stack.summary}")
         lines.append(f"      e.g. {stack.example}")
-    lines += ["", "`config=NAME` picks a config; any other key=value overrides it (Hydra syntax)."]
+    lines += [
+        "",
+        "`config=NAME` picks a config; any other key=value overrides it (Hydra syntax).",
+        HYDRA_HELP,
+    ]
     return "\n".join(lines)
 
 
@@ -131,7 +151,17 @@ def main(argv: list[str]) -> int:
         if importlib.util.find_spec(stack.module) is None:
             raise UserError(f"stack '{name}' is not built yet in this version (see the open issues)")
         module = importlib.import_module(stack.module)
-        return int(module.main(mode, rest) or 0)
+
+        def run_stack(args: list[str]) -> int:
+            return int(module.main(mode, args) or 0)
+
+        if stack.composes_config:
+            from common.sweep import run_with_hydra_options, take_hydra_options
+
+            options, rest = take_hydra_options(rest)
+            if options.multirun or options.print_config:
+                return run_with_hydra_options(options, [name, *([mode] if mode else [])], run_stack, rest)
+        return run_stack(rest)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from common.errors import UserError
 from common.seeds import SEED_STRIDE
-from data.actions import ACTION_VOCABULARY
+from data.actions import ACTION_VOCABULARY, FIRST_VOCABULARY_SIZE
 from data.episode_store import CorruptEpisodeError, EpisodeRecord, EpisodeStore
 from data.store_splits import DEFAULT_SPLIT_FRACTIONS, SPLITS, check_fractions, sessions_in_split
 
@@ -155,6 +155,21 @@ class WindowDataset(Dataset):
             "actions": torch.from_numpy(actions),
             "env_id": torch.tensor(self._env_ids[episode], dtype=torch.int64),
         }
+
+
+def game_action_names(store: EpisodeStore, env_names: list[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """Per game of the store (or of `env_names`), its own actions as vocabulary names: the `env_actions` its
+    first episode recorded. Episodes recorded without them (stores from before they were recorded, synthetic
+    test stores) act within the vocabulary's first FIRST_VOCABULARY_SIZE names."""
+    first_episodes: dict[str, EpisodeRecord] = {}
+    for record in store.episodes:
+        if env_names is None or record.env_name in env_names:
+            first_episodes.setdefault(record.env_name, record)
+    names = {}
+    for env_name, record in sorted(first_episodes.items()):
+        recorded = store.header(record.episode_id).info.get("env_actions")
+        names[env_name] = tuple(recorded or ACTION_VOCABULARY[:FIRST_VOCABULARY_SIZE])
+    return names
 
 
 def _select_envs(store: EpisodeStore, env_names: list[str] | None) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data.actions import NUM_ACTIONS
+from data.actions import FIRST_VOCABULARY_SIZE
 
 
 def moving_squares(num_frames: int, image_size: int, seed: int, num_squares: int = 3) -> np.ndarray:
@@ -34,8 +34,8 @@ def moving_squares(num_frames: int, image_size: int, seed: int, num_squares: int
 
 
 def random_actions(num_frames: int, seed: int) -> np.ndarray:
-    """int64 [num_frames - 1] vocabulary ids."""
-    return np.random.default_rng(seed).integers(0, NUM_ACTIONS, size=max(0, num_frames - 1))
+    """int64 [num_frames - 1] vocabulary ids among the first FIRST_VOCABULARY_SIZE (what models are built for)."""
+    return np.random.default_rng(seed).integers(0, FIRST_VOCABULARY_SIZE, size=max(0, num_frames - 1))
 
 
 def write_synthetic_store(

@@ -1,4 +1,5 @@
-"""`python run.py generate config=retro_act/pretrain|control|control_test|coinrun/random|random_test|synthetic/block key=value ...`."""
+"""`python run.py generate config=retro_act/pretrain|control|control_test|coinrun/random|random_test|synthetic/block|
+gymnasium/random key=value ...`; `game=gymnasium:<env id>` records any registered gymnasium env."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from common.config import compose_config
 from common.errors import UserError
 from data_generation.generator import GenerationSpec, run_generation
 from data_generation.selection import GameFilter, Selection, select_games, select_named_games
-from envs.names import NON_RETRO_GAMES
+from envs.names import NON_RETRO_GAMES, gymnasium_env_id, gymnasium_store_name
 
 CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = "retro_act/pretrain"
@@ -49,8 +50,10 @@ def choose_env_names(cfg: DictConfig) -> list[str]:
     """Resolve `game` (+ the RetroAct filters when game=all); prints what was selected and skipped."""
     games = as_names(cfg.game)
     has_filters = all(key in cfg for key in SELECTION_KEYS)
+    gymnasium_ids = [gymnasium_env_id(g) for g in games if gymnasium_env_id(g) is not None]
     others = [g.lower() for g in games if g.lower() in NON_RETRO_GAMES]  # coinrun, synthetic-block
-    retro_games = [g for g in games if g.lower() not in NON_RETRO_GAMES]
+    others += check_gymnasium_envs(cfg, gymnasium_ids)
+    retro_games = [g for g in games if g.lower() not in NON_RETRO_GAMES and gymnasium_env_id(g) is None]
     if not retro_games:
         return others
     if retro_games == ["all"]:
@@ -63,6 +66,26 @@ def choose_env_names(cfg: DictConfig) -> list[str]:
         selection = select_named_games(retro_games, cfg.get("n_envs"))
     report_selection(selection)
     return list(selection.selected) + others
+
+
+def gymnasium_options(cfg: DictConfig) -> tuple[dict[str, Any], tuple[str, ...] | None]:
+    """(keyword arguments for gymnasium.make, the actions' vocabulary names or None) from `gymnasium:`."""
+    make_kwargs = OmegaConf.to_container(cfg.gymnasium.make_kwargs, resolve=True)
+    names = cfg.gymnasium.action_names
+    return dict(make_kwargs), (tuple(as_names(names)) if names is not None else None)
+
+
+def check_gymnasium_envs(cfg: DictConfig, env_ids: list[str]) -> list[str]:
+    """Make each gymnasium env once, here, so that a bad id, action space or action name is one line before
+    any worker starts; prints each with its actions. Returns their store names."""
+    from envs import make_env
+
+    make_kwargs, action_names = gymnasium_options(cfg)
+    for env_id in env_ids:
+        env = make_env(gymnasium_store_name(env_id), 16, make_kwargs=make_kwargs, action_names=action_names)
+        print(f"gymnasium env {env_id} as {env.env_name}: actions {', '.join(env.action_names)}")
+        env.close()
+    return [gymnasium_store_name(env_id) for env_id in env_ids]
 
 
 def report_selection(selection: Selection) -> None:
@@ -93,6 +116,7 @@ def check_model_frame_size(image_size: int) -> None:
 
 def build_spec(cfg: DictConfig, env_names: list[str]) -> GenerationSpec:
     agent_options = OmegaConf.to_container(cfg.agent, resolve=True)
+    make_kwargs, action_names = gymnasium_options(cfg)
     return GenerationSpec(
         env_names=tuple(env_names),
         output_dpath=Path(cfg.output_dpath),
@@ -108,6 +132,8 @@ def build_spec(cfg: DictConfig, env_names: list[str]) -> GenerationSpec:
         levels=tuple(cfg.levels) if cfg.levels is not None else None,
         shard_index=int(cfg.shard_index),
         num_shards=int(cfg.num_shards),
+        gymnasium_make_kwargs=make_kwargs,
+        gymnasium_action_names=action_names,
     )
 
 
@@ -132,7 +158,8 @@ def main(mode: str | None, args: list[str]) -> int:
         raise UserError(f"levels= applies to game=coinrun only (got games {env_names})")
     if not env_names:
         raise UserError(
-            "game= names no game; e.g. game=all, game=Pong-Atari2600, game=coinrun or game=synthetic-block"
+            "game= names no game; e.g. game=all, game=Pong-Atari2600, game=coinrun, game=synthetic-block or "
+            "game=gymnasium:ALE/Pong-v5"
         )
     summary = run_generation(build_spec(cfg, env_names))
     return 1 if summary.failed else 0

@@ -90,6 +90,17 @@ class GenerationSpec:
     levels: tuple[int, int] | None = None  # coinrun: the level range episodes map into
     shard_index: int = 0
     num_shards: int = 1
+    # gymnasium games only: keyword arguments for gymnasium.make, and their actions' vocabulary names
+    gymnasium_make_kwargs: dict[str, Any] | None = None
+    gymnasium_action_names: tuple[str, ...] | None = None
+
+    def env_options(self, env_name: str) -> dict[str, Any]:
+        """The `make_env` keywords beyond the shared ones that `env_name` takes (gymnasium games' own)."""
+        from envs.names import gymnasium_env_id
+
+        if gymnasium_env_id(env_name) is None:
+            return {}
+        return {"make_kwargs": self.gymnasium_make_kwargs, "action_names": self.gymnasium_action_names}
 
     def check(self) -> None:
         """Every setting that can be checked before a lock, a folder or a worker exists; UserError if bad."""

@@ -68,6 +68,7 @@ def _record_items(spec: WorkerSpec, queue: Any, parent_pid: int, writer: Any, wr
                         spec.generation.frame_skip,
                         spec.generation.sticky_action_prob,
                         levels=spec.generation.levels,
+                        **spec.generation.env_options(item.env_name),
                     )
                     agent = build_policy(
                         spec.generation.variant, env.action_space.n, dict(spec.generation.agent_options)

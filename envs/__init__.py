@@ -1,10 +1,18 @@
-"""The one environment layer: `make_env(env_name, image_size, ...)` for stable-retro games, CoinRun and
-the synthetic games; `make_vec_env(...)` for many episodes at once (actor-critic collection)."""
+"""The one environment layer: `make_env(env_name, image_size, ...)` for stable-retro games, CoinRun, the
+synthetic games and any registered gymnasium env (`gymnasium:<env id>`); `make_vec_env(...)` for many
+episodes at once (actor-critic collection)."""
 
 from __future__ import annotations
 
 from envs.base import OBSERVATION_IS_RESET, GameEnv
-from envs.names import COINRUN, SYNTHETIC_BLOCK, SYNTHETIC_CUE, SYNTHETIC_GAMES, SYNTHETIC_ROOMS
+from envs.names import (
+    COINRUN,
+    SYNTHETIC_BLOCK,
+    SYNTHETIC_CUE,
+    SYNTHETIC_GAMES,
+    SYNTHETIC_ROOMS,
+    gymnasium_env_id,
+)
 from envs.vector import ProcessVecEnv, SerialVecEnv, VecEnv, VecStep
 
 
@@ -15,13 +23,26 @@ def make_env(
     sticky_action_prob: float = 0.0,
     seed: int | None = None,
     levels: tuple[int, int] | None = None,
+    make_kwargs: dict | None = None,
+    action_names: list[str] | tuple[str, ...] | None = None,
 ) -> GameEnv:
     """A GameEnv for a stable-retro game (any spelling: 'Pong-Atari2600', 'Pong-Atari2600-v0'),
-    'coinrun', 'synthetic-block', 'synthetic-cue' or 'synthetic-rooms'. `levels` = (start, count): CoinRun only, the
-    level range episode seeds map into (envs/coinrun.py LEVEL_RANGES)."""
+    'coinrun', 'synthetic-block', 'synthetic-cue', 'synthetic-rooms' or a gymnasium env ('gymnasium:ALE/Pong-v5',
+    or its store name 'gymnasium+ALE+Pong-v5'). `levels` = (start, count): CoinRun only, the level range
+    episode seeds map into (envs/coinrun.py LEVEL_RANGES). `make_kwargs` (passed to gymnasium.make) and
+    `action_names` (the env's actions as vocabulary names, for an env that names none): gymnasium only."""
     name = env_name.lower()
     if levels is not None and name != COINRUN:
         raise ValueError(f"levels= applies to coinrun only (got env {env_name!r})")
+    gymnasium_id = gymnasium_env_id(env_name)
+    if gymnasium_id is not None:
+        from envs.gymnasium_env import GymnasiumEnv
+
+        return GymnasiumEnv(
+            gymnasium_id, image_size, frame_skip, sticky_action_prob, seed, make_kwargs, action_names
+        )
+    if make_kwargs or action_names is not None:
+        raise ValueError(f"make_kwargs and action_names apply to gymnasium envs only (got env {env_name!r})")
     if name == COINRUN:
         from envs.coinrun import CoinRunEnv
 
@@ -81,17 +102,17 @@ def make_vec_env(
         }
         for i in range(num_envs)
     ]
-    is_retro = any(game.lower() not in SYNTHETIC_GAMES for game in games)
-    if use_processes is None:
-        use_processes = is_retro
-    if is_retro and not use_processes:
+    retro_games = [g for g in games if g.lower() not in SYNTHETIC_GAMES and gymnasium_env_id(g) is None]
+    if use_processes is None:  # emulators (stable-retro, ALE) step in workers, beside the learner
+        use_processes = any(game.lower() not in SYNTHETIC_GAMES for game in games)
+    if retro_games and not use_processes:
         raise ValueError("stable-retro allows one emulator per process: retro games need use_processes")
     if use_processes:
-        if is_retro:  # fail here, with the import command, rather than in every worker
+        if retro_games:  # fail here, with the import command, rather than in every worker
             from envs.names import resolve_retro_game
             from envs.retro import require_rom
 
-            for game in games:
+            for game in retro_games:
                 require_rom(resolve_retro_game(game))
         return ProcessVecEnv(make_env, env_kwargs, seed, max_episode_steps)
     return SerialVecEnv([make_env(**kwargs) for kwargs in env_kwargs], seed, max_episode_steps)

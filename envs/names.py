@@ -20,6 +20,26 @@ SYNTHETIC_CUE = "synthetic-cue"  # envs/synthetic.py: a contextual bandit for ag
 SYNTHETIC_ROOMS = "synthetic-rooms"  # envs/rooms.py: rooms behind narrow doors, made to test exploration
 SYNTHETIC_GAMES = (SYNTHETIC_BLOCK, SYNTHETIC_CUE, SYNTHETIC_ROOMS)
 NON_RETRO_GAMES = (COINRUN, *SYNTHETIC_GAMES)  # games that are not stable-retro integrations
+# Any registered gymnasium env: `gymnasium:<env id>` on the command line ("gymnasium:ALE/Pong-v5"); stores and
+# episode ids name it `gymnasium+<env id with + for />` ("gymnasium+ALE+Pong-v5"), a name that is a safe
+# file name and maps back to the id (gymnasium ids hold at most one "/" and never a "+").
+GYMNASIUM_PREFIX = "gymnasium:"
+GYMNASIUM_STORE_PREFIX = "gymnasium+"
+
+
+def gymnasium_env_id(name: str) -> str | None:
+    """The gymnasium env id a game name holds ('gymnasium:ALE/Pong-v5' or 'gymnasium+ALE+Pong-v5' ->
+    'ALE/Pong-v5'), None for a name of another kind of game."""
+    for prefix in (GYMNASIUM_PREFIX, GYMNASIUM_STORE_PREFIX):
+        if name.startswith(prefix):
+            env_id = name[len(prefix) :]
+            return env_id.replace("+", "/") if prefix == GYMNASIUM_STORE_PREFIX else env_id
+    return None
+
+
+def gymnasium_store_name(env_id: str) -> str:
+    """'ALE/Pong-v5' -> 'gymnasium+ALE+Pong-v5': how stores, episode ids and seeds name a gymnasium env."""
+    return GYMNASIUM_STORE_PREFIX + env_id.replace("/", "+")
 
 
 def game_key(name: str) -> str:

@@ -2,8 +2,9 @@
 
     <checkpoint>/                    what `save_checkpoint` writes and `load_model` reads
         config.yaml                  format version, kind, preset, every config field of every part,
-                                     and the caller's extra config (step, best metric)
+                                     and the caller's extra config (step, best metric, data, command)
         model.safetensors            all weights, the frozen tokenizer's embedded under `tokenizer.`
+        README.md                    its model card (models/model_card.py), for people and the Hub
     <run>/best_model/, final_model/  the checkpoints a training run leaves (`best_model_dpath`, ...)
     <run>/checkpoints/step_N/model/  the model part of a resumable training step (`step_model_dpath`)
 
@@ -14,6 +15,7 @@ inference. The directory is written with the one atomic scheme of `common/atomic
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,11 @@ import torch
 import yaml
 from torch import nn
 
-from common.atomic import atomic_dpath
+from common.atomic import atomic_dpath, atomic_write_text
 from common.state_files import load_tensors, save_tensors
 from common.yaml_files import YamlFileError, read_yaml_file
 from models.config import DynamicsConfig, LamConfig, TokenizerConfig, make_config, to_dict
+from models.model_card import render_model_card
 from models.presets import KINDS, build_from_configs, model_tokenizer
 
 # 2: time as a relative bias in temporal attention; format-1 weights expect absolute
@@ -32,6 +35,7 @@ from models.presets import KINDS, build_from_configs, model_tokenizer
 FORMAT_VERSION = 2
 CONFIG_FNAME = "config.yaml"
 WEIGHTS_FNAME = "model.safetensors"
+MODEL_CARD_FNAME = "README.md"  # where the Hub (and a person) looks first
 BEST_DNAME = "best_model"  # in a run directory: the checkpoint with the best validation metric
 FINAL_DNAME = "final_model"  # in a run directory: the checkpoint after the last step
 STEP_MODEL_DNAME = "model"  # in a training step directory: its model checkpoint
@@ -43,6 +47,7 @@ KIND_PARTS = {
     "genie_redux_guided": ("tokenizer", "dynamics"),
 }
 DAMAGED_FIX = "retrain it or use another checkpoint"
+HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as the Hugging Face Hub spells repos
 
 
 class CheckpointDamagedError(ValueError):
@@ -69,6 +74,10 @@ def weights_fpath(dpath: str | Path) -> Path:
     return Path(dpath) / WEIGHTS_FNAME
 
 
+def model_card_fpath(dpath: str | Path) -> Path:
+    return Path(dpath) / MODEL_CARD_FNAME
+
+
 def is_checkpoint(dpath: str | Path) -> bool:
     dpath = Path(dpath)
     return (dpath / CONFIG_FNAME).is_file() and (dpath / WEIGHTS_FNAME).is_file()
@@ -92,6 +101,39 @@ def find_checkpoint(path: str | Path, kind: str | None = None) -> Path:
     return found
 
 
+def hub_checkpoint(repo_id: str, revision: str | None = None, cache_dpath: str | Path | None = None) -> Path:
+    """The checkpoint a Hugging Face Hub model repo holds at its root (its config, weights and model card
+    only), downloaded into the hub client's cache or found there. One ValueError line when `repo_id` is no
+    repo id, the hub client is not installed, or the repo cannot be had (offline and not cached, unknown)."""
+    if not HUB_REPO_ID.match(repo_id):
+        raise ValueError(f"{repo_id} is neither a folder on this machine nor a hub repo id (owner/name)")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ValueError(
+            f"{repo_id} is not a folder on this machine, and loading a hub repo needs huggingface_hub "
+            "(pip install huggingface_hub)"
+        ) from None
+    try:
+        local = snapshot_download(
+            repo_id,
+            revision=revision,
+            cache_dir=None if cache_dpath is None else str(cache_dpath),
+            allow_patterns=[CONFIG_FNAME, WEIGHTS_FNAME, MODEL_CARD_FNAME],
+        )
+    except Exception as error:  # the client's errors: offline and not cached, no such repo, no access
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"cannot get hub repo {repo_id} ({type(error).__name__}: {reason}); without internet, download it "
+            f"where there is (`hf download {repo_id} --local-dir DIR`) and pass that folder"
+        ) from None
+    if not is_checkpoint(local):
+        raise ValueError(
+            f"hub repo {repo_id} holds no world-model checkpoint ({CONFIG_FNAME} + {WEIGHTS_FNAME})"
+        )
+    return Path(local)
+
+
 def model_configs(model: nn.Module) -> dict[str, Any]:
     configs = {"tokenizer": model_tokenizer(model).config}
     for part in ("lam", "dynamics"):
@@ -101,19 +143,35 @@ def model_configs(model: nn.Module) -> dict[str, Any]:
 
 
 def save_checkpoint(model: nn.Module, dpath: str | Path, extra_config: dict[str, Any] | None = None) -> Path:
-    """Write the checkpoint directory atomically (common.atomic.atomic_dpath)."""
+    """Write the checkpoint directory atomically (common.atomic.atomic_dpath), its model card included.
+    `extra_config`: what the caller knows (the trainer: step, trained_on, last_validation, command)."""
     dpath = Path(dpath)
     config = {
         "format_version": FORMAT_VERSION,
         "kind": model.kind,
         "preset": getattr(model, "preset", "custom"),
-        **{part: to_dict(cfg) for part, cfg in model_configs(model).items()},
+        "num_parameters": sum(p.numel() for p in model.parameters()),  # the frozen tokenizer's included
         "extra": dict(extra_config or {}),
+        # the parts last: a file cut short loses one of them, which read_config names as damage
+        **{part: to_dict(cfg) for part, cfg in model_configs(model).items()},
     }
     with atomic_dpath(dpath) as tmp_dpath:
         (tmp_dpath / CONFIG_FNAME).write_text(yaml.safe_dump(config, sort_keys=False))
         save_tensors(weights_fpath(tmp_dpath), model.state_dict())
+        model_card_fpath(tmp_dpath).write_text(render_model_card(config, config["num_parameters"]))
     return dpath
+
+
+def record_evaluation(path: str | Path, evaluation: dict[str, Any]) -> Path:
+    """Add the results of an evaluation to the model card of the checkpoint `path` names (atomically; its
+    config and weights stay as they are). `evaluation`: {"metrics": {...}, "dataset", "split", "command"}."""
+    dpath = find_checkpoint(path)
+    config = read_config(dpath)
+    num_parameters = config.get("num_parameters")
+    if num_parameters is None:  # a checkpoint saved before its config counted them
+        num_parameters = sum(p.numel() for p in load_model(dpath).parameters())
+    atomic_write_text(model_card_fpath(dpath), render_model_card(config, int(num_parameters), evaluation))
+    return model_card_fpath(dpath)
 
 
 def read_config(dpath: str | Path) -> dict[str, Any]:

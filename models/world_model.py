@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from models.checkpoint import find_checkpoint, load_model
+from models.checkpoint import find_checkpoint, hub_checkpoint, load_model
 from models.components import FrameCache
 from models.genie import GenieBase
 from models.maskgit import maskgit_sample
@@ -64,6 +64,24 @@ class WorldModel:
                 f"checkpoint {dpath} holds a {model.kind}; the world model needs genie_redux(_guided)"
             )
         return cls(model)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path,
+        device: str | torch.device = "cpu",
+        expected_image_size: int | None = None,
+        revision: str | None = None,
+        cache_dpath: str | Path | None = None,
+    ) -> WorldModel:
+        """A world model from a folder on this machine (a checkpoint, a run or a training step, as
+        `from_checkpoint` takes) or, with huggingface_hub installed, a Hub repo id ("owner/name") holding a
+        checkpoint at its root (`revision`: a branch, tag or commit; `cache_dpath`: the hub client's cache).
+        Any problem, offline included, is one ValueError line."""
+        path = Path(name_or_path).expanduser()
+        if not path.exists():
+            path = hub_checkpoint(str(name_or_path), revision, cache_dpath)
+        return cls.from_checkpoint(path, device, expected_image_size)
 
     @property
     def is_action_guided(self) -> bool:

@@ -16,6 +16,8 @@ REPO_DPATH = Path(__file__).resolve().parents[1]
 CONFIG_DPATHS = {
     "genie_redux": REPO_DPATH / "configs",
     "generate": REPO_DPATH / "data_generation" / "configs",
+    "import": REPO_DPATH / "data_generation" / "import_configs",
+    "export": REPO_DPATH / "data_generation" / "export_configs",
     "demo": REPO_DPATH / "pipelines" / "configs",
     "play": REPO_DPATH / "play" / "configs",
     "agent_train": REPO_DPATH / "agents" / "configs" / "train",

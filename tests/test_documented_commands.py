@@ -48,6 +48,7 @@ BUDGET = {
     "generate": {"n_sessions": "20", "n_steps_max": "20", "n_workers": "1", "image_size": str(IMAGE_SIZE)},
     "genie_redux train": {**TRAINING, **EVALUATION},
     "genie_redux eval": EVALUATION,
+    "import": {"image_size": str(IMAGE_SIZE)},
     "agent train": {
         "collection.train.config.num_envs": "2",
         "collection.image_size": str(IMAGE_SIZE),
@@ -91,6 +92,8 @@ SKIPPED = {
     "launch_args=": "needs several machines",
     "...": "a placeholder for the user's own arguments",
     "needs your own ROMs": "games whose ROMs do not ship with the packages (the docs say so on the line)",
+    "a Minari dataset of yours": "a dataset the user has (tests/test_import_export.py builds one)",
+    "hydra/launcher=submitit_slurm": "needs a SLURM cluster (tests/test_sweeps.py checks the submission without one)",
 }
 
 
@@ -120,13 +123,14 @@ def with_budget(argv: list[str]) -> list[str]:
     stack = " ".join(head[:2]) if head[0] in ("genie_redux", "agent", "auto_explore") else head[0]
     budget = dict(BUDGET.get(stack, {}))
     merged: dict[str, str] = {}
-    for item in items:
+    flags = [item for item in items if "=" not in item]  # `--cfg job`, `-m`: kept as written
+    for item in (item for item in items if "=" in item):
         key, _, value = item.partition("=")
         bare = key.lstrip("+")
         budget_key = next((k for k in budget if k.lstrip("+") == bare), None)
         merged[key] = budget.pop(budget_key) if budget_key else value
     merged.update(budget)
-    return [*head, *(f"{k}={v}" for k, v in merged.items())]
+    return [*head, *(f"{k}={v}" for k, v in merged.items()), *flags]
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from common.errors import UserError
-from data.actions import NUM_ACTIONS, action_id
+from data.actions import FIRST_VOCABULARY_SIZE, action_id
 from training.evaluation.protocol import EnvTable, evaluate
 from training.evaluation.settings import EvalSettings
 
@@ -47,7 +47,7 @@ class MovingSquareWorld:
 
     def __init__(self, follows_actions: bool = True, latent: bool = False) -> None:
         self.follows_actions, self.is_action_guided = follows_actions, not latent
-        self.num_actions = NUM_ACTIONS
+        self.num_actions = FIRST_VOCABULARY_SIZE  # what GenieRedux-G embeds for these games' actions
         self.rollout_calls: list[dict] = []
 
     def infer_actions(self, frames: torch.Tensor) -> torch.Tensor:
@@ -129,7 +129,7 @@ def test_random_actions_come_from_each_games_own_actions() -> None:
     )
     assert restricted.metrics["delta_psnr_genie"] == 0.0  # the model ignores every action the games have
     assert restricted.metrics["delta_psnr_upstream"] == 0.0
-    everything = [list(range(NUM_ACTIONS))] * 2
+    everything = [list(range(FIRST_VOCABULARY_SIZE))] * 2
     unrestricted = evaluate(
         DerailedByUntrainedActions(), batches, SETTINGS, envs=EnvTable(["a", "b"], everything)
     )

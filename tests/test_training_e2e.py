@@ -210,7 +210,7 @@ class ToyModel(nn.Module):
 
 
 def toy_trainer(monkeypatch, store_root, tmp_path, model: ToyModel, *extra: str) -> trainer.Trainer:
-    monkeypatch.setattr(trainer, "build_training_model", lambda cfg: model)
+    monkeypatch.setattr(trainer, "build_training_model", lambda cfg, action_names=None: model)
     monkeypatch.setattr(trainer.Trainer, "save_checkpoint", lambda self: None)
     monkeypatch.setattr(trainer.Trainer, "finish", lambda self: {"step": self.state.step})
     args = ["config=tokenizer", *FAST, f"train.dataset_root_dpath={store_root}", f"run_dpath={tmp_path}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -81,7 +82,7 @@ def main(mode: str | None, args: list[str]) -> int:
     if mode == "eval":
         from training.evaluation.run import run_evaluation
 
-        return int(run_evaluation(cfg) or 0)
+        return int(run_evaluation(cfg, shlex.join(["python", "run.py", "genie_redux", "eval", *args])) or 0)
     if mode != "train":
         raise UserError(f"genie_redux needs mode train or eval, got {mode}")
     check_train_config(cfg)  # before any process starts or any file is written

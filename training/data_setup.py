@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Subset
 
 from common.errors import UserError
-from data.datasets import WindowDataset, balanced_sampler
+from data.datasets import WindowDataset, balanced_sampler, game_action_names
 from data.episode_store import EpisodeStore
 from training.data_stream import EpochOrder, permutation_order, sampler_order
 
@@ -36,6 +36,13 @@ def select_env_names(dpath: Path, train_cfg: DictConfig) -> list[str]:
             raise UserError(f"train.n_envs must be >= 1 or null, got {train_cfg.n_envs}")
         names = names[: train_cfg.n_envs]
     return names
+
+
+def training_action_names(train_cfg: DictConfig) -> set[str]:
+    """Every vocabulary name an action of the games to train on has (what GenieRedux-G must embed)."""
+    dpath = store_dpath(train_cfg)
+    per_game = game_action_names(EpisodeStore(dpath), select_env_names(dpath, train_cfg))
+    return {name for names in per_game.values() for name in names}
 
 
 def build_datasets(train_cfg: DictConfig) -> tuple[WindowDataset, WindowDataset | None]:

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from common.errors import UserError
+from data.actions import ACTION_VOCABULARY, NUM_ACTIONS, vocabulary_size_for
 from models.checkpoint import find_checkpoint, load_model, read_config
 from models.presets import KINDS, build, model_tokenizer
 
@@ -71,8 +72,34 @@ def model_overrides(cfg: DictConfig) -> dict[str, Any]:
     return overrides
 
 
-def build_training_model(cfg: DictConfig) -> nn.Module:
-    """The trainable model on CPU: a fresh preset, or the `model_dpath` checkpoint to fine-tune."""
+def sized_for_actions(overrides: dict[str, Any], data_action_names: set[str] | None) -> dict[str, Any]:
+    """`overrides` with GenieRedux-G's action embedding grown to the whole vocabulary when the data's games
+    use names beyond the first ones (gymnasium games' diagonals, ...); models of the other games keep the
+    size they always had. An explicit model_overrides.dynamics.num_actions wins."""
+    dynamics = dict(overrides.get("dynamics", {}))
+    if (
+        data_action_names
+        and "num_actions" not in dynamics
+        and vocabulary_size_for(data_action_names) == NUM_ACTIONS
+    ):
+        dynamics["num_actions"] = NUM_ACTIONS
+        return {**overrides, "dynamics": dynamics}
+    return overrides
+
+
+def check_action_embedding(model: nn.Module, data_action_names: set[str] | None, source: str) -> None:
+    """A GenieRedux-G to fine-tune must embed every action of the data (its rows are vocabulary names)."""
+    beyond = sorted(n for n in data_action_names or () if ACTION_VOCABULARY.index(n) >= model.num_actions)
+    if beyond:
+        raise UserError(
+            f"{source} embeds the first {model.num_actions} actions of the vocabulary, but this data's games also "
+            f"take {beyond}; train a new GenieRedux-G on it (tokenizer_dpath=... without model_dpath)"
+        )
+
+
+def build_training_model(cfg: DictConfig, data_action_names: set[str] | None = None) -> nn.Module:
+    """The trainable model on CPU: a fresh preset, or the `model_dpath` checkpoint to fine-tune.
+    `data_action_names`: the vocabulary names the data's games use (sizes GenieRedux-G's action embedding)."""
     if cfg.kind not in KINDS:
         raise UserError(f"kind={cfg.kind} is unknown; use {', '.join(KINDS)}")
     tokenizer = None
@@ -83,12 +110,18 @@ def build_training_model(cfg: DictConfig) -> nn.Module:
             )
         if cfg.tokenizer_dpath is not None:
             tokenizer = load_checkpoint_for(cfg.tokenizer_dpath, "tokenizer_dpath", "tokenizer")
+    is_guided = cfg.kind == "genie_redux_guided"
     if cfg.model_dpath is not None:
         model = load_checkpoint_for(cfg.model_dpath, "model_dpath", cfg.kind)
+        if is_guided:
+            check_action_embedding(model, data_action_names, f"model_dpath={cfg.model_dpath}")
         if tokenizer is not None:  # fine-tuning on a new game: swap in that game's tokenizer
             model.set_tokenizer(tokenizer)
         return model
+    overrides = model_overrides(cfg)
+    if is_guided:
+        overrides = sized_for_actions(overrides, data_action_names)
     try:
-        return build(cfg.kind, cfg.model, tokenizer=tokenizer, **model_overrides(cfg))
+        return build(cfg.kind, cfg.model, tokenizer=tokenizer, **overrides)
     except ValueError as error:
         raise UserError(f"{error} (model={cfg.model}, model_overrides)") from None

@@ -8,6 +8,7 @@ once per optimizer step (Accelerate's scheduler wrapper would step it once per p
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import time
 import warnings
 from pathlib import Path
@@ -29,14 +30,14 @@ from models.checkpoint import (
 from models.tokenizer import VideoTokenizer
 from training import checkpointing as ckpt
 from training.checkpointing import TrainerState
-from training.data_setup import build_datasets, build_val_loader, train_epoch_order
+from training.data_setup import build_datasets, build_val_loader, train_epoch_order, training_action_names
 from training.data_stream import build_train_loader
 from training.evaluation.protocol import EnvTable
 from training.evaluation.settings import EvalSettings
 from training.model_setup import build_training_model
 from training.nan_guard import NanGuard
 from training.optim import build_optimizer
-from training.run_log import RunLogger, truncate_metrics, write_run_files
+from training.run_log import RunLogger, last_validation, truncate_metrics, write_run_files
 from training.schedule import build_scheduler
 from training.validation import validate
 
@@ -75,12 +76,15 @@ class Trainer:
         self.last_metrics: dict[str, float] = {}
         self.num_skipped_reads = 0  # damaged episodes skipped by this process's data loader
         self.num_unreadable_episodes = 0  # left out when the store was opened (unreadable header, cut short)
+        self.trained_on: dict[str, Any] = {}  # what every checkpoint's model card says it was trained on
+        self.last_validation: dict[str, float] = {}  # ... and its last validation metrics, with their step
 
     # ---- setup -------------------------------------------------------------------------------
     def setup(self) -> None:
         tc, accelerator = self.train_cfg, self.accelerator
         torch.manual_seed(tc.seed)  # same initial weights on every process
-        model = build_training_model(self.cfg)
+        action_names = training_action_names(tc) if self.cfg.kind == "genie_redux_guided" else None
+        model = build_training_model(self.cfg, action_names)
         resume_dpath = self.find_resume_checkpoint()
         if resume_dpath is not None:
             load_weights(model, step_model_dpath(resume_dpath))
@@ -111,6 +115,7 @@ class Trainer:
         if accelerator.is_main_process:
             write_run_files(self.run_dpath, self.cfg, self.argv)
             truncate_metrics(self.run_dpath / "metrics.jsonl", self.state.step)
+            self.last_validation = last_validation(self.run_dpath / "metrics.jsonl")  # a resumed run's
         self.logger = RunLogger(
             self.run_dpath,
             is_main=accelerator.is_main_process,
@@ -150,6 +155,12 @@ class Trainer:
         tc, accelerator = self.train_cfg, self.accelerator
         train_set, val_set = build_datasets(tc)
         self.store_dpath = train_set.store.root_dpath
+        self.trained_on = {
+            "store_dpath": str(self.store_dpath),
+            "games": list(train_set.env_names),
+            "train_episodes": len(train_set.episodes),
+            "train_frames": int(sum(record.num_frames for record in train_set.episodes)),
+        }
         self.num_unreadable_episodes = len(train_set.store.corrupt_episode_ids)
         model_size = frame_size(self.accelerator.unwrap_model(self.model))
         if model_size is not None and train_set.image_size != model_size:
@@ -281,6 +292,7 @@ class Trainer:
                 )
             self.logger.log(self.state.step, metrics)
             self.last_metrics.update(metrics)
+            self.last_validation = {"step": self.state.step, **{k: float(v) for k, v in metrics.items()}}
             self.update_best(metrics, model)
         accelerator.wait_for_everyone()
 
@@ -304,8 +316,18 @@ class Trainer:
         if improved:
             self.state.best_metric, self.state.best_step = value, self.state.step
             save_checkpoint(
-                model, best_model_dpath(self.run_dpath), {"step": self.state.step, cc.best_metric: value}
+                model, best_model_dpath(self.run_dpath), self.checkpoint_extra(**{cc.best_metric: value})
             )
+
+    def checkpoint_extra(self, **best: float) -> dict[str, Any]:
+        """What a saved model records beside its weights, and its model card shows (models/model_card.py)."""
+        return {
+            "step": self.state.step,
+            **best,
+            "trained_on": self.trained_on,
+            "last_validation": self.last_validation,
+            "command": shlex.join(["python", *self.argv]),
+        }
 
     def save_checkpoint(self) -> None:
         accelerator, step = self.accelerator, self.state.step
@@ -317,7 +339,9 @@ class Trainer:
         ckpt.save_process_rng(partial, accelerator.process_index)
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            save_checkpoint(accelerator.unwrap_model(self.model), step_model_dpath(partial), {"step": step})
+            save_checkpoint(
+                accelerator.unwrap_model(self.model), step_model_dpath(partial), self.checkpoint_extra()
+            )
             ckpt.save_main_state(partial, self.optimizer.optimizer, self.state)
             ckpt.finish_save(self.checkpoints_dpath, step)
             ckpt.apply_retention(
@@ -332,7 +356,7 @@ class Trainer:
             save_checkpoint(
                 accelerator.unwrap_model(self.model),
                 final_model_dpath(self.run_dpath),
-                {"step": self.state.step},
+                self.checkpoint_extra(),
             )
         accelerator.wait_for_everyone()
         summary = {

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from common.errors import UserError
 from common.paths import ensure_writable_dpath
+from models.checkpoint import record_evaluation
 from models.world_model import WorldModel
 from training.evaluation.fid import load_inception
 from training.evaluation.protocol import EnvTable, evaluate
@@ -57,8 +58,9 @@ def check_horizon(world_model: WorldModel, settings: EvalSettings) -> None:
         )
 
 
-def run_evaluation(cfg: DictConfig) -> int:
-    """Evaluate `cfg.eval.model_dpath` on the test split; print the table and the report path."""
+def run_evaluation(cfg: DictConfig, command: str | None = None) -> int:
+    """Evaluate `cfg.eval.model_dpath` on the test split; print the table and the report path, and add the
+    results to the checkpoint's model card (`command`: the command line that ran it, for the card)."""
     from accelerate import Accelerator
 
     eval_cfg = cfg.eval
@@ -96,6 +98,13 @@ def run_evaluation(cfg: DictConfig) -> int:
         num_processes=accelerator.num_processes,
     )
     paths = write_reports(result, eval_cfg.output_dpath, gif_fps=float(eval_cfg.gif_fps))
+    card = {
+        "metrics": {f"{result.mode}/{k}": v for k, v in result.metrics.items() if v is not None},
+        "dataset": result.settings["dataset"],
+        "split": eval_cfg.split,
+        **({"command": command} if command else {}),
+    }
+    record_evaluation(eval_cfg.model_dpath, card)
     print(markdown_tables(result))
     print(f"report: {paths['html']}")
     return 0

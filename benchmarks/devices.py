@@ -1,12 +1,14 @@
 """What a benchmark needs to know about the device it times: waiting for it, its peak memory, its
 bf16 peak (for model FLOPs utilisation), and whether an error was running out of its memory.
 
-Each helper takes the device, so a CPU run goes through the same lines as a GPU run.
+Each helper takes the device, so a CPU run goes through the same lines as a GPU run; the GPU side goes
+through a `cuda` argument (torch.cuda), which a stand-in with the same functions replaces in CPU tests.
 """
 
 from __future__ import annotations
 
 import resource
+from typing import Any
 
 import torch
 
@@ -27,9 +29,9 @@ BF16_PEAK_TFLOPS: tuple[tuple[tuple[str, ...], float], ...] = (
 )
 
 
-def device_name(device: torch.device) -> str:
+def device_name(device: torch.device, cuda: Any = torch.cuda) -> str:
     """The name the peak table is matched against: the GPU's, or "cpu"."""
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def bf16_peak_tflops(name: str) -> float | None:
@@ -46,24 +48,25 @@ def synchronize(device: torch.device) -> None:
     getattr(torch, device.type).synchronize()  # torch.cuda.synchronize, or torch.cpu's (a no-op)
 
 
-def reset_peak_memory(device: torch.device) -> None:
+def reset_peak_memory(device: torch.device, cuda: Any = torch.cuda) -> None:
+    """Give cached blocks back and restart the peak count (GPU; nothing to do on CPU)."""
     if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
+        cuda.empty_cache()
+        cuda.reset_peak_memory_stats(device)
 
 
-def peak_memory_gb(device: torch.device) -> float:
+def peak_memory_gb(device: torch.device, cuda: Any = torch.cuda) -> float:
     """Peak allocated GPU memory since `reset_peak_memory`; on CPU the process's peak RSS (ru_maxrss,
     which never resets: the largest configuration so far)."""
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 1024**3
+        return cuda.max_memory_allocated(device) / 1024**3
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
 
 
-def total_memory_gb(device: torch.device) -> float | None:
+def total_memory_gb(device: torch.device, cuda: Any = torch.cuda) -> float | None:
     """The GPU's memory (None on CPU: no fixed budget to fill)."""
     if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).total_memory / 1024**3
+        return cuda.get_device_properties(device).total_memory / 1024**3
     return None
 
 

@@ -164,3 +164,40 @@ def test_the_compiled_mode_of_the_training_steps_runs_on_cpu():
     assert [r["mode"] for r in rows] == ["eager", "compiled"]
     assert all(r.get("s_per_step") for r in rows), [r["note"] for r in rows]
     assert measured["tiny", "tokenizer", "compiled"].batch == measured["tiny", "tokenizer", "eager"].batch
+
+
+class FakeCuda:
+    """torch.cuda's memory and naming functions for a pretend 80 GB H100."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def get_device_name(self, device) -> str:
+        return "NVIDIA H100 80GB HBM3"
+
+    def empty_cache(self) -> None:
+        self.calls.append("empty_cache")
+
+    def reset_peak_memory_stats(self, device) -> None:
+        self.calls.append("reset_peak_memory_stats")
+
+    def max_memory_allocated(self, device) -> int:
+        return 3 * 1024**3
+
+    def get_device_properties(self, device):
+        return type("Properties", (), {"total_memory": 80 * 1024**3})()
+
+
+def test_the_gpu_side_of_the_device_helpers_through_a_stand_in():
+    from benchmarks import devices
+
+    cuda, gpu = FakeCuda(), torch.device("cuda")
+    assert bf16_peak_tflops(devices.device_name(gpu, cuda)) == 989.0
+    devices.reset_peak_memory(gpu, cuda)
+    assert cuda.calls == ["empty_cache", "reset_peak_memory_stats"]
+    assert devices.peak_memory_gb(gpu, cuda) == 3.0 and devices.total_memory_gb(gpu, cuda) == 80.0
+    cpu = torch.device("cpu")
+    devices.reset_peak_memory(cpu, cuda)
+    assert len(cuda.calls) == 2 and devices.total_memory_gb(cpu, cuda) is None
+    assert devices.device_name(cpu, cuda) == "cpu" and devices.peak_memory_gb(cpu, cuda) > 0
+    devices.synchronize(cpu)  # torch.cpu.synchronize: the line torch.cuda.synchronize takes on a GPU

@@ -10,10 +10,13 @@ the trained policy beside the random agent (agents/evaluate.py).
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
 from pathlib import Path
 
 from common.config import compose_config
 from common.errors import UserError
+from common.processes import is_launched_worker, torchrun_command
 
 CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
 # command-line spellings of the agent stack before it took AutoExplore's key names
@@ -77,10 +80,23 @@ def world_model_image_size(world_model_dpath: str | None) -> int:
         raise UserError(str(error)) from None
 
 
-def train(config_dpath: Path, default_name: str, args: list[str]) -> int:
+def relaunch(stack: str, num_processes: int, run_dpath: str, args: list[str]) -> int:
+    """Start `num_processes` training processes (torchrun) on the run folder chosen here, so that they
+    all name the same one; each then joins the DDP group (agents/trainer.py)."""
+    naming = ("run_dpath=", "common.resume_id=", "+run_dpath=")
+    worker_args = [arg for arg in args if not arg.startswith(naming)] + [f"run_dpath={run_dpath}"]
+    command = torchrun_command(num_processes, [stack, "train", *worker_args])
+    print(f"launching {num_processes} processes: {' '.join(command)}", flush=True)
+    env = {**os.environ, "GENIE_REDUX_NO_BOOTSTRAP": "1"}
+    return subprocess.call(command, env=env, cwd=os.getcwd())
+
+
+def train(config_dpath: Path, default_name: str, args: list[str], stack: str = "agent") -> int:
     from agents.trainer import AgentTrainer
 
     config = train_config(config_dpath, default_name, args)
+    if config.common.num_processes > 1 and not is_launched_worker():
+        return relaunch(stack, config.common.num_processes, config.run_dpath, args)
     trainer = AgentTrainer(config, Path(config.run_dpath))
     try:
         trainer.run()
@@ -104,7 +120,7 @@ def evaluate(config_dpath: Path, default_name: str, args: list[str]) -> int:
 
 def run_stack(stack: str, config_dpath: Path, default_name: str, mode: str | None, args: list[str]) -> int:
     if mode == "train":
-        return train(config_dpath, default_name, args)
+        return train(config_dpath, default_name, args, stack)
     if mode == "eval":
         return evaluate(config_dpath, default_name, args)
     raise UserError(f"{stack} needs a mode, train or eval (got {mode!r})")

@@ -10,6 +10,7 @@ lacks, fails at start-up instead of being silently ignored.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import typing
 from dataclasses import asdict, dataclass, fields
@@ -25,8 +26,9 @@ class CommonConfig:
     seed: int  # model init, action sampling, minibatch order, env levels
     epochs: int  # collection + training rounds in total (a resumed run continues up to this)
     device: str  # cpu | gpu (Lightning Fabric accelerator)
+    num_processes: int  # >1: DDP over that many processes (GPUs, or gloo on CPU), each its own envs and seed
     precision: str  # Fabric precision: 32-true, or bf16-mixed on GPU
-    num_threads: int  # torch CPU threads (0: leave torch's default)
+    num_threads: int  # torch CPU threads per process (0: leave torch's default)
     resume_id: int | None  # N: resume <runs_dpath>/run_NNN (upstream's way to name a run)
     resume_ckpt_id: str | None  # null | last: training always resumes from `last`
 
@@ -42,6 +44,7 @@ class CollectionStepConfig:
     epsilon_decay_epochs: int  # ... over this many epochs
     n_preds: int  # reward world_model: frames predicted after each action (1 MaskGIT step)
     context_frames: int  # reward world_model: real frames the prediction is conditioned on
+    world_model_precision: str  # reward world_model: auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     reward_scale: float  # training rewards = reward * reward_scale (CoinRun's 10 for the coin -> 1)
 
 
@@ -168,11 +171,33 @@ def parse_config(cfg: DictConfig | dict) -> AgentTrainConfig:
     return config
 
 
+# keys added to the tree after runs were saved, with the value every configuration's YAML gives them
+ADDED_KEYS: dict[tuple[str, ...], Any] = {
+    ("common", "num_processes"): 1,
+    ("collection", "train", "config", "world_model_precision"): "auto",
+}
+
+
+def with_added_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with every key of ADDED_KEYS it lacks set to its default (a copy where one is missing)."""
+    for path, default in ADDED_KEYS.items():
+        section = values
+        for part in path[:-1]:
+            section = section.get(part) if isinstance(section, dict) else None
+        if isinstance(section, dict) and path[-1] not in section:
+            values = copy.deepcopy(values)
+            section = values
+            for part in path[:-1]:
+                section = section[part]
+            section[path[-1]] = default
+    return values
+
+
 def upgrade_saved_config(values: dict[str, Any]) -> dict[str, Any]:
     """A config.yaml of a saved run or checkpoint, in today's tree (older runs used `env:` and flat
-    `training:`/`collection:` sections)."""
+    `training:`/`collection:` sections, and lack the keys in ADDED_KEYS)."""
     if "env" not in values:
-        return values
+        return with_added_keys(values)
     env, reward, collection = values["env"], values["reward"], values["collection"]
     training = values["training"]
     game = env["game"]
@@ -181,22 +206,24 @@ def upgrade_saved_config(values: dict[str, Any]) -> dict[str, Any]:
              "epsilon": collection["epsilon_start"], "epsilon_end": collection["epsilon_end"],
              "epsilon_decay_epochs": collection["epsilon_decay_epochs"], "n_preds": reward["n_preds"],
              "context_frames": reward["context_frames"], "reward_scale": reward["scale"]}  # fmt: skip
-    return {
-        "run_dpath": values.get("run_dpath"),
-        "runs_dpath": values.get("runs_dpath", "outputs/agents"),
-        "world_model_dpath": reward.get("world_model_dpath"),
-        "common": common,
-        "collection": {
-            "games": [game] if isinstance(game, str) else list(game),
-            "image_size": env["image_size"],
-            "frame_skip": env["frame_skip"],
-            "max_episode_steps": env["max_episode_steps"],
-            "levels": env["levels"],
-            "train": {"config": steps},
-        },  # fmt: skip
-        "reward": {"type": reward["type"], "episodic": True, "normalize": False, "center": False},
-        "agent": values["agent"],
-        "training": {"actor_critic": training},
-        "evaluation": values["evaluation"],
-        "checkpoint": values["checkpoint"],
-    }
+    return with_added_keys(
+        {
+            "run_dpath": values.get("run_dpath"),
+            "runs_dpath": values.get("runs_dpath", "outputs/agents"),
+            "world_model_dpath": reward.get("world_model_dpath"),
+            "common": common,
+            "collection": {
+                "games": [game] if isinstance(game, str) else list(game),
+                "image_size": env["image_size"],
+                "frame_skip": env["frame_skip"],
+                "max_episode_steps": env["max_episode_steps"],
+                "levels": env["levels"],
+                "train": {"config": steps},
+            },  # fmt: skip
+            "reward": {"type": reward["type"], "episodic": True, "normalize": False, "center": False},
+            "agent": values["agent"],
+            "training": {"actor_critic": training},
+            "evaluation": values["evaluation"],
+            "checkpoint": values["checkpoint"],
+        }
+    )

@@ -65,6 +65,7 @@ class WorldModelRewardSettings:
     n_preds: int  # frames predicted jointly after each action (the taken action repeated)
     context_frames: int  # C: real frames the prediction is conditioned on; reward 0 until an episode has C
     device: str  # where the world model runs (cpu | cuda)
+    precision: str = "auto"  # inference: auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
 
 
 class WorldModelUncertaintyReward(RewardSource):
@@ -86,7 +87,10 @@ class WorldModelUncertaintyReward(RewardSource):
         from models.world_model import WorldModel
 
         self.wm = WorldModel.from_checkpoint(
-            settings.world_model_dpath, settings.device, expected_image_size=image_size
+            settings.world_model_dpath,
+            settings.device,
+            expected_image_size=image_size,
+            precision=settings.precision,
         )
         if not self.wm.is_action_guided:
             raise UserError(

@@ -8,6 +8,12 @@
 Kill it at any point and rerun the same command: it resumes from `last` (model, optimizer, RNG, the
 envs' own snapshot, LSTM state and episode tallies), so the next update is the one the uninterrupted
 run would have made; metric rows past that checkpoint are dropped.
+
+With `common.num_processes` N > 1 (started by the launcher, agents/cli.py) the N processes form one
+DDP group: each steps its own envs from its own seed (`seed + rank * SEED_STRIDE`; rank 0 plays what a
+single process would), gradients are all-reduced, every epoch's episodes are gathered from all of them,
+and rank 0 alone writes metrics and checkpoints (with every process's collector and env snapshot, so
+each resumes its own envs).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import yaml
 from lightning.fabric import Fabric
 
@@ -31,11 +38,13 @@ from agents.losses import ALGORITHMS, sequence_loss
 from agents.returns import advantages as gae
 from agents.reward_shaping import RewardShaping
 from agents.rewards import RewardSource, WorldModelRewardSettings, build_reward_source
-from agents.rollout import Collector, Rollout, cut_sequences
+from agents.rollout import Collector, EpisodeTally, Rollout, cut_sequences
 from common.atomic import atomic_write_text
 from common.errors import UserError
 from common.paths import run_config_fpath
+from common.processes import is_launched_worker
 from common.progress import progress_bar
+from common.seeds import SEED_STRIDE
 from common.state_files import join_bytes, load_optimizer_tensors, optimizer_tensors, read_yaml, split_bytes
 from data.actions import action_ids
 from envs import make_vec_env
@@ -65,6 +74,13 @@ def check_config(config: AgentTrainConfig) -> None:
         raise UserError("training.actor_critic.start_after and evaluation.every must be >= 0")
     if config.common.device not in ("cpu", "gpu", "cuda", "auto"):
         raise UserError(f"common.device must be cpu or gpu (got '{config.common.device}')")
+    if config.common.num_processes < 1:
+        raise UserError(f"common.num_processes must be >= 1 (got {config.common.num_processes})")
+    if config.common.num_processes > 1 and not is_launched_worker():
+        raise UserError(
+            f"common.num_processes={config.common.num_processes} needs the launcher to start the processes: "
+            "python run.py agent train (or auto_explore train) ... common.num_processes=N"
+        )
 
 
 def reward_source_for(
@@ -79,7 +95,11 @@ def reward_source_for(
             )
         steps = config.steps
         settings = WorldModelRewardSettings(
-            config.world_model_dpath, steps.n_preds, steps.context_frames, str(device)
+            config.world_model_dpath,
+            steps.n_preds,
+            steps.context_frames,
+            str(device),
+            steps.world_model_precision,
         )
     image_size = config.collection.image_size
     return build_reward_source(config.reward.type, settings, action_ids(action_names), image_size, device)
@@ -100,11 +120,18 @@ class AgentTrainer:
         common = config.common
         if common.num_threads > 0:
             torch.set_num_threads(common.num_threads)
-        self.fabric = Fabric(accelerator=common.device, devices=1, precision=common.precision)
-        self.fabric.seed_everything(common.seed, verbose=False)
+        is_ddp = common.num_processes > 1
+        self.fabric = Fabric(accelerator=common.device, devices=common.num_processes,
+                             strategy="ddp" if is_ddp else "auto", precision=common.precision)  # fmt: skip
+        if is_ddp:
+            self.fabric.launch()  # joins the process group the launcher (torchrun) set up
+        self.rank, self.world_size = self.fabric.global_rank, self.fabric.world_size
+        self.is_main = self.fabric.is_global_zero
+        seed = common.seed + SEED_STRIDE * self.rank  # this process's envs, actions and minibatch order
+        self.fabric.seed_everything(seed, verbose=False)  # DDP then gives every process rank 0's weights
         collection, steps = config.collection, config.steps
         levels = tuple(collection.levels) if collection.levels is not None else None
-        self.vec_env = make_vec_env(collection.games, steps.num_envs, collection.image_size, common.seed,
+        self.vec_env = make_vec_env(collection.games, steps.num_envs, collection.image_size, seed,
                                     collection.frame_skip, levels=levels,
                                     max_episode_steps=collection.max_episode_steps)  # fmt: skip
         self.num_actions = len(self.vec_env.action_names)
@@ -116,7 +143,7 @@ class AgentTrainer:
         shaping = RewardShaping(steps.num_envs, reward.normalize, reward.center, config.actor_critic.gamma)
         self.collector = Collector(self.vec_env, self.build_reward(), steps.num_steps, steps.reward_scale,
                                    shaping, reward.episodic)  # fmt: skip
-        self.generator = torch.Generator().manual_seed(common.seed)  # actions and minibatch order
+        self.generator = torch.Generator().manual_seed(seed)  # actions and minibatch order
         self.epoch, self.env_steps, self.wall_s = 0, 0, 0.0
         self.best_score: float | None = None
         self.recent_returns: deque[float] = deque(maxlen=config.checkpoint.best_window)
@@ -147,23 +174,28 @@ class AgentTrainer:
                     f"{self.run_dpath} holds a run with another config; resume it with the same "
                     f"settings (only common.epochs may change) or choose a new run_dpath"
                 )
-        self.run_dpath.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(config_fpath, yaml.safe_dump(current, sort_keys=False))
+        if self.is_main:
+            self.run_dpath.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(config_fpath, yaml.safe_dump(current, sort_keys=False))
+        self.fabric.barrier()
         last = resume_checkpoint(self.checkpoints_dpath)
         if last is not None:
             self._resume(last)
-        self._trim_metrics()
+        if self.is_main:
+            self._trim_metrics()
+        self.fabric.barrier()  # nothing reads the run folder before rank 0 has put it in order
 
     def _resume(self, dpath: Path) -> None:
         state = json.loads((dpath / "trainer_state.json").read_text())
         self.model.load_state_dict(read_tensors(dpath, "model"))
         load_optimizer_tensors(self.optimizer, read_tensors(dpath, "optimizer"), state["optimizer"])
-        collector = read_tensors(dpath, "collector")
+        stem, snapshot_key = process_state_names(self.rank)
+        collector = read_tensors(dpath, stem)
         self.generator.set_state(collector.pop("generator"))
         env_tensors = {k: v for k, v in collector.items() if k.startswith("env.")}
         self.collector.load_state_tensors({k: v for k, v in collector.items() if not k.startswith("env.")})
-        if state["env_snapshot"] is not None:
-            self.vec_env.set_state(join_bytes(state["env_snapshot"], env_tensors))
+        if state[snapshot_key] is not None:
+            self.vec_env.set_state(join_bytes(state[snapshot_key], env_tensors))
         else:
             print(
                 "warning: these envs cannot snapshot; resumed episodes restart (the next update will differ)"
@@ -171,7 +203,8 @@ class AgentTrainer:
         self.epoch, self.env_steps, self.wall_s = state["epoch"], state["env_steps"], state["wall_s"]
         self.best_score = state["best_score"]
         self.recent_returns.extend(state["recent_returns"])
-        print(f"resumed {self.run_dpath} at epoch {self.epoch} ({self.env_steps} env steps)")
+        if self.is_main:
+            print(f"resumed {self.run_dpath} at epoch {self.epoch} ({self.env_steps} env steps)")
 
     def _trim_metrics(self) -> None:
         """Drop metric rows of epochs after the checkpoint we resumed from (they will be redone)."""
@@ -183,25 +216,66 @@ class AgentTrainer:
                 fpath.write_text("".join(line + "\n" for line in kept))
 
     def _save(self, name: str) -> None:
+        """Every process calls it (for the same names, in the same order); rank 0 writes."""
         module = self.model.module if hasattr(self.model, "module") else self.model
+        self._check_weights_agree(module)
         tensors: dict[str, dict[str, torch.Tensor]] = {"model": dict(module.state_dict())}
         state: dict[str, Any] = {
             "epoch": self.epoch, "env_steps": self.env_steps, "wall_s": self.wall_s, "best_score": self.best_score,
             "num_actions": self.num_actions, "action_names": list(self.vec_env.action_names),
+            "num_processes": self.world_size,
         }  # fmt: skip
         if name == "last":
             optimizer, optimizer_meta = optimizer_tensors(self.optimizer)
-            collector = self.collector.state_tensors() | {"generator": self.generator.get_state()}
-            state |= {"optimizer": optimizer_meta, "recent_returns": list(self.recent_returns),
-                      "env_snapshot": split_bytes(self.vec_env.get_state(), collector)}  # fmt: skip
-            tensors |= {"optimizer": optimizer, "collector": collector}
-        write_checkpoint(self.checkpoints_dpath, name, self.config.to_dict(), tensors, state)
+            state |= {"optimizer": optimizer_meta, "recent_returns": list(self.recent_returns)}
+            tensors["optimizer"] = optimizer
+            for rank, (collector, snapshot) in enumerate(self._gather_to_main(self._process_state())):
+                stem, snapshot_key = process_state_names(rank)
+                tensors[stem], state[snapshot_key] = collector, snapshot
+        if self.is_main:
+            write_checkpoint(self.checkpoints_dpath, name, self.config.to_dict(), tensors, state)
+        self.fabric.barrier()
+
+    def _process_state(self) -> tuple[dict[str, torch.Tensor], Any]:
+        """This process's collector tensors (with its env snapshot's bytes) and the snapshot's metadata."""
+        collector = self.collector.state_tensors() | {"generator": self.generator.get_state()}
+        collector = {key: tensor.cpu() for key, tensor in collector.items()}  # gathered as CPU tensors
+        return collector, split_bytes(self.vec_env.get_state(), collector)
+
+    def _gather_to_main(self, value: Any) -> list[Any]:
+        """[value of rank 0, rank 1, ...] on rank 0 ([] elsewhere); [value] in a single process."""
+        if self.world_size == 1:
+            return [value]
+        gathered = [None] * self.world_size if self.is_main else None
+        dist.gather_object(value, gathered, dst=0)
+        return gathered or []
+
+    def _all_gather(self, value: Any) -> list[Any]:
+        """[value of every rank] on every rank; [value] in a single process."""
+        if self.world_size == 1:
+            return [value]
+        gathered = [None] * self.world_size
+        dist.all_gather_object(gathered, value)
+        return gathered
+
+    def _check_weights_agree(self, module: torch.nn.Module) -> None:
+        """DDP keeps every process's weights equal; a checkpoint is written only if they are."""
+        if self.world_size == 1:
+            return
+        checksum = torch.stack([p.detach().double().sum() for p in module.parameters()]).sum()
+        sums = [float(s) for s in self._all_gather(float(checksum))]
+        if max(sums) != min(sums):
+            raise RuntimeError(
+                f"the processes' weights differ (parameter sums {sums}): gradients were not synced"
+            )
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> None:
         epochs = self.config.common.epochs
         steps_per_epoch = self.config.steps.num_envs * self.config.steps.num_steps
-        with progress_bar(total=epochs, initial=self.epoch, unit="epoch", desc="agent") as bar:
+        with progress_bar(
+            total=epochs, initial=self.epoch, unit="epoch", desc="agent", disable=not self.is_main
+        ) as bar:
             while self.epoch < epochs:
                 row = self.run_epoch()
                 bar.update(1)
@@ -209,8 +283,9 @@ class AgentTrainer:
                                 ret=_fmt(row["recent_return_mean"]), refresh=False)  # fmt: skip
                 if self.epoch % self.config.checkpoint.every == 0 or self.epoch == epochs:
                     self._save("last")
-        print(f"done: {self.epoch} epochs, {self.env_steps} env steps ({steps_per_epoch} per epoch) in "
-              f"{self.wall_s:.0f}s; run folder {self.run_dpath}")  # fmt: skip
+        if self.is_main:
+            print(f"done: {self.epoch} epochs, {self.env_steps} env steps ({steps_per_epoch * self.world_size} "
+                  f"per epoch) in {self.wall_s:.0f}s; run folder {self.run_dpath}")  # fmt: skip
 
     def run_epoch(self) -> dict[str, Any]:
         started = time.perf_counter()
@@ -223,30 +298,51 @@ class AgentTrainer:
             self.replay.append(rollout)
             losses = {}
         else:
-            losses = self.train_on(rollout)
+            losses = self.mean_over_processes(self.train_on(rollout))
+        tally = self.gathered_tally(tally)
         epoch_s = time.perf_counter() - started
+        epoch_steps = rollout.actions.numel() * self.world_size
         self.epoch += 1
-        self.env_steps += rollout.actions.numel()
+        self.env_steps += epoch_steps
         self.wall_s += epoch_s
         self.recent_returns.extend(tally.reward_returns)
         row = {
             "epoch": self.epoch, "env_steps": self.env_steps, "wall_s": round(self.wall_s, 2),
-            "env_steps_per_s": rollout.actions.numel() / epoch_s, "collect_s": collect_s,
+            "env_steps_per_s": epoch_steps / epoch_s, "collect_s": collect_s,
             "train_s": epoch_s - collect_s, "epsilon": epsilon, "episodes": len(tally.lengths),
             "return_mean": _mean(tally.game_returns), "reward_return_mean": _mean(tally.reward_returns),
             "episode_length_mean": _mean(tally.lengths),
             "recent_return_mean": _mean(list(self.recent_returns)), **losses,
         }  # fmt: skip
-        with open(self.run_dpath / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        if self.is_main:
+            with open(self.run_dpath / "metrics.jsonl", "a") as handle:
+                handle.write(json.dumps(row) + "\n")
         every = self.config.evaluation.every
-        if every and self.epoch % every == 0:
+        if every and self.epoch % every == 0 and self.is_main:
             self.evaluate()
         is_full = len(self.recent_returns) >= self.recent_returns.maxlen
         if is_full and (self.best_score is None or row["recent_return_mean"] > self.best_score):
             self.best_score = row["recent_return_mean"]
             self._save("best_reward")
         return row
+
+    def gathered_tally(self, tally: EpisodeTally) -> EpisodeTally:
+        """The episodes every process finished this epoch, rank by rank (the same on every process)."""
+        if self.world_size == 1:
+            return tally
+        merged = EpisodeTally()
+        for part in self._all_gather(tally):
+            merged.game_returns += part.game_returns
+            merged.reward_returns += part.reward_returns
+            merged.lengths += part.lengths
+        return merged
+
+    def mean_over_processes(self, losses: dict[str, float]) -> dict[str, float]:
+        if self.world_size == 1 or not losses:
+            return losses
+        names = sorted(losses)
+        means = self.fabric.all_reduce(torch.tensor([losses[n] for n in names]), reduce_op="mean")
+        return dict(zip(names, means.tolist()))
 
     def train_on(self, rollout: Rollout) -> dict[str, float]:
         t = self.config.actor_critic
@@ -316,12 +412,20 @@ class AgentTrainer:
         return lambda action_names: reward_source_for(self.config, action_names, self.fabric.device)
 
     def close(self) -> None:
+        # the process group is left to the process's exit: torch 2.13's destroy_process_group can deadlock
+        # on gloo (it joins gloo's threads holding the GIL while one of them waits for it)
         self.vec_env.close()
 
 
+def process_state_names(rank: int) -> tuple[str, str]:
+    """(collector tensors' file stem, trainer_state key of its env snapshot) for process `rank`."""
+    return (
+        ("collector", "env_snapshot") if rank == 0 else (f"collector_rank{rank}", f"env_snapshot_rank{rank}")
+    )
+
+
 def _to(batch, device: torch.device):
-    if device.type == "cpu":
-        return batch
+    """The batch's tensors on `device` (on CPU, the same tensors: `.to` of a tensor already there is itself)."""
     fields = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in vars(batch).items()}
     return type(batch)(**fields)
 

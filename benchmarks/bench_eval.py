@@ -15,6 +15,7 @@ import time
 import numpy as np
 import torch
 
+from benchmarks.devices import synchronize
 from benchmarks.results_md import publish
 from data.store_synthetic import moving_squares, random_actions
 from training.evaluation.protocol import EnvTable, evaluate
@@ -38,12 +39,10 @@ def synthetic_batches(num_sequences: int, batch_size: int, num_frames: int, imag
 def time_protocol(world_model, batches: list[dict], settings: EvalSettings, device: torch.device) -> float:
     envs = EnvTable(("synthetic",))
     evaluate(world_model, batches[:1], settings, envs, device=device)  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     start = time.perf_counter()
     result = evaluate(world_model, batches, settings, envs, device=device)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     return result.num_sequences / (time.perf_counter() - start)
 
 

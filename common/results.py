@@ -36,11 +36,13 @@ def git_commit(repo_dpath: Path = REPO_DPATH) -> str:
     return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no").strip() else "")
 
 
-def device_description() -> str:
+def device_description(cuda: Any = None) -> str:
+    """The GPU (or CPU) figures were measured on; `cuda`: torch.cuda, or a stand-in with its functions."""
     import torch
 
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
+    cuda = cuda or torch.cuda
+    if cuda.is_available():
+        return f"{cuda.get_device_name(0)} (torch {torch.__version__})"
     return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores (torch {torch.__version__})"
 
 

@@ -281,15 +281,18 @@ def make_dataloader(
     num_workers: int = 0,
     seed: int = 0,
     drop_last: bool = False,
+    pin_memory: bool = False,
 ) -> DataLoader:
-    """A DataLoader of uint8 batches; worker seeds come from `seed` so reruns match bit for bit."""
+    """A DataLoader of uint8 batches; worker seeds come from `seed` so reruns match bit for bit.
+
+    `pin_memory`: page-locked batches, for a non_blocking copy to a GPU (pass True when feeding CUDA)."""
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
         shuffle=shuffle if sampler is None else False,
         num_workers=num_workers,
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=pin_memory,
         drop_last=drop_last,
         persistent_workers=num_workers > 0,
         generator=torch.Generator().manual_seed(seed),

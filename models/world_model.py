@@ -11,12 +11,21 @@ means the same whatever frame the window starts at: sliding the window is droppi
 entry, never a recompute, and frame 1000 costs what frame 20 costs. The reference path
 (`use_cache=False`) recomputes the whole history with the same W-frame attention window each MaskGIT
 iteration and gives the same frames.
+
+Precision: `precision="auto"` (the default) runs every call under bf16 autocast on CUDA and in fp32
+elsewhere; "bf16" autocasts on any device (CPU autocast is how CI checks the GPU path), "fp32" never.
+Frames and logits come back as float32 whatever ran inside. `compile=True` wraps the per-step calls
+(the cached dynamics and the tokenizer's encode/decode steps) in `torch.compile` with dynamic shapes,
+so the growing cache does not recompile each frame.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from tqdm import tqdm
@@ -26,6 +35,30 @@ from models.components import FrameCache
 from models.genie import GenieBase
 from models.maskgit import maskgit_sample
 
+PRECISIONS = ("auto", "fp32", "bf16")
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def autocast_dtype(precision: str, device: torch.device | str) -> torch.dtype | None:
+    """The dtype inference autocasts to on `device`: bf16 for "bf16" (any device) and for "auto" on CUDA;
+    None (plain fp32) for "fp32" and for "auto" elsewhere."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown inference precision '{precision}'; use one of {', '.join(PRECISIONS)}")
+    is_cuda = torch.device(device).type == "cuda"
+    return torch.bfloat16 if precision == "bf16" or (precision == "auto" and is_cuda) else None
+
+
+def inference(method: Method) -> Method:
+    """A WorldModel call: no gradients, under the session's autocast (if any)."""
+
+    @functools.wraps(method)
+    def wrapper(self: WorldModel, *args: Any, **kwargs: Any) -> Any:
+        dtype = autocast_dtype(self.precision, self.device)
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
 
 @dataclass
 class StepResult:
@@ -34,13 +67,23 @@ class StepResult:
 
 
 class WorldModel:
-    def __init__(self, model: GenieBase, use_cache: bool = True) -> None:
+    def __init__(
+        self, model: GenieBase, use_cache: bool = True, precision: str = "auto", compile: bool = False
+    ) -> None:
         if not isinstance(model, GenieBase):
             raise ValueError(
                 f"WorldModel needs a genie_redux or genie_redux_guided model, got {type(model).__name__}"
             )
+        autocast_dtype(precision, "cpu")  # a bad name fails here, not at the first step
         self.model = model.eval()
         self.use_cache = use_cache  # False recomputes the whole history per MaskGIT step (reference path)
+        self.precision = precision
+        # the calls every generated frame makes, compiled or as they are
+        wrap = functools.partial(torch.compile, dynamic=True) if compile else (lambda fn: fn)
+        self.logits_cached = wrap(model.dynamics.logits_cached)
+        self.context_cached = wrap(model.dynamics.context_cached)
+        self.encode_step = wrap(model.tokenizer.encode_step)
+        self.decode_step = wrap(model.tokenizer.decode_step)
         self.dynamics = model.dynamics
         self.tokenizer = model.tokenizer
         self.max_frames = self.dynamics.config.num_frames  # W: frames a generated frame attends to
@@ -50,12 +93,17 @@ class WorldModel:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, device: str | torch.device = "cpu", expected_image_size: int | None = None
+        cls,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        expected_image_size: int | None = None,
+        precision: str = "auto",
     ) -> WorldModel:
         """The one way to load a world model for inference (evaluation, the player, AutoExplore).
 
         `path`: a checkpoint, a run directory or a training step (`models.checkpoint.find_checkpoint`);
-        `expected_image_size`: the frame size of the data it will see. Any problem is one ValueError line.
+        `expected_image_size`: the frame size of the data it will see; `precision`: see the module
+        docstring. Any problem is one ValueError line.
         """
         dpath = find_checkpoint(path)
         model = load_model(dpath, device, expected_image_size=expected_image_size)  # damage reported first
@@ -63,7 +111,7 @@ class WorldModel:
             raise ValueError(
                 f"checkpoint {dpath} holds a {model.kind}; the world model needs genie_redux(_guided)"
             )
-        return cls(model)
+        return cls(model, precision=precision)
 
     @classmethod
     def from_pretrained(
@@ -95,14 +143,14 @@ class WorldModel:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    @torch.no_grad()
+    @inference
     def infer_actions(self, frames: torch.Tensor) -> torch.Tensor:
         """frames [B, T, 3, H, W] -> LAM latent actions int64 [B, T-1] (GenieRedux only)."""
         if self.is_action_guided:
             raise ValueError("GenieRedux-G uses ground-truth actions and has no LAM to infer them")
         return self.model.infer_actions(frames)
 
-    @torch.no_grad()
+    @inference
     def reset(self, prime_frames: torch.Tensor, prime_actions: torch.Tensor | None = None) -> None:
         """Start B sessions from prime_frames [B, T0, 3, H, W]; prime_actions [B, T0-1] (G: required).
 
@@ -122,15 +170,15 @@ class WorldModel:
                 else torch.zeros(b, 0, dtype=torch.long, device=self.device)
             )
         # [B, T0, h, w]; the encoder cache lets observe() encode real frames one at a time
-        self.token_history, self.encoder_cache = self.tokenizer.encode_step(prime_frames, None)
+        self.token_history, self.encoder_cache = self.encode_step(prime_frames, None)
         # per-frame action embeddings [B, T0, D]: frame 0 gets the dynamics' "no action yet" embedding
         self.action_history = self.dynamics.frame_actions(self.model.embed_actions(prime_actions))
         if self.use_cache:
             tokens, frame_actions = self.token_history, self.action_history
-            self.dynamics_cache = FrameCache(self.dynamics.context_cached(tokens, frame_actions, None))
-            self.decoder_cache = self.tokenizer.decode_step(tokens, None)[1]
+            self.dynamics_cache = FrameCache(self.context_cached(tokens, frame_actions, None))
+            self.decoder_cache = self.decode_step(tokens, None)[1]
 
-    @torch.no_grad()
+    @inference
     def reset_rows(
         self, rows: torch.Tensor, prime_frames: torch.Tensor, prime_actions: torch.Tensor | None = None
     ) -> None:
@@ -149,7 +197,7 @@ class WorldModel:
         if prime_actions is None:
             prime_actions = self.infer_actions(prime_frames)
         rows = rows.to(self.device)
-        tokens, encoder_kv = self.tokenizer.encode_step(prime_frames, None)  # [R, T, h, w]
+        tokens, encoder_kv = self.encode_step(prime_frames, None)  # [R, T, h, w]
         if self.encoder_cache is not None and self.encoder_cache.num_frames != t0:
             self.encoder_cache = None  # after generation: observe() needs a fresh reset
         if self.encoder_cache is not None:
@@ -157,16 +205,16 @@ class WorldModel:
         self.token_history[rows] = tokens
         self.action_history[rows] = self.dynamics.frame_actions(self.model.embed_actions(prime_actions))
         if self.use_cache:
-            new_kv = self.dynamics.context_cached(tokens, self.action_history[rows], None)
+            new_kv = self.context_cached(tokens, self.action_history[rows], None)
             self.dynamics_cache = _replace_rows(self.dynamics_cache, rows, FrameCache(new_kv))
             if self.decoder_cache is not None and self.decoder_cache.num_frames != t0:
                 self.decoder_cache = None  # a shorter decoder window: rebuilt when frames are decoded
             if self.decoder_cache is not None:
                 self.decoder_cache = _replace_rows(
-                    self.decoder_cache, rows, self.tokenizer.decode_step(tokens, None)[1]
+                    self.decoder_cache, rows, self.decode_step(tokens, None)[1]
                 )
 
-    @torch.no_grad()
+    @inference
     def next_frames_logits(self, actions: torch.Tensor) -> torch.Tensor:
         """The first MaskGIT iteration only: actions int64 [B, Tn] -> logits [B, Tn*h*w, K] of the
         Tn fully masked frames they lead to (what 1 MaskGIT step samples from); nothing is committed."""
@@ -179,7 +227,7 @@ class WorldModel:
         past = self.dynamics_cache.last(self.max_frames - tn) if self.use_cache else None
         return self.new_frame_logits(masked, action_embeds, past).float()
 
-    @torch.no_grad()
+    @inference
     def observe(self, frames: torch.Tensor, actions: torch.Tensor, max_context: int) -> None:
         """Append frames seen in the real game: frames [B, 1, 3, H, W] that actions int64 [B] led to.
 
@@ -191,12 +239,12 @@ class WorldModel:
             raise ValueError(
                 "observe() follows reset() or observe(): generated frames have no pixels to encode"
             )
-        token_ids, encoder_cache = self.tokenizer.encode_step(frames, self.encoder_cache)  # [B, 1, h, w]
+        token_ids, encoder_cache = self.encode_step(frames, self.encoder_cache)  # [B, 1, h, w]
         self.encoder_cache = encoder_cache.last(max_context)
         action_embeds = self.model.embed_actions(actions.reshape(-1, 1).to(self.device))  # [B, 1, D]
         if self.use_cache:
             past = self.dynamics_cache.last(self.max_frames - 1)
-            new_kv = self.dynamics.context_cached(token_ids, action_embeds, past)
+            new_kv = self.context_cached(token_ids, action_embeds, past)
             self.dynamics_cache = past.appended(new_kv).last(max_context)
             self.decoder_cache = None
         self.token_history = torch.cat([self.token_history, token_ids], dim=1)[:, -max_context:]
@@ -211,14 +259,14 @@ class WorldModel:
         """
         b, tn = token_ids.shape[:2]
         if self.use_cache:
-            logits = self.dynamics.logits_cached(token_ids, new_actions, past)[0]
+            logits = self.logits_cached(token_ids, new_actions, past)[0]
         else:  # whole history, each frame attending to its own last W frames
             all_tokens = torch.cat([self.token_history, token_ids], dim=1)
             all_actions = torch.cat([self.action_history, new_actions], dim=1)
             logits = self.dynamics.logits(all_tokens, all_actions, window=self.max_frames)[:, -tn:]
-        return logits.reshape(b, -1, logits.shape[-1])
+        return logits.reshape(b, -1, logits.shape[-1]).float()  # MaskGIT ranks confidences in fp32
 
-    @torch.no_grad()
+    @inference
     def generate(
         self,
         actions: torch.Tensor,
@@ -250,7 +298,7 @@ class WorldModel:
         )
         token_ids = token_ids.view(b, tn, h, w)
         frames = self.commit(token_ids, action_embeds, past)
-        return frames, logits
+        return frames.float(), logits.float()
 
     def commit(
         self, token_ids: torch.Tensor, action_embeds: torch.Tensor, past: FrameCache | None
@@ -258,13 +306,13 @@ class WorldModel:
         """Append final tokens to the history and caches; decode them once -> frames [B, Tn, 3, H, W]."""
         tn = token_ids.shape[1]
         if self.use_cache:
-            new_kv = self.dynamics.context_cached(token_ids, action_embeds, past)
+            new_kv = self.context_cached(token_ids, action_embeds, past)
             self.dynamics_cache = past.appended(new_kv)
             if self.decoder_cache is None:  # after observe(): decode the context again
                 context = self.token_history[:, -(self.decoder_frames - tn) :]
-                self.decoder_cache = self.tokenizer.decode_step(context, None)[1]
+                self.decoder_cache = self.decode_step(context, None)[1]
             decoder_past = self.decoder_cache.last(self.decoder_frames - tn)
-            frames, self.decoder_cache = self.tokenizer.decode_step(token_ids, decoder_past)
+            frames, self.decoder_cache = self.decode_step(token_ids, decoder_past)
         self.token_history = torch.cat([self.token_history, token_ids], dim=1)
         self.action_history = torch.cat([self.action_history, action_embeds], dim=1)
         self.encoder_cache = None  # generated frames exist as tokens only
@@ -287,7 +335,7 @@ class WorldModel:
         frames, logits = self.generate(actions.reshape(-1, 1), steps, temperature, schedule, generator)
         return StepResult(frames[:, 0], logits)
 
-    @torch.no_grad()
+    @inference
     def rollout(
         self,
         prime_frames: torch.Tensor,

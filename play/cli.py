@@ -48,6 +48,10 @@ def check_settings(cfg: DictConfig) -> None:
     if not cfg.idle_timeout_s > 0:
         raise UserError(f"idle_timeout_s={cfg.idle_timeout_s} must be > 0 seconds (e.g. idle_timeout_s=300)")
     check_device(cfg.device)
+    from models.world_model import PRECISIONS
+
+    if cfg.precision not in PRECISIONS:
+        raise UserError(f"precision={cfg.precision} is unknown; use one of {', '.join(PRECISIONS)}")
 
 
 def check_device(name: str) -> None:
@@ -126,6 +130,7 @@ def main(mode: str | None, args: list[str]) -> int:
         bound_host=cfg.host,
         bound_port=port,
         idle_timeout_s=float(cfg.idle_timeout_s),
+        precision=cfg.precision,
     )
     app = create_app(settings)
     url_host = f"[{host}]" if ":" in host else host

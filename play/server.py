@@ -60,6 +60,7 @@ class PlayerSettings:
     bound_host: str = "127.0.0.1"  # the host= it listens on: requests for other hosts are refused
     bound_port: int = 0  # the port it listens on (its own page's origin)
     idle_timeout_s: float = 300.0  # a session that sends nothing for this long is closed, freeing its slot
+    precision: str = "auto"  # world-model inference: auto (bf16 autocast on CUDA) | fp32 | bf16
 
 
 def frame_message(frame: np.ndarray) -> bytes:
@@ -142,6 +143,7 @@ def create_app(settings: PlayerSettings) -> FastAPI:
             settings.num_prime_frames,
             settings.maskgit_steps,
             settings.temperature,
+            settings.precision,
         )
         session_id = next(session_ids)
         sessions.add(session_id)

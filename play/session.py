@@ -30,8 +30,11 @@ class PlaySession:
         num_prime_frames: int,
         maskgit_steps: int,
         temperature: float,
+        precision: str = "auto",
     ) -> None:
+        """precision: the world model's inference precision (models/world_model.py)."""
         self.model, self.picker, self.num_prime_frames = model, picker, num_prime_frames
+        self.precision = precision
         self.maskgit_steps, self.temperature = maskgit_steps, temperature
         self.env: WorldModelEnv | None = None
         self.start_options: dict[str, Any] = {}
@@ -40,7 +43,7 @@ class PlaySession:
     def _env_for(self, game: str) -> WorldModelEnv:
         if self.env is None or self.env.sessions.game != game:
             self.env = WorldModelEnv(
-                WorldModel(self.model),
+                WorldModel(self.model, precision=self.precision),
                 self.picker,
                 game=game,
                 num_prime_frames=self.num_prime_frames,

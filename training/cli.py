@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from common.config import compose_config
 from common.errors import UserError
 from common.paths import ensure_writable_dpath
+from common.processes import is_launched_worker, launched_rank
 from training.config_checks import check_train_config
 
 REPO_DPATH = Path(__file__).resolve().parents[1]
@@ -26,11 +27,6 @@ CONFIG_DPATH = REPO_DPATH / "configs"
 DEFAULT_CONFIG = "genie_redux"
 # accelerate launch asks for these when no `accelerate config` file exists; we choose them explicitly.
 LAUNCH_DEFAULTS = {"--num_machines": "1", "--mixed_precision": "no", "--dynamo_backend": "no"}
-
-
-def is_launched_worker() -> bool:
-    """True inside a process started by `accelerate launch` / torchrun."""
-    return "WORLD_SIZE" in os.environ and "LOCAL_RANK" in os.environ
 
 
 def launch_command(cfg: DictConfig, args: list[str]) -> list[str]:
@@ -96,6 +92,6 @@ def main(mode: str | None, args: list[str]) -> int:
     from training.trainer import Trainer
 
     summary = Trainer(cfg, ["run.py", "genie_redux", "train", *args]).run()
-    if int(os.environ.get("RANK", "0")) == 0:
+    if launched_rank() == 0:
         print_summary(summary)
     return 0

@@ -75,15 +75,18 @@ def build_train_loader(
     world_size: int,
     num_workers: int,
     seed: int,
+    pin_memory: bool = False,
 ) -> DataLoader:
-    """An endless DataLoader of this rank's batches; worker seeds come from `seed`, not the global RNG."""
+    """An endless DataLoader of this rank's batches; worker seeds come from `seed`, not the global RNG.
+
+    `pin_memory`: page-locked batches, for a non_blocking copy to a GPU (the trainer sets it on CUDA)."""
     sampler = ResumableShardSampler(epoch_order, start_position, rank, world_size)
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=pin_memory,
         drop_last=True,
         persistent_workers=False,
         prefetch_factor=4 if num_workers > 0 else None,

@@ -42,16 +42,22 @@ from training.schedule import build_scheduler
 from training.validation import validate
 
 
-def mixed_precision_mode(setting: str) -> str:
-    """`auto` means bf16 on a GPU and fp32 on CPU.
+def mixed_precision_mode(setting: str, device_type: str) -> str:
+    """`auto` means bf16 on a GPU (`device_type` "cuda") and fp32 on CPU.
 
     CPU stays fp32 by default so CPU runs (and the exact-resume tests) keep full precision; on CPUs
     with native bf16 (AVX512-BF16/AMX) `train.mixed_precision=bf16` is 1.4-1.7x faster per step at the
     `neurips` size (benchmarks/RESULTS.md, model_step).
     """
     if setting == "auto":
-        return "bf16" if torch.cuda.is_available() else "no"
+        return "bf16" if device_type == "cuda" else "no"
     return setting
+
+
+def uncompiled(model: torch.nn.Module) -> torch.nn.Module:
+    """The module `torch.compile` wrapped (the module itself if not compiled): checkpoints hold its
+    parameter names, and validation runs it eagerly (a compiled eval-mode graph would be a second compile)."""
+    return getattr(model, "_orig_mod", model)
 
 
 def frame_size(model: torch.nn.Module) -> int | None:
@@ -67,8 +73,9 @@ class Trainer:
         self.argv = argv
         self.run_dpath = Path(cfg.run_dpath)
         self.checkpoints_dpath = self.run_dpath / "checkpoints"
+        device_type = "cuda" if torch.cuda.is_available() else "cpu"
         self.accelerator = Accelerator(
-            mixed_precision=mixed_precision_mode(self.train_cfg.mixed_precision),
+            mixed_precision=mixed_precision_mode(self.train_cfg.mixed_precision, device_type),
             gradient_accumulation_steps=self.train_cfg.grad_accum,
             cpu=not torch.cuda.is_available(),
         )
@@ -78,6 +85,11 @@ class Trainer:
         self.num_unreadable_episodes = 0  # left out when the store was opened (unreadable header, cut short)
         self.trained_on: dict[str, Any] = {}  # what every checkpoint's model card says it was trained on
         self.last_validation: dict[str, float] = {}  # ... and its last validation metrics, with their step
+
+    @property
+    def plain_model(self) -> torch.nn.Module:
+        """The model without its DDP and torch.compile wrappers (the parameters are the same tensors)."""
+        return uncompiled(self.accelerator.unwrap_model(self.model))
 
     # ---- setup -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -162,7 +174,7 @@ class Trainer:
             "train_frames": int(sum(record.num_frames for record in train_set.episodes)),
         }
         self.num_unreadable_episodes = len(train_set.store.corrupt_episode_ids)
-        model_size = frame_size(self.accelerator.unwrap_model(self.model))
+        model_size = frame_size(self.plain_model)
         if model_size is not None and train_set.image_size != model_size:
             source = (
                 f"tokenizer_dpath={self.cfg.tokenizer_dpath}" if self.cfg.tokenizer_dpath else "the model"
@@ -180,6 +192,7 @@ class Trainer:
             world_size=accelerator.num_processes,
             num_workers=tc.num_workers,
             seed=tc.seed,
+            pin_memory=accelerator.device.type == "cuda",  # page-locked batches for the non_blocking copy
         )
         is_validating = accelerator.is_main_process and val_set is not None
         self.val_loader = build_val_loader(val_set, tc.validation) if is_validating else None
@@ -277,7 +290,7 @@ class Trainer:
     def run_validation(self) -> None:
         accelerator = self.accelerator
         if accelerator.is_main_process and self.val_loader is not None:
-            model = accelerator.unwrap_model(self.model)
+            model = self.plain_model
             with accelerator.autocast():
                 metrics = validate(
                     model,
@@ -339,9 +352,7 @@ class Trainer:
         ckpt.save_process_rng(partial, accelerator.process_index)
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            save_checkpoint(
-                accelerator.unwrap_model(self.model), step_model_dpath(partial), self.checkpoint_extra()
-            )
+            save_checkpoint(self.plain_model, step_model_dpath(partial), self.checkpoint_extra())
             ckpt.save_main_state(partial, self.optimizer.optimizer, self.state)
             ckpt.finish_save(self.checkpoints_dpath, step)
             ckpt.apply_retention(
@@ -354,7 +365,7 @@ class Trainer:
         accelerator = self.accelerator
         if accelerator.is_main_process:
             save_checkpoint(
-                accelerator.unwrap_model(self.model),
+                self.plain_model,
                 final_model_dpath(self.run_dpath),
                 self.checkpoint_extra(),
             )

@@ -23,6 +23,11 @@ from training.evaluation.settings import EvalSettings
 VALIDATION_SEED = 1234  # sampling and masking during validation; fixed so numbers compare across steps
 
 
+def forked_devices(device: torch.device) -> list[torch.device]:
+    """The GPU whose generator validation forks besides the CPU's (none on a CPU run)."""
+    return [device] if device.type == "cuda" else []
+
+
 def validate(
     model: nn.Module,
     kind: str,
@@ -48,7 +53,7 @@ def validate(
     used_codes: set[int] = set()
     used_actions: set[int] = set()
     num_batches = 0
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+    with torch.random.fork_rng(devices=forked_devices(device)), torch.no_grad():
         torch.manual_seed(VALIDATION_SEED)
         for batch_index, batch in enumerate(loader):
             frames = frames_to_model(batch["frames"].to(device))  # [B, T, 3, H, W]

@@ -16,27 +16,37 @@ from omegaconf import DictConfig
 from common.errors import UserError
 from common.paths import ensure_writable_dpath
 from models.checkpoint import record_evaluation
-from models.world_model import WorldModel
+from models.world_model import PRECISIONS, WorldModel
 from training.evaluation.fid import load_inception
 from training.evaluation.protocol import EnvTable, evaluate
 from training.evaluation.report import markdown_tables, write_reports
 from training.evaluation.settings import EvalSettings
 
 
-def load_world_model(model_dpath: str | None, device: torch.device, image_size: int) -> WorldModel:
-    """The checkpoint as a WorldModel; a missing, tokenizer or wrong-size checkpoint is a UserError."""
+def load_world_model(
+    model_dpath: str | None, device: torch.device, image_size: int, precision: str = "auto"
+) -> WorldModel:
+    """The checkpoint as a WorldModel; a missing, tokenizer or wrong-size checkpoint, or an unknown
+    `precision` (eval.precision), is a UserError."""
+    if precision not in PRECISIONS:
+        raise UserError(f"eval.precision={precision} is unknown; use one of {', '.join(PRECISIONS)}")
     if not model_dpath or not Path(model_dpath).is_dir():
         raise UserError(
             f"eval.model_dpath={model_dpath} is not a checkpoint directory; point it at one (e.g. <run>/best_model)"
         )
     try:
-        return WorldModel.from_checkpoint(model_dpath, device, expected_image_size=image_size)
+        return WorldModel.from_checkpoint(
+            model_dpath, device, expected_image_size=image_size, precision=precision
+        )
     except ValueError as error:
         raise UserError(f"{error} (eval.model_dpath; the test data is {image_size} px)") from None
 
 
-def build_loader(eval_cfg: DictConfig, settings: EvalSettings, split_seed: int) -> Any:
-    """Test windows of num_first_frames + sample_num_frames frames, drawn with equal weight per game."""
+def build_loader(
+    eval_cfg: DictConfig, settings: EvalSettings, split_seed: int, pin_memory: bool = False
+) -> Any:
+    """Test windows of num_first_frames + sample_num_frames frames, drawn with equal weight per game;
+    `pin_memory` for a CUDA device."""
     from data.datasets import WindowDataset, balanced_sampler, make_dataloader
 
     dpath = Path(eval_cfg.dataset_root_dpath) / str(eval_cfg.dataset_name)
@@ -45,7 +55,12 @@ def build_loader(eval_cfg: DictConfig, settings: EvalSettings, split_seed: int) 
     dataset = WindowDataset(dpath, eval_cfg.split, num_frames=settings.num_frames, split_seed=split_seed)
     sampler = balanced_sampler(dataset, settings.num_sequences, seed=settings.seed)
     return make_dataloader(
-        dataset, eval_cfg.batch_size, sampler=sampler, num_workers=eval_cfg.num_workers, seed=settings.seed
+        dataset,
+        eval_cfg.batch_size,
+        sampler=sampler,
+        num_workers=eval_cfg.num_workers,
+        seed=settings.seed,
+        pin_memory=pin_memory,
     )
 
 
@@ -69,9 +84,12 @@ def run_evaluation(cfg: DictConfig, command: str | None = None) -> int:
         raise UserError(f"eval.batch_size must be >= 1, got {eval_cfg.batch_size}")
     # One process unless started by `accelerate launch`; cpu=True is what makes a CPU-only launch use gloo.
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    loader = build_loader(eval_cfg, settings, split_seed=cfg.train.split_seed)
+    is_cuda = accelerator.device.type == "cuda"
+    loader = build_loader(eval_cfg, settings, split_seed=cfg.train.split_seed, pin_memory=is_cuda)
     dataset = loader.dataset
-    world_model = load_world_model(eval_cfg.model_dpath, accelerator.device, dataset.image_size)
+    world_model = load_world_model(
+        eval_cfg.model_dpath, accelerator.device, dataset.image_size, eval_cfg.precision
+    )
     check_horizon(world_model, settings)
     # after the inputs (a bad model writes nothing), before minutes of evaluation
     ensure_writable_dpath(eval_cfg.output_dpath, "eval.output_dpath")
@@ -96,6 +114,7 @@ def run_evaluation(cfg: DictConfig, command: str | None = None) -> int:
         split=eval_cfg.split,
         batch_size=eval_cfg.batch_size,
         num_processes=accelerator.num_processes,
+        precision=world_model.precision,
     )
     paths = write_reports(result, eval_cfg.output_dpath, gif_fps=float(eval_cfg.gif_fps))
     card = {

@@ -83,14 +83,16 @@ class WindowDataset(Dataset):
 
         Evaluation draws "random actions" from these: an id the game never produces (e.g. NOOP in a
         retro game) was never trained and would measure nothing but its untrained embedding. Stores
-        written before `env_actions` was recorded fall back to the whole vocabulary.
+        written before `env_actions` was recorded act within the vocabulary's first FIRST_VOCABULARY_SIZE
+        names, as in `game_action_names`.
         """
+        first_names = ACTION_VOCABULARY[:FIRST_VOCABULARY_SIZE]
         action_ids = []
         for positions in self._env_episodes:
-            names = ACTION_VOCABULARY
+            names = first_names
             if positions.size > 0:
                 info = self.store.header(self.episodes[int(positions[0])].episode_id).info
-                names = tuple(info.get("env_actions") or ACTION_VOCABULARY)
+                names = tuple(info.get("env_actions") or first_names)
             action_ids.append([ACTION_VOCABULARY.index(name) for name in names])
         return action_ids
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from data.actions import ACTION_VOCABULARY
+from data.actions import ACTION_VOCABULARY, FIRST_VOCABULARY_SIZE
 from data.episode_store import EpisodeRecord, EpisodeStore
 from envs.frames import square_and_resize
 
@@ -69,13 +69,14 @@ class StartPicker:
     def action_names(self, game: str | None = None) -> tuple[str, ...]:
         """The game's own actions (recorded by the generator), in vocabulary order; all games: their union.
 
-        Episodes recorded without that note (synthetic stores) fall back to the whole vocabulary.
+        Episodes recorded without that note (synthetic stores, stores older than the gymnasium names) fall
+        back to the vocabulary those games used: its first FIRST_VOCABULARY_SIZE names.
         """
         games = [self.check_game(game)] if game is not None else self.games
         names: set[str] = set()
         for name in games:
             info = self.store.header(self.episodes[name][0].episode_id).info
-            names |= set(info.get("env_actions") or ACTION_VOCABULARY)
+            names |= set(info.get("env_actions") or ACTION_VOCABULARY[:FIRST_VOCABULARY_SIZE])
         return tuple(a for a in ACTION_VOCABULARY if a in names)
 
     def pick(

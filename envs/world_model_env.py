@@ -68,7 +68,12 @@ class WorldModelSessions:
             self.vocabulary_ids = torch.arange(world_model.num_actions)  # [A]: model ids as they are
         else:
             if action_names is None:
-                action_names = self.picker.action_names(game) if self.picker else ACTION_VOCABULARY
+                # without a store, every name the model embeds (the vocabulary only grows at its end)
+                action_names = (
+                    self.picker.action_names(game)
+                    if self.picker
+                    else ACTION_VOCABULARY[: world_model.num_actions]
+                )
             self.action_names = tuple(action_names)
             self.vocabulary_ids = torch.tensor(action_ids(self.action_names), dtype=torch.long)  # [A]
         if int(self.vocabulary_ids.max()) >= world_model.num_actions:

@@ -36,8 +36,14 @@ from models.config import DynamicsConfig
 class DynamicsOutput:
     loss: torch.Tensor
     metrics: dict[str, torch.Tensor]
-    masked_logits: torch.Tensor  # [M, K]: logits at the M masked positions, in mask.nonzero() order
+    logits: torch.Tensor  # [M, K] at the M masked positions, or [B*T*h*w, K] at every one (`dense`)
     mask: torch.Tensor  # bool [B, T, h*w], True where the input token was masked
+    dense: bool = False  # a compiled graph computes the head everywhere (see DynamicsModel.forward)
+
+    @property
+    def masked_logits(self) -> torch.Tensor:
+        """[M, K]: logits at the M masked positions, in mask.nonzero() order."""
+        return self.logits[self.mask.flatten()] if self.dense else self.logits
 
 
 class DynamicsModel(nn.Module):
@@ -196,25 +202,35 @@ class DynamicsModel(nn.Module):
             masked_part = self.transformer(self.embed(inputs[num_clean:], frame_actions[num_clean:]))
             parts.append(self.token_features(masked_part))
         features = torch.cat(parts) if len(parts) > 1 else parts[0]  # [B, T, S, D]
-        # the head and the loss only where there is something to predict (~75 % of tokens, and the
-        # head over K codes is the largest matmul of a small model)
-        logits = self.head(features[mask])  # [M, K]
-        masked_targets = targets[mask]  # [M]
-        ce = F.cross_entropy(logits.float(), masked_targets, reduction="none")  # [M]
-        num_masked = max(int(mask.sum()), 1)
+        dense = torch.compiler.is_compiling()
+        if dense:
+            # a compiled graph keeps its shapes fixed: the head at every position and the loss counted where
+            # masked (indexing by the mask has a data-dependent size: a graph break and a host sync per use)
+            logits = self.head(features).flatten(0, 2)  # [B*T*S, K]
+            chosen_targets, weights = targets.flatten(), mask.flatten().to(logits.dtype)  # [B*T*S]
+        else:
+            # the head and the loss only where there is something to predict (~75 % of tokens, and the
+            # head over K codes is the largest matmul of a small model)
+            logits = self.head(features[mask])  # [M, K]
+            chosen_targets, weights = targets[mask], None  # [M]
+        ce = F.cross_entropy(logits.float(), chosen_targets, reduction="none")  # [M] or [B*T*S]
+        ce = ce * weights if dense else ce
+        num_masked = mask.sum().clamp_min(1)  # a tensor: no host sync
         loss = ce.sum() / num_masked
         metrics = {}
         if self.config.tdce:
-            penalty = self.tdce_penalty(logits, masked_targets).sum() / num_masked
+            penalty = self.tdce_penalty(logits, chosen_targets)
+            penalty = (penalty * weights if dense else penalty).sum() / num_masked
             loss = loss + self.config.tdce_weight * penalty
             metrics["tdce_penalty"] = penalty.detach()
         with torch.no_grad():
+            correct = logits.argmax(-1) == chosen_targets
             metrics |= {
                 "ce": ce.sum() / num_masked,
-                "token_accuracy": (logits.argmax(-1) == masked_targets).sum() / num_masked,
+                "token_accuracy": (correct & mask.flatten() if dense else correct).sum() / num_masked,
                 "mask_rate": mask[:, 1:].float().mean() if t > 1 else mask.float().mean(),
             }
-        return DynamicsOutput(loss, metrics, logits, mask)
+        return DynamicsOutput(loss, metrics, logits, mask, dense)
 
     def tdce_penalty(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Expected cosine distance to the true code under the softmax: logits [M, K], targets [M] -> [M].

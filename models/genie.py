@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from models.config import DynamicsConfig, LamConfig
-from models.dynamics import DynamicsModel
+from models.dynamics import DynamicsModel, DynamicsOutput
 from models.lam import LatentActionModel
 from models.tokenizer import VideoTokenizer
 
@@ -25,8 +25,13 @@ from models.tokenizer import VideoTokenizer
 class GenieOutput:
     loss: torch.Tensor
     metrics: dict[str, torch.Tensor]
-    masked_logits: torch.Tensor  # [M, K]: the dynamics' logits at its M masked positions
+    dynamics: DynamicsOutput  # the dynamics' logits and mask
     latent_actions: torch.Tensor | None  # int64 [B, T-1] (GenieRedux) or None (guided)
+
+    @property
+    def masked_logits(self) -> torch.Tensor:
+        """[M, K]: the dynamics' logits at its M masked positions."""
+        return self.dynamics.masked_logits
 
 
 class GenieBase(nn.Module):
@@ -108,7 +113,7 @@ class GenieRedux(GenieBase):
         metrics.update({f"lam/{k}": v for k, v in lam_out.metrics.items()})
         metrics["dynamics/loss"] = dyn_out.loss.detach()
         metrics["lam/loss"] = lam_out.loss.detach()
-        return GenieOutput(loss, metrics, dyn_out.masked_logits, lam_out.actions)
+        return GenieOutput(loss, metrics, dyn_out, lam_out.actions)
 
 
 class GenieReduxGuided(GenieBase):
@@ -125,7 +130,9 @@ class GenieReduxGuided(GenieBase):
         return self.dynamics.config.num_actions
 
     def embed_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        if actions.numel() and (int(actions.min()) < 0 or int(actions.max()) >= self.num_actions):
+        # the range check reads two numbers back to the host: not inside a compiled graph (a graph break)
+        checked = actions.numel() and not torch.compiler.is_compiling()
+        if checked and (int(actions.min()) < 0 or int(actions.max()) >= self.num_actions):
             raise ValueError(
                 f"action ids must be in [0, {self.num_actions}), got {int(actions.min())}..{int(actions.max())}"
             )
@@ -141,4 +148,4 @@ class GenieReduxGuided(GenieBase):
         token_ids = self.tokenize(frames)
         dyn_out = self.dynamics(token_ids, self.embed_actions(actions))
         metrics = {f"dynamics/{k}": v for k, v in dyn_out.metrics.items()}
-        return GenieOutput(dyn_out.loss, metrics, dyn_out.masked_logits, None)
+        return GenieOutput(dyn_out.loss, metrics, dyn_out, None)

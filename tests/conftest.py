@@ -1,10 +1,22 @@
-"""Fixtures shared by the player tests: a tiny episode store and a tiny GenieRedux-G checkpoint."""
+"""Fixtures shared by the tests: a clean Accelerate state per test, a tiny episode store for the player
+tests, the agent config builder."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerator_state():
+    """Accelerate keeps one process-wide state whose mixed precision cannot change once set: a trainer
+    run left behind by one test would make the next test's `train.mixed_precision=bf16` fail."""
+    yield
+    if "accelerate.state" in sys.modules:
+        sys.modules["accelerate.state"].AcceleratorState._reset_state(reset_partial_state=True)
+
 
 TINY_GAMES = ("BlockGame", "SquareGame")  # two games: the player's game chooser has something to choose
 TINY_GAME_ACTIONS = {

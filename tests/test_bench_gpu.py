@@ -156,8 +156,13 @@ def test_the_cpu_stand_in_records_every_part_and_its_coinrun_loss_falls(results_
 
 
 @pytest.mark.slow
-def test_the_compiled_mode_of_the_training_steps_runs_on_cpu():
+def test_the_compiled_mode_of_the_training_steps_runs_on_cpu(monkeypatch):
+    """The benchmark's compiled path (compile, warm-up, timing, the twin's batch) with Dynamo's eager
+    backend: inductor's kernels against eager are tests/test_compile.py's job, and its C++ build takes
+    a minute per model here."""
     torch.set_num_threads(1)
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compile_(model, **{**kw, "backend": "eager"}))
     opts = bench_gpu.parse_options({"models": "tokenizer", "modes": "eager,compiled"}, has_cuda=False)
     rows, measured = [], {}
     bench_gpu.training_steps(rows, opts, torch.device("cpu"), None, Deadline(900), measured)

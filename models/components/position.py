@@ -85,12 +85,21 @@ class SpatialPositionBias(nn.Module):
 
     def forward(self, grid: tuple[int, int], num_tokens: int, device: torch.device) -> torch.Tensor:
         """-> bias [H, num_tokens, num_tokens] for h*w patches (row-major) after num_tokens - h*w extra ones."""
-        parameters = tuple(self.mlp.parameters())
         # at inference (no grad) the table only changes when the weights do: in-place updates (optimizer
-        # steps, load_state_dict) bump each parameter's _version, and a moved or cast one has a new address
-        key = (grid, num_tokens, str(device), tuple((p.data_ptr(), p._version) for p in parameters))
-        if not torch.is_grad_enabled() and self._cached is not None and self._cached[0] == key:
-            return self._cached[1]
+        # steps, load_state_dict) bump each parameter's _version, and a moved or cast one has a new address.
+        # A compiled graph computes it (a few hundred rows through a small MLP): Dynamo cannot trace
+        # data pointers, and would run every block around it eagerly
+        use_cache = not torch.is_grad_enabled() and not torch.compiler.is_compiling()
+        key = None
+        if use_cache:
+            key = (
+                grid,
+                num_tokens,
+                str(device),
+                tuple((p.data_ptr(), p._version) for p in self.mlp.parameters()),
+            )
+            if self._cached is not None and self._cached[0] == key:
+                return self._cached[1]
         offsets, index = relative_offset_table(grid, device)  # [(2h-1)(2w-1), 2], [h*w, h*w]
         # the MLP runs once per distinct offset, not per pair of patches (h*w times fewer rows)
         bias = self.mlp(offsets.sign() * torch.log2(1.0 + offsets.abs()))[index].permute(
@@ -99,6 +108,6 @@ class SpatialPositionBias(nn.Module):
         num_extra = num_tokens - index.shape[0]
         if num_extra > 0:
             bias = F.pad(bias, (num_extra, 0, num_extra, 0))  # no bias to or from extra tokens
-        if not torch.is_grad_enabled():
+        if use_cache:
             self._cached = (key, bias)
         return bias

@@ -81,7 +81,10 @@ class VectorQuantizer(nn.Module):
         codes = codebook[indices]  # [N, C]
         loss = F.mse_loss(codes, flat.detach()) + self.commitment_weight * F.mse_loss(flat, codes.detach())
         quantized = flat + (codes - flat).detach()  # straight-through estimator
-        counts = torch.bincount(indices, minlength=self.codebook_size).float()
+        # a scatter, not bincount: bincount's output size depends on the data (a graph break when compiled)
+        counts = torch.zeros(self.codebook_size, device=indices.device).index_add_(
+            0, indices, torch.ones_like(indices, dtype=torch.float32)
+        )  # [K]
         if self.training and self.dead_code_threshold > 0:
             # squared distance to the chosen code of unit vectors: 2 - 2 cos, in [0, 4]
             self.reset_dead_codes(counts, flat.detach(), (2 - 2 * similarity.detach()).clamp_min(0))

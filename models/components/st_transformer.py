@@ -85,8 +85,8 @@ class FrameCache:
         return self.layers[0][0].shape[2] if self.layers else 0
 
     def appended(self, new_layers: list[KeyValue]) -> FrameCache:
-        if not self.layers:
-            return FrameCache(list(new_layers))
+        if not self.layers:  # contiguous like every later cache (a compiled step then sees one layout)
+            return FrameCache([(k.contiguous(), v.contiguous()) for k, v in new_layers])
         return FrameCache(
             [
                 (torch.cat([k, nk], dim=2), torch.cat([v, nv], dim=2))
@@ -100,7 +100,9 @@ class FrameCache:
             return self
         if num_frames <= 0:
             return FrameCache()
-        return FrameCache([(k[:, :, -num_frames:], v[:, :, -num_frames:]) for k, v in self.layers])
+        return FrameCache(
+            [(k[:, :, -num_frames:].contiguous(), v[:, :, -num_frames:].contiguous()) for k, v in self.layers]
+        )
 
 
 class STTransformer(nn.Module):

@@ -25,6 +25,7 @@ from torch import nn
 from common.config import compose_config
 from common.errors import UserError
 from data.store_synthetic import write_synthetic_store
+from training import checkpointing as ckpt
 from training import cli, trainer
 from training.nan_guard import TrainingDivergedError
 from training.run_log import read_metrics
@@ -320,3 +321,45 @@ def test_validation_is_optional_a_store_without_val_sessions_trains_with_it_off(
     summary = trainer.Trainer(compose_config(cli.CONFIG_DPATH, "genie_redux", off), off).run()
     assert summary["step"] == 2 and summary["best_model"] is None
     assert (tmp_path / "off" / "final_model").is_dir()
+
+
+def test_a_time_budgeted_run_fixes_its_length_from_its_first_steps_and_keeps_it_on_resume(
+    monkeypatch, store_root, tmp_path
+):
+    """train.time_budget_min: the steps that fit the budget at the speed of the calibration steps; the
+    schedule ends there (lr_min at the last step), evaluations are spread over the run, resume keeps it."""
+    from training import trainer as trainer_module
+
+    clock = {"now": 0.0}  # every training step takes exactly 0.5 s of this clock
+    real_step = trainer_module.Trainer.train_step
+
+    def timed_step(self, batches):
+        out = real_step(self, batches)
+        clock["now"] += 0.5
+        return out
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", timed_step)
+    monkeypatch.setattr(trainer_module.time, "perf_counter", lambda: clock["now"])
+    budget = ("train.time_budget_min=0.2", "train.budget.calibration_steps=4", "train.budget.evaluations=2",
+              "train.num_train_steps=1000", "train.schedule.warmup_steps=2")  # fmt: skip
+    summary = train("tokenizer", tmp_path / "run", store_root, *budget)
+    assert summary["step"] == 24  # 12 s at 0.5 s per step
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in records if "val/recon_psnr" in r] == [12, 24]
+    last = next(r for r in reversed(records) if "train/lr" in r)
+    assert last["step"] == 24 and last["train/lr"] == pytest.approx(1e-3)  # FAST's lr_min: the schedule ended
+    assert last["perf/train_seconds"] == pytest.approx(12.0)
+    state = ckpt.load_trainer_state(tmp_path / "run" / "checkpoints" / ckpt.step_dname(24))
+    assert state.planned_steps == 24
+    # a longer budget on resume does not re-plan: the run's length was fixed by its calibration
+    AcceleratorState._reset_state(reset_partial_state=True)
+    assert train("tokenizer", tmp_path / "run", store_root, *budget[1:], "train.time_budget_min=5")["step"] == 24
+
+
+def test_a_time_budget_is_checked_before_anything_runs(store_root, tmp_path):
+    args = ["config=tokenizer", *FAST, f"train.dataset_root_dpath={store_root}", f"run_dpath={tmp_path / 'run'}"]
+    with pytest.raises(UserError, match="time_budget_min=0 must be > 0"):
+        cli.main("train", [*args, "train.time_budget_min=0"])
+    with pytest.raises(UserError, match="budget.calibration_steps=0 and train.budget.evaluations=4 must be >= 1"):
+        cli.main("train", [*args, "train.time_budget_min=1", "train.budget.calibration_steps=0"])
+    assert not (tmp_path / "run").exists()

@@ -58,6 +58,13 @@ def check_train_config(cfg: DictConfig) -> None:
         )
     if tc.checkpoint.best_mode not in ("max", "min"):
         raise UserError(f"train.checkpoint.best_mode={tc.checkpoint.best_mode} must be max or min")
+    if tc.time_budget_min is not None and not float(tc.time_budget_min) > 0:
+        raise UserError(f"train.time_budget_min={tc.time_budget_min} must be > 0 minutes (or null)")
+    if tc.budget.calibration_steps < 1 or tc.budget.evaluations < 1:
+        raise UserError(
+            f"train.budget.calibration_steps={tc.budget.calibration_steps} and train.budget.evaluations="
+            f"{tc.budget.evaluations} must be >= 1"
+        )
     if cfg.kind != "tokenizer" and tc.validation.every_steps > 0:
         check_dynamics_validation(cfg)
 

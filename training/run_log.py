@@ -78,6 +78,12 @@ class RunLogger:
         if self.wandb_run is not None:
             self.wandb_run.log(metrics, step=step)
 
+    def set_total(self, num_train_steps: int) -> None:
+        """A time-budgeted run knows its length after its first steps."""
+        if self.is_main:
+            self.bar.total = num_train_steps
+            self.bar.refresh()
+
     def advance(self, step: int, loss: float | None) -> None:
         if self.is_main:
             self.bar.update(step - self.bar.n)

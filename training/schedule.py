@@ -7,6 +7,7 @@ so the last optimizer step runs at `lr_min` and nothing after it climbs back up.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -37,9 +38,13 @@ def build_scheduler(
     lr_min: float,
     warmup_steps: int,
     warmup_start_factor: float,
-    num_train_steps: int,
+    num_train_steps: int | Callable[[], int],
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """A LambdaLR over `lr_at_step`; its state_dict holds only numbers (the lambda is not saved)."""
+    """A LambdaLR over `lr_at_step`; its state_dict holds only numbers (the lambda is not saved).
+
+    `num_train_steps` may be a function, read at every step: a time-budgeted run fixes its length after
+    its first steps (training/trainer.py), and the schedule then ends there."""
+    steps_of = num_train_steps if callable(num_train_steps) else (lambda: num_train_steps)
     if not 0 < lr_min <= lr_max:
         raise ValueError(f"need 0 < lr_min <= lr_max, got lr_min={lr_min}, lr_max={lr_max}")
 
@@ -51,7 +56,7 @@ def build_scheduler(
                 lr_min=lr_min,
                 warmup_steps=warmup_steps,
                 warmup_start_factor=warmup_start_factor,
-                num_train_steps=num_train_steps,
+                num_train_steps=steps_of(),
             )
             / lr_max
         )

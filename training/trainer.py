@@ -60,6 +60,25 @@ def uncompiled(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
+class BudgetCalibration:
+    """Times a time-budgeted run's first steps: 3 untimed (allocation, first batches), then `num_steps`."""
+
+    NUM_UNTIMED = 3
+
+    def __init__(self, num_steps: int) -> None:
+        self.num_steps, self.seen, self.seconds = num_steps, 0, 0.0
+
+    def add(self, seconds: float) -> bool:
+        """Count one step's seconds; True once enough are timed."""
+        self.seen += 1
+        if self.seen > self.NUM_UNTIMED:
+            self.seconds += seconds
+        return self.seen >= self.NUM_UNTIMED + self.num_steps
+
+    def seconds_per_step(self) -> float:
+        return self.seconds / max(self.seen - self.NUM_UNTIMED, 1)
+
+
 def frame_size(model: torch.nn.Module) -> int | None:
     """The frame size a world-model part works on (its tokenizer's), None for a model without one."""
     tokenizer = model if isinstance(model, VideoTokenizer) else getattr(model, "tokenizer", None)
@@ -85,6 +104,15 @@ class Trainer:
         self.num_unreadable_episodes = 0  # left out when the store was opened (unreadable header, cut short)
         self.trained_on: dict[str, Any] = {}  # what every checkpoint's model card says it was trained on
         self.last_validation: dict[str, float] = {}  # ... and its last validation metrics, with their step
+
+    @property
+    def num_train_steps(self) -> int:
+        """The run's length: train.num_train_steps, or a time-budgeted run's calibrated step count."""
+        return self.state.planned_steps or self.train_cfg.num_train_steps
+
+    @property
+    def is_time_budgeted(self) -> bool:
+        return self.train_cfg.time_budget_min is not None
 
     @property
     def plain_model(self) -> torch.nn.Module:
@@ -116,7 +144,7 @@ class Trainer:
             lr_min=tc.optimizer.lr_min,
             warmup_steps=tc.schedule.warmup_steps,
             warmup_start_factor=tc.schedule.warmup_start_factor,
-            num_train_steps=tc.num_train_steps,
+            num_train_steps=lambda: self.num_train_steps,
         )
         # Each process draws its own masks; seeded after construction so resume can restore it exactly.
         torch.manual_seed(tc.seed * SEED_STRIDE + 1 + accelerator.process_index)
@@ -132,7 +160,7 @@ class Trainer:
             self.run_dpath,
             is_main=accelerator.is_main_process,
             start_step=self.state.step,
-            num_train_steps=tc.num_train_steps,
+            num_train_steps=self.num_train_steps,
             wandb_cfg=tc.wandb,
             cfg=self.cfg,
         )
@@ -205,21 +233,47 @@ class Trainer:
         tc = self.train_cfg
         batches = iter(self.train_loader)
         window = {"count": 0, "wait": 0.0, "time": 0.0}
+        calibration = BudgetCalibration(tc.budget.calibration_steps) if self.needs_calibration() else None
         try:
-            while self.state.step < tc.num_train_steps:
+            while self.state.step < self.num_train_steps:
                 started = time.perf_counter()
                 metrics, wait = self.train_step(batches)
-                window["time"] += time.perf_counter() - started
+                seconds = time.perf_counter() - started
+                self.state.train_seconds += seconds
+                window["time"] += seconds
                 window["wait"] += wait
                 window["count"] += 1
+                if calibration is not None and calibration.add(seconds):
+                    self.plan_steps(calibration.seconds_per_step())
+                    calibration = None
                 self.logger.advance(self.state.step, metrics["loss"])
-                if self.state.step % tc.log_every_steps == 0 or self.state.step == tc.num_train_steps:
+                if self.state.step % tc.log_every_steps == 0 or self.state.step == self.num_train_steps:
                     self.log_train(metrics, window)
                     window = {"count": 0, "wait": 0.0, "time": 0.0}
                 self.maybe_validate_and_save()
         finally:
             self.logger.close()
         return self.finish()
+
+    def needs_calibration(self) -> bool:
+        if not self.is_time_budgeted or self.state.planned_steps is not None:
+            return False
+        if self.accelerator.num_processes > 1:
+            # each process would time its own steps and could plan another length: the group would hang
+            raise UserError("train.time_budget_min runs in one process; set train.num_processes=1 or use num_train_steps")
+        return True
+
+    def plan_steps(self, seconds_per_step: float) -> None:
+        """Fix a time-budgeted run's length: the steps that fit in what is left of the budget."""
+        budget_s = float(self.train_cfg.time_budget_min) * 60.0
+        left_s = max(budget_s - self.state.train_seconds, 0.0)
+        steps = self.state.step + max(1, int(left_s / seconds_per_step))
+        self.state.planned_steps = min(steps, self.train_cfg.num_train_steps)
+        self.logger.set_total(self.state.planned_steps)
+        self.accelerator.print(
+            f"time budget {self.train_cfg.time_budget_min:g} min: {seconds_per_step:.3f} s per step -> "
+            f"{self.state.planned_steps} steps"
+        )
 
     def train_step(self, batches) -> tuple[dict[str, float], float]:  # noqa: ANN001 (iterator)
         """One optimizer step over `grad_accum` micro-batches; returns (metrics, data wait seconds)."""
@@ -275,16 +329,23 @@ class Trainer:
         record = {f"train/{k}": v for k, v in metrics.items()}
         record["perf/samples_per_s"] = self.samples_per_step / step_time if step_time > 0 else 0.0
         record["perf/data_wait_share"] = window["wait"] / window["time"] if window["time"] > 0 else 0.0
+        record["perf/train_seconds"] = self.state.train_seconds  # the run's training time so far
         self.logger.log(self.state.step, record)
         self.last_metrics.update(record)
 
     # ---- validation and checkpoints ----------------------------------------------------------
     def maybe_validate_and_save(self) -> None:
         tc, step = self.train_cfg, self.state.step
-        is_last = step == tc.num_train_steps
-        if tc.validation.every_steps > 0 and (step % tc.validation.every_steps == 0 or is_last):
+        is_last = step == self.num_train_steps
+        validation_every, checkpoint_every = tc.validation.every_steps, tc.checkpoint.every_steps
+        if self.is_time_budgeted:  # evenly over the run, once its length is known
+            if self.state.planned_steps is None:
+                return
+            checkpoint_every = max(1, self.state.planned_steps // tc.budget.evaluations)
+            validation_every = checkpoint_every if validation_every > 0 else 0
+        if validation_every > 0 and (step % validation_every == 0 or is_last):
             self.run_validation()
-        if step % tc.checkpoint.every_steps == 0 or is_last:
+        if step % checkpoint_every == 0 or is_last:
             self.save_checkpoint()
 
     def run_validation(self) -> None:

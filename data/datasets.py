@@ -78,6 +78,10 @@ class WindowDataset(Dataset):
         """The vocabulary the `actions` ids index (episodes with another vocabulary are remapped)."""
         return ACTION_VOCABULARY
 
+    def env_episodes(self, env_id: int) -> list[EpisodeRecord]:
+        """The episodes of one game (by env id) in this split."""
+        return [self.episodes[int(position)] for position in self._env_episodes[env_id]]
+
     def env_action_ids(self) -> list[list[int]]:
         """Per env id, the vocabulary ids of that game's own actions (from an episode's `env_actions`).
 

@@ -78,6 +78,10 @@ class DynamicsConfig:
     # on; two streams, ~2x compute); the rest keep Genie's masked context (what one_go sees). 0.5 serves
     # both inference methods; 1.0 is best frame by frame (the player, AutoExplore). dynamics.py, docs/models.md
     clean_context_fraction: float = 0.5
+    # context noise (as GameNGen's noise augmentation, in token space): in training, each sample replaces a share
+    # ~ U(0, context_noise) of its visible input tokens by random codes, so a model that generates frame by frame
+    # has learned to predict from a context with errors in it, as its own generated frames are. 0 = off
+    context_noise: float = 0.0
     # token distance cross-entropy (CVPR paper, as upstream): loss = CE + tdce_weight * E_softmax[1 - cos(c_k,
     # c_true)] over the tokenizer's code vectors c: probability mass on codes that decode to something far
     # from the true one costs more than mass on near-misses, with gradient through the softmax
@@ -118,6 +122,8 @@ def validate(config: Any) -> None:
             )
         if not 0.0 <= config.mask_rate_min <= config.mask_rate_max <= 1.0:
             raise ValueError("need 0 <= mask_rate_min <= mask_rate_max <= 1")
+        if not 0.0 <= config.context_noise <= 1.0:
+            raise ValueError(f"context_noise must be in [0, 1], got {config.context_noise}")
         if not 0.0 <= config.clean_context_fraction <= 1.0:
             raise ValueError(f"clean_context_fraction must be in [0, 1], got {config.clean_context_fraction}")
 

@@ -187,7 +187,9 @@ class DynamicsModel(nn.Module):
         b, t = token_ids.shape[:2]
         targets = token_ids.flatten(2)  # [B, T, S]
         mask = self.sample_mask(targets.shape, token_ids.device, generator)
-        inputs = torch.where(mask, torch.full_like(targets, self.mask_id), targets).view_as(token_ids)
+        context_ids = self.noisy_context(targets, generator) if self.config.context_noise > 0 else targets
+        inputs = torch.where(mask, torch.full_like(targets, self.mask_id), context_ids).view_as(token_ids)
+        context_ids = context_ids.view_as(token_ids)  # the clean stream's context (noised, if noise is on)
         frame_actions = self.frame_actions(action_embeds)  # [B, T, D]
         # the first num_clean samples train with clean context, the rest with masked context
         num_clean = round(b * self.config.clean_context_fraction)
@@ -195,7 +197,7 @@ class DynamicsModel(nn.Module):
         if num_clean > 0:
             parts.append(
                 self.clean_context_features(
-                    token_ids[:num_clean], inputs[:num_clean], frame_actions[:num_clean]
+                    context_ids[:num_clean], inputs[:num_clean], frame_actions[:num_clean]
                 )
             )
         if num_clean < b:
@@ -231,6 +233,17 @@ class DynamicsModel(nn.Module):
                 "mask_rate": mask[:, 1:].float().mean() if t > 1 else mask.float().mean(),
             }
         return DynamicsOutput(loss, metrics, logits, mask, dense)
+
+    def noisy_context(self, token_ids: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """token_ids [B, T, S] with a share ~ U(0, context_noise) per sample replaced by random codes."""
+        b = token_ids.shape[0]
+        device = token_ids.device
+        rates = self.config.context_noise * torch.rand(b, 1, 1, device=device, generator=generator)  # [B, 1, 1]
+        noise = torch.rand(token_ids.shape, device=device, generator=generator) < rates
+        random_ids = torch.randint(
+            0, self.config.codebook_size, token_ids.shape, device=device, generator=generator
+        )
+        return torch.where(noise, random_ids, token_ids)
 
     def tdce_penalty(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Expected cosine distance to the true code under the softmax: logits [M, K], targets [M] -> [M].

@@ -363,3 +363,27 @@ def test_a_time_budget_is_checked_before_anything_runs(store_root, tmp_path):
     with pytest.raises(UserError, match="budget.calibration_steps=0 and train.budget.evaluations=4 must be >= 1"):
         cli.main("train", [*args, "train.time_budget_min=1", "train.budget.calibration_steps=0"])
     assert not (tmp_path / "run").exists()
+
+
+def test_a_time_budget_busy_during_calibration_is_planned_again_at_the_runs_average_speed(
+    monkeypatch, store_root, tmp_path
+):
+    from training import trainer as trainer_module
+
+    clock = {"now": 0.0, "steps": 0}  # the first 5 steps take 1 s (a busy machine), the rest 0.25 s
+    real_step = trainer_module.Trainer.train_step
+
+    def timed_step(self, batches):
+        out = real_step(self, batches)
+        clock["steps"] += 1
+        clock["now"] += 1.0 if clock["steps"] <= 5 else 0.25
+        return out
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", timed_step)
+    monkeypatch.setattr(trainer_module.time, "perf_counter", lambda: clock["now"])
+    summary = train("tokenizer", tmp_path / "run", store_root, "train.time_budget_min=0.2",
+                    "train.budget.calibration_steps=2", "train.budget.evaluations=4", "train.validation.every_steps=0",
+                    "train.num_train_steps=1000")  # fmt: skip
+    seconds = read_metrics(tmp_path / "run" / "metrics.jsonl")[-1]["perf/train_seconds"]
+    assert summary["step"] > 12  # the calibration's speed alone plans 5 + 7 s / 1 s = 12 steps
+    assert 9.0 <= seconds <= 13.0  # near the 12 s budget

@@ -44,7 +44,9 @@ class TrainerState:
     best_step: int | None = None
     consecutive_nonfinite: int = 0
     planned_steps: int | None = None  # a time-budgeted run's step count, once calibrated
-    train_seconds: float = 0.0  # wall seconds spent in training steps (validation and checkpoints not counted)
+    train_seconds: float = (
+        0.0  # wall seconds spent in training steps (validation and checkpoints not counted)
+    )
 
 
 def step_dname(step: int) -> str:

@@ -260,20 +260,23 @@ class Trainer:
             return False
         if self.accelerator.num_processes > 1:
             # each process would time its own steps and could plan another length: the group would hang
-            raise UserError("train.time_budget_min runs in one process; set train.num_processes=1 or use num_train_steps")
+            raise UserError(
+                "train.time_budget_min runs in one process; set train.num_processes=1 or use num_train_steps"
+            )
         return True
 
-    def plan_steps(self, seconds_per_step: float) -> None:
+    def plan_steps(self, seconds_per_step: float, quiet: bool = False) -> None:
         """Fix a time-budgeted run's length: the steps that fit in what is left of the budget."""
         budget_s = float(self.train_cfg.time_budget_min) * 60.0
         left_s = max(budget_s - self.state.train_seconds, 0.0)
         steps = self.state.step + max(1, int(left_s / seconds_per_step))
         self.state.planned_steps = min(steps, self.train_cfg.num_train_steps)
         self.logger.set_total(self.state.planned_steps)
-        self.accelerator.print(
-            f"time budget {self.train_cfg.time_budget_min:g} min: {seconds_per_step:.3f} s per step -> "
-            f"{self.state.planned_steps} steps"
-        )
+        if not quiet:
+            self.accelerator.print(
+                f"time budget {self.train_cfg.time_budget_min:g} min: {seconds_per_step:.3f} s per step -> "
+                f"{self.state.planned_steps} steps"
+            )
 
     def train_step(self, batches) -> tuple[dict[str, float], float]:  # noqa: ANN001 (iterator)
         """One optimizer step over `grad_accum` micro-batches; returns (metrics, data wait seconds)."""
@@ -343,6 +346,11 @@ class Trainer:
                 return
             checkpoint_every = max(1, self.state.planned_steps // tc.budget.evaluations)
             validation_every = checkpoint_every if validation_every > 0 else 0
+            if step % checkpoint_every == 0 and not is_last:
+                # re-plan at the run's average speed so far: a machine busier (or quieter) during the
+                # calibration steps than later does not change the run's minutes
+                self.plan_steps(self.state.train_seconds / step, quiet=True)
+                is_last = step == self.num_train_steps
         if validation_every > 0 and (step % validation_every == 0 or is_last):
             self.run_validation()
         if step % checkpoint_every == 0 or is_last:

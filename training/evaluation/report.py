@@ -62,7 +62,32 @@ def table_rows(result: EvalResult) -> list[tuple[str, list[list[str]]]]:
         ("metric|model|copy last prime frame", headline),
         ("game|sequences|PSNR (dB)|PSNR, copy|SSIM|SSIM, copy", games),
         ("|".join(frame_header), [row for row in per_frame if len(row) == len(frame_header)]),
+        *play_rows(result.play),
     ]
+
+
+def play_rows(play: dict) -> list[tuple[str, list[list[str]]]]:
+    """The play checks' tables (training/evaluation/play_checks.py), those that ran."""
+    tables = []
+    response = play.get("action_response")
+    if response:
+        tables.append((
+            "keys vs sampling|action MSE|seed MSE|ratio|starts|frames",
+            [["rollouts under each held action vs two seeds", _cell(response["action_mse"], 5),
+              _cell(response["seed_mse"], 5), _cell(response["ratio"], 2), str(response["num_starts"]),
+              str(response["frames"])]],
+        ))  # fmt: skip
+    drift = play.get("drift")
+    if drift:
+        marks = next(iter(drift.values()))["frames"]
+        rows = []
+        for game, figures in sorted(drift.items()):
+            rows.append(
+                [f"{game}: PSNR to nearest real frame", *(_cell(v, 2) for v in figures["nearest_real_psnr"])]
+            )
+            rows.append([f"{game}: unseen code share", *(_cell(v, 3) for v in figures["unseen_code_share"])])
+        tables.append(("|".join(["random-key play, frame", *(str(m) for m in marks)]), rows))
+    return tables
 
 
 def markdown_tables(result: EvalResult) -> str:

@@ -44,6 +44,8 @@ class EvalResult:
     ssim_per_frame_copy: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     clips: list[Clip] = field(default_factory=list)
+    # the play checks (training/evaluation/play_checks.py), when asked for: "action_response", "drift"
+    play: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Everything but the clips, with NaN written as null (JSON has no NaN)."""
@@ -69,6 +71,7 @@ class EvalResult:
                 "num_sequences": self.num_sequences,
                 "settings": self.settings,
                 "notes": self.notes,
+                "play": self.play,
             }
         )
 

@@ -18,6 +18,7 @@ from common.paths import ensure_writable_dpath
 from models.checkpoint import record_evaluation
 from models.world_model import PRECISIONS, WorldModel
 from training.evaluation.fid import load_inception
+from training.evaluation.play_checks import PlaySettings, action_response, drift
 from training.evaluation.protocol import EnvTable, evaluate
 from training.evaluation.report import markdown_tables, write_reports
 from training.evaluation.settings import EvalSettings
@@ -73,6 +74,40 @@ def check_horizon(world_model: WorldModel, settings: EvalSettings) -> None:
         )
 
 
+def play_settings(play_cfg: DictConfig, seed: int) -> PlaySettings:
+    """`eval.play` as PlaySettings; a value no check can use is one UserError line."""
+    play = PlaySettings(**{k: play_cfg[k] for k in play_cfg}, seed=seed)
+    for name in (
+        "response_frames",
+        "response_starts",
+        "drift_frames",
+        "drift_starts",
+        "reference_frames",
+        "steps",
+    ):
+        least = 0 if name in ("response_frames", "drift_frames") else 1
+        if getattr(play, name) < least:
+            raise UserError(f"eval.play.{name}={getattr(play, name)} must be >= {least}")
+    if not 0 <= play.temperature <= 10:
+        raise UserError(f"eval.play.temperature={play.temperature} must be in 0..10")
+    return play
+
+
+def run_play_checks(world_model: WorldModel, dataset: Any, play: PlaySettings, num_prime: int) -> dict:
+    """The play checks `eval.play` asks for (training/evaluation/play_checks.py), on the test windows."""
+    if play.drift_frames == 0 and play.response_frames == 0:
+        return {}
+    env_actions = dataset.env_action_ids() if world_model.is_action_guided else [
+        list(range(world_model.num_actions)) for _ in dataset.env_names
+    ]  # fmt: skip
+    figures = {}
+    if play.response_frames > 0:
+        figures["action_response"] = action_response(world_model, dataset, env_actions, play, num_prime)
+    if play.drift_frames > 0:
+        figures["drift"] = drift(world_model, dataset, env_actions, play, num_prime)
+    return figures
+
+
 def run_evaluation(cfg: DictConfig, command: str | None = None) -> int:
     """Evaluate `cfg.eval.model_dpath` on the test split; print the table and the report path, and add the
     results to the checkpoint's model card (`command`: the command line that ran it, for the card)."""
@@ -80,6 +115,7 @@ def run_evaluation(cfg: DictConfig, command: str | None = None) -> int:
 
     eval_cfg = cfg.eval
     settings = EvalSettings.from_config(eval_cfg)
+    play = play_settings(eval_cfg.play, settings.seed)
     if eval_cfg.batch_size < 1:
         raise UserError(f"eval.batch_size must be >= 1, got {eval_cfg.batch_size}")
     # One process unless started by `accelerate launch`; cpu=True is what makes a CPU-only launch use gloo.
@@ -116,6 +152,7 @@ def run_evaluation(cfg: DictConfig, command: str | None = None) -> int:
         num_processes=accelerator.num_processes,
         precision=world_model.precision,
     )
+    result.play = run_play_checks(world_model, dataset, play, settings.num_first_frames)
     paths = write_reports(result, eval_cfg.output_dpath, gif_fps=float(eval_cfg.gif_fps))
     card = {
         "metrics": {f"{result.mode}/{k}": v for k, v in result.metrics.items() if v is not None},

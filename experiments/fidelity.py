@@ -1,0 +1,348 @@
+"""Fidelity per CPU-minute: how good a world model a fixed training time buys, recipe by recipe.
+
+    python experiments/fidelity.py                                   # both datasets, every arm, 2 seeds
+    python experiments/fidelity.py --datasets coinrun --arms baseline,prepend --seeds 0,1
+    python experiments/fidelity.py --tokenizer-min 10 --dynamics-min 15     # the budgets per run
+    python experiments/fidelity.py --quick                           # a look at the machinery (the CI size)
+
+Fixed data, recorded once through the launcher: CoinRun random-agent episodes (training levels) with a
+test set on disjoint levels, and the demo's four bundled Atari platformers with their test sessions; both
+at 32 px. Per (dataset, seed) a tiny tokenizer trains for `--tokenizer-min` minutes of training steps
+(`train.time_budget_min`: the step count is fixed from the speed of the first steps, the schedule ends
+there); every arm's tokenizer overrides get their own. Each arm then trains a GenieRedux-G on its frozen
+tokenizer for `--dynamics-min` minutes, and is evaluated on the test windows, one_go and autoregressive,
+at the arm's sampling temperature: PSNR/SSIM, the per-frame PSNR curve, ΔPSNR@4 (Genie's definition and
+upstream's variant), and the copy-the-last-prime-frame baseline. Learning curves (validation over the
+run's training seconds: tokenizer recon PSNR, next-frame token accuracy and PSNR) come from each run's
+metrics.jsonl. Chains of one (dataset, seed) run side by side, `--jobs` at a time, one torch thread each.
+
+Results: experiments/results/<name>.{json,md} (date, commit, machine, budgets, every command) and the
+summary table in docs/models.md between its `results:<name>` markers. Rerunning resumes: generation and
+training continue where they stopped, finished evaluations are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_DPATH = Path(__file__).resolve().parents[1]
+if str(REPO_DPATH) not in sys.path:
+    sys.path.insert(0, str(REPO_DPATH))
+from common.bootstrap import ensure_environment  # noqa: E402
+
+if __name__ == "__main__":
+    ensure_environment(__file__)
+
+from common.results import fmt, run_stamp, write_results  # noqa: E402
+from models.checkpoint import final_model_dpath  # noqa: E402
+from pipelines.overrides import TrainingPlan, training_overrides  # noqa: E402
+from pipelines.runner import CommandRunner  # noqa: E402
+from training.evaluation.result import read_eval_figures  # noqa: E402
+from training.run_log import read_metrics  # noqa: E402
+
+DOC_FPATH = REPO_DPATH / "docs" / "models.md"
+METHODS = ("one_go", "autoregressive")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A training store and its test windows, both recorded by `generate`."""
+
+    name: str
+    train_args: tuple[str, ...]  # generate overrides of the training store
+    test_args: tuple[str, ...] | None  # generate overrides of a separate test store; None: its test split
+    dataset_name: str  # the store's name under datasets/
+
+
+DATASETS = {
+    "coinrun": Dataset(
+        "coinrun",
+        ("config=coinrun/random", "n_sessions=400", "n_steps_max=300"),
+        ("config=coinrun/random_test", "n_sessions=40", "n_steps_max=300"),
+        "coinrun/random",
+    ),
+    # the demo's games (pipelines/configs/demo.yaml), twice its episodes so its test split has some of each
+    "demo": Dataset(
+        "demo", ("config=retro_act/pretrain", "n_sessions=16", "n_steps_max=300"), None, "retro_act/pretrain"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One recipe: overrides of the tokenizer run, of the GenieRedux-G run, and the sampling temperature."""
+
+    tokenizer: tuple[str, ...] = ()
+    dynamics: tuple[str, ...] = ()
+    temperature: float = 1.0
+    note: str = ""
+
+
+ARMS = {
+    "baseline": Arm(note="the demo's recipe: lr 1e-3, batch 8, additive actions, half clean context"),
+    "greedy": Arm(temperature=0.0, note="baseline, sampled greedily (temperature 0)"),
+    "prepend": Arm(
+        dynamics=("++model_overrides.dynamics.action_conditioning=prepend",),
+        note="one action token per frame instead of adding the action to every token",
+    ),
+    "clean_context": Arm(
+        dynamics=("++model_overrides.dynamics.clean_context_fraction=1.0",),
+        note="every sample trained with clean context frames (what frame-by-frame generation sees)",
+    ),
+    "lr3e-3": Arm(dynamics=("train.optimizer.lr_max=0.003", "train.optimizer.lr_min=0.0003"),
+                  note="dynamics learning rate 3e-3 -> 3e-4 (the block-game record's)"),
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    tokenizer_min: float = 10.0  # minutes of tokenizer training steps per (dataset, seed)
+    dynamics_min: float = 10.0  # minutes of GenieRedux-G training steps per arm
+    batch_size: int = 8
+    lr_max: float = 1e-3
+    lr_min: float = 1e-4
+    image_size: int = 32
+    num_sequences: int = 48  # test windows per evaluation
+    inference_steps: int = 25  # MaskGIT steps per generated frame
+    jobs: int = 2  # (dataset, seed) chains side by side, one torch thread each
+    quick: bool = False  # the machinery at a glance: tiny stores, seconds of training
+    datasets: tuple[str, ...] = ("coinrun", "demo")
+    arms: tuple[str, ...] = tuple(ARMS)
+    seeds: tuple[int, ...] = (0, 1)
+    extra_eval: tuple[str, ...] = field(default_factory=tuple)
+
+
+QUICK_STORE = ("n_sessions=20", "n_steps_max=40")  # 20 sessions: the 90/5/5 split has a test session
+
+
+def store_dpath(out: Path, dataset: Dataset, test: bool = False) -> Path:
+    return out / "datasets" / (dataset.dataset_name + ("_test" if test else ""))
+
+
+def generate_commands(out: Path, dataset: Dataset, budget: Budget) -> list[list[str]]:
+    commands = []
+    for test, args in ((False, dataset.train_args), (True, dataset.test_args)):
+        if args is None:
+            continue
+        sized = {a.split("=")[0]: a for a in (*args, *(QUICK_STORE if budget.quick else ()))}.values()
+        commands.append(["generate", *sized, f"image_size={budget.image_size}", "n_workers=2",
+                         f"output_dpath={store_dpath(out, dataset, test)}"])  # fmt: skip
+    return commands
+
+
+def run_dname(dataset: str, seed: int, part: str) -> str:
+    return f"{dataset}/seed{seed}/{part}"
+
+
+def tokenizer_key(arm: Arm) -> str:
+    """Arms with the same tokenizer overrides share one tokenizer run."""
+    return "tokenizer" if not arm.tokenizer else "tokenizer_" + "_".join(
+        item.split(".")[-1].replace("=", "") for item in arm.tokenizer
+    )
+
+
+def plan(out: Path, dataset: Dataset, seed: int, budget: Budget, minutes: float, run: Path,
+         extra: tuple[str, ...]) -> list[str]:  # fmt: skip
+    training = TrainingPlan(out / "datasets", dataset.dataset_name, run, num_train_steps=1_000_000,
+                            batch_size=budget.batch_size, lr_max=budget.lr_max, lr_min=budget.lr_min,
+                            image_size=budget.image_size, extra=extra)  # fmt: skip
+    overrides = [o for o in training_overrides(training) if not o.startswith("train.schedule.warmup_steps")]
+    return [*overrides, f"train.seed={seed}", f"train.time_budget_min={minutes}",
+            "train.schedule.warmup_steps=50", "train.validation.num_batches=4", "train.validation.batch_size=4"]  # fmt: skip
+
+
+def eval_dpath(run: Path, method: str, temperature: float) -> Path:
+    return run / f"eval_{method}_t{temperature:g}"
+
+
+def chain(out: Path, dataset: Dataset, seed: int, budget: Budget) -> list[list[str]]:
+    """The commands of one (dataset, seed): its tokenizers, then every arm's dynamics and evaluations."""
+    base = out / "runs"
+    minutes_tok = 0.05 if budget.quick else budget.tokenizer_min
+    minutes_dyn = 0.1 if budget.quick else budget.dynamics_min
+    commands, tokenizers = [], {}
+    for name in budget.arms:
+        arm = ARMS[name]
+        key = tokenizer_key(arm)
+        if key not in tokenizers:
+            tokenizers[key] = base / run_dname(dataset.name, seed, key)
+            commands.append(["genie_redux", "train", "config=tokenizer",
+                             *plan(out, dataset, seed, budget, minutes_tok, tokenizers[key], arm.tokenizer)])  # fmt: skip
+    test_store = store_dpath(out, dataset, test=dataset.test_args is not None)
+    trained: dict[tuple, Path] = {}
+    for name in budget.arms:
+        arm = ARMS[name]
+        run = base / run_dname(dataset.name, seed, f"dynamics_{name}")
+        same = trained.get((tokenizer_key(arm), arm.dynamics))  # an arm that only samples differently
+        if same is None:
+            commands.append(["genie_redux", "train", "config=genie_redux_guided",
+                             f"tokenizer_dpath={tokenizers[tokenizer_key(arm)]}",
+                             *plan(out, dataset, seed, budget, minutes_dyn, run, arm.dynamics),
+                             f"train.validation.maskgit_steps={budget.inference_steps}"])  # fmt: skip
+            trained[(tokenizer_key(arm), arm.dynamics)] = run
+            same = run
+        for method in METHODS:
+            commands.append(["genie_redux", "eval", "config=genie_redux_guided", f"run_dpath={same}",
+                             f"eval.model_dpath={final_model_dpath(same)}",
+                             f"eval.dataset_root_dpath={test_store.parent.parent}",
+                             f"eval.dataset_name={test_store.parent.name}/{test_store.name}",
+                             f"eval.split={'all' if dataset.test_args is not None else 'test'}",
+                             f"eval.num_sequences={4 if budget.quick else budget.num_sequences}",
+                             f"eval.inference_steps={budget.inference_steps}", f"eval.inference_method={method}",
+                             f"eval.temperature={arm.temperature}", "eval.num_workers=0", "eval.num_gifs=2",
+                             f"eval.output_dpath={eval_dpath(same, method, arm.temperature)}",
+                             *budget.extra_eval])  # fmt: skip
+    return commands
+
+
+def training_curve(run: Path) -> list[dict[str, float]]:
+    """Validation points of a run over its training seconds (the time budget's clock)."""
+    records = read_metrics(run / "metrics.jsonl") if (run / "metrics.jsonl").is_file() else []
+    seconds, curve = 0.0, []
+    for record in records:
+        seconds = record.get("perf/train_seconds", seconds)
+        values = {k.removeprefix("val/"): v for k, v in record.items() if k.startswith("val/")}
+        if values:
+            curve.append({"step": record["step"], "train_min": round(seconds / 60, 2), **values})
+    return curve
+
+
+def collect(out: Path, budget: Budget) -> dict[str, Any]:
+    """Every (dataset, seed, arm): the tokenizer's and the dynamics' curves and the evaluations."""
+    rows = {}
+    for dataset in budget.datasets:
+        for seed in budget.seeds:
+            for name in budget.arms:
+                arm = ARMS[name]
+                tok = out / "runs" / run_dname(dataset, seed, tokenizer_key(arm))
+                run = out / "runs" / run_dname(dataset, seed, f"dynamics_{name}")
+                source = run if (run / "metrics.jsonl").is_file() else next(
+                    (out / "runs" / run_dname(dataset, seed, f"dynamics_{other}") for other in budget.arms
+                     if ARMS[other].dynamics == arm.dynamics and ARMS[other].tokenizer == arm.tokenizer
+                     and (out / "runs" / run_dname(dataset, seed, f"dynamics_{other}") / "metrics.jsonl").is_file()),
+                    run,
+                )  # fmt: skip
+                rows[f"{dataset}/{name}/seed{seed}"] = {
+                    "dataset": dataset, "arm": name, "seed": seed,
+                    "tokenizer_curve": training_curve(tok), "dynamics_curve": training_curve(source),
+                    **{method: read_eval_figures(eval_dpath(source, method, arm.temperature) / "results.json")
+                       for method in METHODS},
+                }  # fmt: skip
+    return rows
+
+
+def mean(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def summary_rows(rows: dict[str, Any], budget: Budget) -> list[dict[str, Any]]:
+    """One row per (dataset, arm): means over seeds, with the spread (max - min) of autoregressive PSNR."""
+    table = []
+    for dataset in budget.datasets:
+        for name in budget.arms:
+            runs = [r for r in rows.values() if r["dataset"] == dataset and r["arm"] == name]
+            last = lambda curve, key: curve[-1].get(key) if curve else None  # noqa: E731
+            ar = [r["autoregressive"].get("psnr") for r in runs]
+            known = [v for v in ar if v is not None]
+            table.append({
+                "dataset": dataset, "arm": name, "seeds": len(runs),
+                "tokenizer PSNR": mean([last(r["tokenizer_curve"], "recon_psnr") for r in runs]),
+                "token acc.": mean([last(r["dynamics_curve"], "next_frame_token_accuracy") for r in runs]),
+                "dyn. steps": mean([last(r["dynamics_curve"], "step") for r in runs]),
+                "autoreg. PSNR": mean(ar),
+                "spread": (max(known) - min(known)) if len(known) > 1 else None,
+                "one_go PSNR": mean([r["one_go"].get("psnr") for r in runs]),
+                "copy PSNR": mean([r["autoregressive"].get("psnr_copy_last") for r in runs]),
+                "autoreg. SSIM": mean([r["autoregressive"].get("ssim") for r in runs]),
+                "ΔPSNR@4 autoreg.": mean([r["autoregressive"].get("delta_psnr_genie") for r in runs]),
+                "ΔPSNR@4 one_go": mean([r["one_go"].get("delta_psnr_genie") for r in runs]),
+                "ΔPSNR@4 upstream var.": mean([r["autoregressive"].get("delta_psnr_upstream") for r in runs]),
+            })  # fmt: skip
+    return table
+
+
+def report_text(report: dict[str, Any]) -> str:
+    stamp, budget = report["stamp"], report["budget"]
+    lines = [
+        f"# Fidelity per CPU-minute ({report['name']})",
+        "",
+        f"`{stamp['argv']}` — {stamp['date']}, commit {stamp['commit']}, {stamp['machine']}, "
+        f"{stamp['minutes']:.0f} min in all. Tokenizer {budget['tokenizer_min']:g} min + GenieRedux-G "
+        f"{budget['dynamics_min']:g} min of training steps per run (one torch thread, two runs side by side), "
+        f"tiny preset at {budget['image_size']} px, batch {budget['batch_size']}; evaluation on "
+        f"{budget['num_sequences']} test windows, 2 prime + 10 generated frames, {budget['inference_steps']} "
+        "MaskGIT steps. Means over seeds; spread = max - min of the autoregressive PSNR.",
+        "",
+    ]
+    columns = list(report["summary"][0]) if report["summary"] else []
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("|" + "---|" * len(columns))
+    for row in report["summary"]:
+        cells = [fmt(v, 3 if k == "token acc." else 0 if k in ("dyn. steps", "seeds") else 2)
+                 if isinstance(v, (int, float)) or v is None else str(v) for k, v in row.items()]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Arms:", ""]
+    lines += [f"- `{name}`: {arm['note']}" for name, arm in report["arms"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def run_experiment(budget: Budget, out: Path, name: str = "fidelity", results_dpath: Path | None = None,
+                   argv: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    start = time.perf_counter()
+    runner = CommandRunner(out / "logs" / "fidelity.log", threads_per_job=1)
+    datasets = [DATASETS[d] for d in budget.datasets]
+    for dataset in datasets:
+        for command in generate_commands(out, dataset, budget):
+            runner.run(command, tag="data")
+    chains = {f"{d.name}_seed{s}": chain(out, d, s, budget) for d in datasets for s in budget.seeds}
+    runner.run_chains(chains, budget.jobs)
+    rows = collect(out, budget)
+    report = {
+        "name": name,
+        "stamp": run_stamp(argv or sys.argv, start),
+        "budget": asdict(budget),
+        "arms": {n: asdict(ARMS[n]) for n in budget.arms},
+        "summary": summary_rows(rows, budget),
+        "runs": rows,
+        "commands": runner.commands,
+    }
+    is_record = results_dpath is None and name == "fidelity" and not budget.quick
+    write_results(name, report, report_text(report), DOC_FPATH if is_record else None,
+                  **({"results_dpath": results_dpath} if results_dpath else {}))  # fmt: skip
+    return report
+
+
+def parse_args(argv: list[str]) -> tuple[Budget, Path, str, Path | None]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="coinrun,demo", help=f"of {', '.join(DATASETS)}")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"of {', '.join(ARMS)}")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--tokenizer-min", type=float, default=Budget.tokenizer_min)
+    parser.add_argument("--dynamics-min", type=float, default=Budget.dynamics_min)
+    parser.add_argument("--num-sequences", type=int, default=Budget.num_sequences)
+    parser.add_argument("--jobs", type=int, default=Budget.jobs)
+    parser.add_argument("--quick", action="store_true", help="tiny stores and seconds of training")
+    parser.add_argument("--output-dpath", type=Path, default=REPO_DPATH / "outputs" / "experiments" / "fidelity")
+    parser.add_argument("--name", default="fidelity", help="results file name (experiments/results/<name>)")
+    parser.add_argument("--results-dpath", type=Path, default=None, help="where the results go (tests)")
+    args = parser.parse_args(argv)
+    for kind, names, known in (("dataset", args.datasets, DATASETS), ("arm", args.arms, ARMS)):
+        unknown = [n for n in names.split(",") if n not in known]
+        if unknown:
+            parser.error(f"unknown {kind}(s) {unknown}; choose from {', '.join(known)}")
+    budget = Budget(tokenizer_min=args.tokenizer_min, dynamics_min=args.dynamics_min,
+                    num_sequences=args.num_sequences, jobs=args.jobs, quick=args.quick,
+                    datasets=tuple(args.datasets.split(",")), arms=tuple(args.arms.split(",")),
+                    seeds=tuple(int(s) for s in args.seeds.split(",")))  # fmt: skip
+    return budget, args.output_dpath, args.name, args.results_dpath
+
+
+if __name__ == "__main__":
+    budget, out, name, results_dpath = parse_args(sys.argv[1:])
+    run_experiment(budget, out, name, results_dpath)

@@ -44,9 +44,9 @@ class TrainerState:
     best_step: int | None = None
     consecutive_nonfinite: int = 0
     planned_steps: int | None = None  # a time-budgeted run's step count, once calibrated
-    train_seconds: float = (
-        0.0  # wall seconds spent in training steps (validation and checkpoints not counted)
-    )
+    train_seconds: float = 0.0  # wall seconds of training steps (validation and checkpoints not counted)
+    evaluations_done: int = 0  # a time-budgeted run's validations and checkpoints so far
+    plan_mark: tuple[int, float] = (0, 0.0)  # (step, train_seconds) when its length was last planned
 
 
 def step_dname(step: int) -> str:

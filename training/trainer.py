@@ -271,6 +271,7 @@ class Trainer:
         left_s = max(budget_s - self.state.train_seconds, 0.0)
         steps = self.state.step + max(1, int(left_s / seconds_per_step))
         self.state.planned_steps = min(steps, self.train_cfg.num_train_steps)
+        self.state.plan_mark = (self.state.step, self.state.train_seconds)
         self.logger.set_total(self.state.planned_steps)
         if not quiet:
             self.accelerator.print(
@@ -339,22 +340,34 @@ class Trainer:
     # ---- validation and checkpoints ----------------------------------------------------------
     def maybe_validate_and_save(self) -> None:
         tc, step = self.train_cfg, self.state.step
+        if self.is_time_budgeted:
+            self.maybe_evaluate_budgeted()
+            return
         is_last = step == self.num_train_steps
-        validation_every, checkpoint_every = tc.validation.every_steps, tc.checkpoint.every_steps
-        if self.is_time_budgeted:  # evenly over the run, once its length is known
-            if self.state.planned_steps is None:
-                return
-            checkpoint_every = max(1, self.state.planned_steps // tc.budget.evaluations)
-            validation_every = checkpoint_every if validation_every > 0 else 0
-            if step % checkpoint_every == 0 and not is_last:
-                # re-plan at the run's average speed so far: a machine busier (or quieter) during the
-                # calibration steps than later does not change the run's minutes
-                self.plan_steps(self.state.train_seconds / step, quiet=True)
-                is_last = step == self.num_train_steps
-        if validation_every > 0 and (step % validation_every == 0 or is_last):
+        if tc.validation.every_steps > 0 and (step % tc.validation.every_steps == 0 or is_last):
             self.run_validation()
-        if step % checkpoint_every == 0 or is_last:
+        if step % tc.checkpoint.every_steps == 0 or is_last:
             self.save_checkpoint()
+
+    def maybe_evaluate_budgeted(self) -> None:
+        """A time-budgeted run validates and checkpoints `budget.evaluations` times, at even fractions of
+        its planned length, the last at its end; before each it plans its length again from the speed
+        since the last plan (a machine busier or quieter during calibration than later does not change
+        the run's minutes)."""
+        tc, state = self.train_cfg, self.state
+        if state.planned_steps is None:
+            return
+        due = -(-(state.evaluations_done + 1) * state.planned_steps // tc.budget.evaluations)  # ceil
+        if state.step < due and state.step < state.planned_steps:
+            return
+        if state.step < state.planned_steps:
+            # the speed since the last plan: what the machine gives now
+            steps, seconds = state.step - state.plan_mark[0], state.train_seconds - state.plan_mark[1]
+            self.plan_steps(seconds / steps if steps > 0 else state.train_seconds / state.step, quiet=True)
+        state.evaluations_done += 1
+        if tc.validation.every_steps > 0:
+            self.run_validation()
+        self.save_checkpoint()
 
     def run_validation(self) -> None:
         accelerator = self.accelerator

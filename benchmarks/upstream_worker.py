@@ -17,6 +17,18 @@ Requests:
       -> {"parameters": count}
   {"op": "gen_frame", "batch": B, "context": T0, "steps": S, "seed": R, "num_actions": A}
       -> {"seconds": one generated frame: Dynamics.sample over the window + decoding it}
+  {"op": "train_for", "kind": ..., "tokenizer": {...}, "maskgit": {...}, "tdce": bool, "threads": N,
+   "seed": S, "minutes": M, "data_dpath": D, "batch": B, "frames": T, "num_actions": A, "lr_max": L,
+   "lr_min": L, "warmup_steps": W, "weight_decay": WD, "grad_clip": C}
+      -> {"steps", "samples", "train_seconds", "losses": [[step, loss], ...]}: trains for M minutes of
+      training steps on the windows D/starts.npy lists (frames D/frames.npy uint8 [N, H, W, 3], the action
+      taken after each frame D/actions.npy), in order, with upstream's AdamW grouping (no decay on params
+      of ndim < 2), warm-up then cosine to lr_min at the step count planned from the speed of its first
+      steps (planned again at each quarter); the guided model freezes the tokenizer this process trained
+  {"op": "sample", "kind": "genie_redux_guided", "in_fpath": F, "out_fpath": G, "num_frames": N,
+   "steps": S, "temperature": T, "seed": R}
+      -> {}: F.npz holds prime frames [B, T0, H, W, 3] float in [0, 1] and actions [B, T0 + N - 1]; upstream's
+      own one-go sampler (GenieReduxGuided.sample) writes the N generated frames to G.npy [B, N, H, W, 3]
 The constructor keyword dicts come from the parent (`benchmarks/upstream.py` maps our presets onto them).
 """
 
@@ -53,10 +65,12 @@ class Worker:
         self.up = upstream
         self.model = None
         self.primed: dict[tuple, tuple] = {}  # (batch, context) -> (prime token ids [B, n], action codes)
+        self.trained: dict[str, object] = {}  # kind -> the model train_for trained
 
-    def build(self, kind: str, tokenizer: dict, maskgit: dict, tdce: bool):  # noqa: ANN201
-        """As upstream's construct_model: Tokenizer; for the guided model a frozen tokenizer + MaskGIT."""
-        tok = self.up.Tokenizer(**tokenizer)
+    def build(self, kind: str, tokenizer: dict, maskgit: dict, tdce: bool, tok=None):  # noqa: ANN001, ANN201
+        """As upstream's construct_model: Tokenizer; for the guided model a frozen tokenizer + MaskGIT
+        (`tok`: an already trained tokenizer instead of a new one)."""
+        tok = tok if tok is not None else self.up.Tokenizer(**tokenizer)
         if kind == "tokenizer":
             return tok
         extra = {"use_distance_weighted_loss": True, "tokenizer_codebook": tok.vq.codebook} if tdce else {}
@@ -95,6 +109,90 @@ class Worker:
             times.append(time.perf_counter() - start)
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
         return {"s_per_step": statistics.median(times[1:] or times), "peak_rss_gb": peak_gb}
+
+    def train_for(self, req: dict) -> dict:
+        import math
+
+        import numpy as np
+        import torch
+
+        torch.set_num_threads(req["threads"])
+        torch.manual_seed(req["seed"])
+        kind = req["kind"]
+        tok = self.trained.get("tokenizer") if kind != "tokenizer" else None
+        if kind != "tokenizer" and tok is None:
+            raise RuntimeError("train the tokenizer first (train_for kind=tokenizer in this process)")
+        model = self.build(kind, req["tokenizer"], req["maskgit"], req["tdce"], tok).train()
+        if kind != "tokenizer":
+            model.tokenizer.eval()
+        frames = np.load(os.path.join(req["data_dpath"], "frames.npy"), mmap_mode="r")  # [N, H, W, 3]
+        actions = np.load(os.path.join(req["data_dpath"], "actions.npy"))  # [N]
+        starts = np.load(os.path.join(req["data_dpath"], "starts.npy"))  # [K] window starts, in order
+        b, t, a = req["batch"], req["frames"], req["num_actions"]
+        params = [p for p in model.parameters() if p.requires_grad]
+        decayed, plain = [p for p in params if p.ndim >= 2], [p for p in params if p.ndim < 2]
+        optimizer = torch.optim.AdamW(
+            [{"params": decayed}, {"params": plain, "weight_decay": 0.0}],
+            lr=req["lr_max"], betas=(0.9, 0.99), weight_decay=req["weight_decay"],
+        )  # fmt: skip
+        budget_s, planned = req["minutes"] * 60.0, None
+        spent, mark, step, losses = 0.0, (0, 0.0), 0, []
+        while planned is None or step < planned:
+            total = planned or 10**9
+            warm = req["warmup_steps"]
+            if step < warm:
+                lr = req["lr_max"] * (0.5 + 0.5 * step / warm)
+            else:
+                progress = min(max((step - warm) / max(total - 1 - warm, 1), 0.0), 1.0)
+                lr = req["lr_min"] + 0.5 * (req["lr_max"] - req["lr_min"]) * (
+                    1 + math.cos(math.pi * progress)
+                )
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            started = time.perf_counter()
+            index = starts[(step * b + np.arange(b)) % len(starts)]  # [B]
+            clip = np.stack([frames[i : i + t] for i in index])  # [B, T, H, W, 3]
+            videos = torch.from_numpy(clip).float().div_(255.0).permute(0, 4, 1, 2, 3)  # [B, 3, T, H, W]
+            if kind == "tokenizer":
+                loss = model(videos)
+            else:
+                ids = torch.from_numpy(np.stack([actions[i : i + t - 1] for i in index])).long()  # [B, T-1]
+                loss = model(videos=videos, actions=torch.nn.functional.one_hot(ids, a).float())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if req["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(params, req["grad_clip"])
+            optimizer.step()
+            spent += time.perf_counter() - started
+            step += 1
+            if step % 10 == 0:
+                losses.append([step, float(loss.detach())])
+            if planned is None and step == 23:  # 3 untimed, 20 timed, as our trainer's calibration
+                planned = step + max(1, int((budget_s - spent) / ((spent - mark[1]) / 23)))
+                mark = (step, spent)
+            elif planned is not None and step < planned and step % max(1, planned // 4) == 0:
+                speed = (spent - mark[1]) / max(step - mark[0], 1)  # the speed since the last plan
+                planned, mark = step + max(1, int((budget_s - spent) / speed)), (step, spent)
+        self.trained[kind] = model if kind != "tokenizer" else model.eval()
+        return {"steps": step, "samples": step * b, "train_seconds": spent, "losses": losses}
+
+    def sample(self, req: dict) -> dict:
+        import numpy as np
+        import torch
+
+        model = self.trained[req["kind"]].eval()
+        data = np.load(req["in_fpath"])
+        prime = torch.from_numpy(data["prime"]).float().permute(0, 4, 1, 2, 3)  # [B, 3, T0, H, W]
+        actions = torch.from_numpy(data["actions"]).long()  # [B, T0 + N - 1]
+        torch.manual_seed(req["seed"])
+        with torch.no_grad():
+            video = model.sample(
+                prime_frames=prime, actions=actions, num_frames=req["num_frames"],
+                inference_steps=req["steps"], sample_temperature=req["temperature"],
+            )  # fmt: skip
+        video = video.clamp(0, 1).permute(0, 2, 3, 4, 1).contiguous()  # [B, N, H, W, 3]
+        np.save(req["out_fpath"], video.numpy().astype(np.float32))
+        return {"shape": list(video.shape)}
 
     def build_guided(self, req: dict) -> dict:
         import torch

@@ -149,6 +149,14 @@ class WindowDataset(Dataset):
         rotated = np.roll(same_env, -int(np.searchsorted(same_env, episode)))
         return (int(e) for e in rotated if int(e) not in self._unreadable)
 
+    def read_episode(self, episode: int) -> tuple[np.ndarray, np.ndarray]:
+        """A whole episode (by position in `self.episodes`): frames uint8 [T, H, W, 3] and the vocabulary
+        ids of the T-1 actions between them."""
+        record = self.episodes[episode]
+        frames = self.store.read_frames(record.episode_id, 0, record.num_frames)
+        actions = self.store.read_actions(record.episode_id, 0, record.num_frames - 1)
+        return frames, self._action_maps[episode][actions] if episode in self._action_maps else actions
+
     def _read_window(self, episode: int, start: int) -> dict[str, torch.Tensor]:
         record = self.episodes[episode]
         stop = start + self.num_frames

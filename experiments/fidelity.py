@@ -24,6 +24,7 @@ training continue where they stopped, finished evaluations are kept.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -94,8 +95,10 @@ ARMS = {
         dynamics=("++model_overrides.dynamics.clean_context_fraction=1.0",),
         note="every sample trained with clean context frames (what frame-by-frame generation sees)",
     ),
-    "lr3e-3": Arm(dynamics=("train.optimizer.lr_max=0.003", "train.optimizer.lr_min=0.0003"),
-                  note="dynamics learning rate 3e-3 -> 3e-4 (the block-game record's)"),
+    "lr3e-3": Arm(
+        dynamics=("train.optimizer.lr_max=0.003", "train.optimizer.lr_min=0.0003"),
+        note="dynamics learning rate 3e-3 -> 3e-4 (the block-game record's)",
+    ),
 }
 
 
@@ -115,9 +118,13 @@ class Budget:
     arms: tuple[str, ...] = tuple(ARMS)
     seeds: tuple[int, ...] = (0, 1)
     extra_eval: tuple[str, ...] = field(default_factory=tuple)
+    upstream_dpath: str | None = (
+        None  # an upstream GenieRedux checkout: its models trained and scored beside ours
+    )
 
 
 QUICK_STORE = ("n_sessions=20", "n_steps_max=40")  # 20 sessions: the 90/5/5 split has a test session
+QUICK_MINUTES = (0.05, 0.1)  # tokenizer, dynamics: a few dozen steps each
 
 
 def store_dpath(out: Path, dataset: Dataset, test: bool = False) -> Path:
@@ -141,8 +148,10 @@ def run_dname(dataset: str, seed: int, part: str) -> str:
 
 def tokenizer_key(arm: Arm) -> str:
     """Arms with the same tokenizer overrides share one tokenizer run."""
-    return "tokenizer" if not arm.tokenizer else "tokenizer_" + "_".join(
-        item.split(".")[-1].replace("=", "") for item in arm.tokenizer
+    return (
+        "tokenizer"
+        if not arm.tokenizer
+        else "tokenizer_" + "_".join(item.split(".")[-1].replace("=", "") for item in arm.tokenizer)
     )
 
 
@@ -163,8 +172,7 @@ def eval_dpath(run: Path, method: str, temperature: float) -> Path:
 def chain(out: Path, dataset: Dataset, seed: int, budget: Budget) -> list[list[str]]:
     """The commands of one (dataset, seed): its tokenizers, then every arm's dynamics and evaluations."""
     base = out / "runs"
-    minutes_tok = 0.05 if budget.quick else budget.tokenizer_min
-    minutes_dyn = 0.1 if budget.quick else budget.dynamics_min
+    minutes_tok, minutes_dyn = QUICK_MINUTES if budget.quick else (budget.tokenizer_min, budget.dynamics_min)
     commands, tokenizers = [], {}
     for name in budget.arms:
         arm = ARMS[name]
@@ -197,7 +205,24 @@ def chain(out: Path, dataset: Dataset, seed: int, budget: Budget) -> list[list[s
                              f"eval.temperature={arm.temperature}", "eval.num_workers=0", "eval.num_gifs=2",
                              f"eval.output_dpath={eval_dpath(same, method, arm.temperature)}",
                              *budget.extra_eval])  # fmt: skip
+    if budget.upstream_dpath:
+        commands.append(upstream_command(out, dataset, seed, budget, minutes_tok, minutes_dyn))
     return commands
+
+
+def upstream_command(out: Path, dataset: Dataset, seed: int, budget: Budget, minutes_tok: float,
+                     minutes_dyn: float) -> list[str]:  # fmt: skip
+    """Upstream's tokenizer and GenieRedux-G for the same minutes, on the same windows, scored by our
+    protocol (benchmarks/upstream_fidelity.py)."""
+    test = dataset.test_args is not None
+    return ["-m", "benchmarks.upstream_fidelity", "--upstream-dpath", str(budget.upstream_dpath),
+            "--store", str(store_dpath(out, dataset)), "--test-store", str(store_dpath(out, dataset, test)),
+            "--test-split", "all" if test else "test", "--seed", str(seed),
+            "--run-dpath", str(out / "runs" / run_dname(dataset.name, seed, "upstream")),
+            "--tokenizer-min", str(minutes_tok), "--dynamics-min", str(minutes_dyn),
+            "--num-sequences", str(4 if budget.quick else budget.num_sequences),
+            "--inference-steps", str(budget.inference_steps), "--batch-size", str(budget.batch_size),
+            "--lr-max", str(budget.lr_max), "--lr-min", str(budget.lr_min), "--image-size", str(budget.image_size)]  # fmt: skip
 
 
 def training_curve(run: Path) -> list[dict[str, float]]:
@@ -233,7 +258,24 @@ def collect(out: Path, budget: Budget) -> dict[str, Any]:
                     **{method: read_eval_figures(eval_dpath(source, method, arm.temperature) / "results.json")
                        for method in METHODS},
                 }  # fmt: skip
+            if budget.upstream_dpath:
+                rows[f"{dataset}/upstream/seed{seed}"] = upstream_row(out, dataset, seed)
     return rows
+
+
+def upstream_row(out: Path, dataset: str, seed: int) -> dict[str, Any]:
+    """The upstream arm of one (dataset, seed): its training figures and its one-go evaluation."""
+    run = out / "runs" / run_dname(dataset, seed, "upstream")
+    training_fpath = run / "upstream_training.json"
+    training = json.loads(training_fpath.read_text()) if training_fpath.is_file() else {}
+    dynamics = training.get("genie_redux_guided", {})
+    return {
+        "dataset": dataset, "arm": "upstream", "seed": seed, "tokenizer_curve": [],
+        "dynamics_curve": [{"step": dynamics["steps"]}] if dynamics else [],
+        "upstream_training": {k: {kk: vv for kk, vv in v.items() if kk != "losses"} if isinstance(v, dict) else v
+                              for k, v in training.items()},
+        "one_go": read_eval_figures(eval_dpath(run, "one_go", 1.0) / "results.json"), "autoregressive": {},
+    }  # fmt: skip
 
 
 def mean(values: list[float]) -> float | None:
@@ -244,8 +286,9 @@ def mean(values: list[float]) -> float | None:
 def summary_rows(rows: dict[str, Any], budget: Budget) -> list[dict[str, Any]]:
     """One row per (dataset, arm): means over seeds, with the spread (max - min) of autoregressive PSNR."""
     table = []
+    arms = [*budget.arms, *(["upstream"] if budget.upstream_dpath else [])]
     for dataset in budget.datasets:
-        for name in budget.arms:
+        for name in arms:
             runs = [r for r in rows.values() if r["dataset"] == dataset and r["arm"] == name]
             last = lambda curve, key: curve[-1].get(key) if curve else None  # noqa: E731
             ar = [r["autoregressive"].get("psnr") for r in runs]
@@ -258,7 +301,7 @@ def summary_rows(rows: dict[str, Any], budget: Budget) -> list[dict[str, Any]]:
                 "autoreg. PSNR": mean(ar),
                 "spread": (max(known) - min(known)) if len(known) > 1 else None,
                 "one_go PSNR": mean([r["one_go"].get("psnr") for r in runs]),
-                "copy PSNR": mean([r["autoregressive"].get("psnr_copy_last") for r in runs]),
+                "copy PSNR": mean([(r["autoregressive"] or r["one_go"]).get("psnr_copy_last") for r in runs]),
                 "autoreg. SSIM": mean([r["autoregressive"].get("ssim") for r in runs]),
                 "ΔPSNR@4 autoreg.": mean([r["autoregressive"].get("delta_psnr_genie") for r in runs]),
                 "ΔPSNR@4 one_go": mean([r["one_go"].get("delta_psnr_genie") for r in runs]),
@@ -273,8 +316,11 @@ def report_text(report: dict[str, Any]) -> str:
         f"# Fidelity per CPU-minute ({report['name']})",
         "",
         f"`{stamp['argv']}` — {stamp['date']}, commit {stamp['commit']}, {stamp['machine']}, "
-        f"{stamp['minutes']:.0f} min in all. Tokenizer {budget['tokenizer_min']:g} min + GenieRedux-G "
-        f"{budget['dynamics_min']:g} min of training steps per run (one torch thread, two runs side by side), "
+        f"{stamp['minutes']:.0f} min in all. "
+        + ("Quick mode: seconds of training, tiny stores. " if budget["quick"] else "")
+        + f"Tokenizer {QUICK_MINUTES[0] if budget['quick'] else budget['tokenizer_min']:g} min + GenieRedux-G "
+        f"{QUICK_MINUTES[1] if budget['quick'] else budget['dynamics_min']:g} min of training steps per run "
+        "(one torch thread, two runs side by side), "
         f"tiny preset at {budget['image_size']} px, batch {budget['batch_size']}; evaluation on "
         f"{budget['num_sequences']} test windows, 2 prime + 10 generated frames, {budget['inference_steps']} "
         "MaskGIT steps. Means over seeds; spread = max - min of the autoregressive PSNR.",
@@ -289,6 +335,12 @@ def report_text(report: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Arms:", ""]
     lines += [f"- `{name}`: {arm['note']}" for name, arm in report["arms"].items()]
+    if budget.get("upstream_dpath"):
+        lines.append(
+            "- `upstream`: upstream GenieRedux's tokenizer and GenieRedux-G (its constructors at the tiny sizes, its "
+            "losses, its AdamW grouping; our learning-rate schedule), trained for the same minutes on the windows our "
+            "trainer draws, sampled by its own one-go sampler, scored by our protocol (benchmarks/upstream_fidelity.py)"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -328,9 +380,14 @@ def parse_args(argv: list[str]) -> tuple[Budget, Path, str, Path | None]:
     parser.add_argument("--num-sequences", type=int, default=Budget.num_sequences)
     parser.add_argument("--jobs", type=int, default=Budget.jobs)
     parser.add_argument("--quick", action="store_true", help="tiny stores and seconds of training")
-    parser.add_argument("--output-dpath", type=Path, default=REPO_DPATH / "outputs" / "experiments" / "fidelity")
+    parser.add_argument(
+        "--output-dpath", type=Path, default=REPO_DPATH / "outputs" / "experiments" / "fidelity"
+    )
     parser.add_argument("--name", default="fidelity", help="results file name (experiments/results/<name>)")
     parser.add_argument("--results-dpath", type=Path, default=None, help="where the results go (tests)")
+    parser.add_argument(
+        "--upstream-dpath", default=None, help="an upstream GenieRedux checkout to train beside ours"
+    )
     args = parser.parse_args(argv)
     for kind, names, known in (("dataset", args.datasets, DATASETS), ("arm", args.arms, ARMS)):
         unknown = [n for n in names.split(",") if n not in known]
@@ -339,7 +396,7 @@ def parse_args(argv: list[str]) -> tuple[Budget, Path, str, Path | None]:
     budget = Budget(tokenizer_min=args.tokenizer_min, dynamics_min=args.dynamics_min,
                     num_sequences=args.num_sequences, jobs=args.jobs, quick=args.quick,
                     datasets=tuple(args.datasets.split(",")), arms=tuple(args.arms.split(",")),
-                    seeds=tuple(int(s) for s in args.seeds.split(",")))  # fmt: skip
+                    seeds=tuple(int(s) for s in args.seeds.split(",")), upstream_dpath=args.upstream_dpath)  # fmt: skip
     return budget, args.output_dpath, args.name, args.results_dpath
 
 

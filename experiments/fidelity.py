@@ -14,7 +14,9 @@ tokenizer for `--dynamics-min` minutes, and is evaluated on the test windows, on
 at the arm's sampling temperature: PSNR/SSIM, the per-frame PSNR curve, ΔPSNR@4 (Genie's definition and
 upstream's variant), and the copy-the-last-prime-frame baseline. Learning curves (validation over the
 run's training seconds: tokenizer recon PSNR, next-frame token accuracy and PSNR) come from each run's
-metrics.jsonl. Chains of one (dataset, seed) run side by side, `--jobs` at a time, one torch thread each.
+metrics.jsonl. The tokenizers train first, then every arm's GenieRedux-G with its evaluations (and with
+`--upstream-dpath` upstream's models, benchmarks/upstream_fidelity.py), `--jobs` runs side by side, one torch
+thread each.
 
 Results: experiments/results/<name>.{json,md} (date, commit, machine, budgets, every command) and the
 summary table in docs/models.md between its `results:<name>` markers. Rerunning resumes: generation and
@@ -27,7 +29,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,28 @@ ARMS = {
         dynamics=("train.optimizer.lr_max=0.003", "train.optimizer.lr_min=0.0003"),
         note="dynamics learning rate 3e-3 -> 3e-4 (the block-game record's)",
     ),
+    "codebook256": Arm(
+        tokenizer=("++model_overrides.codebook_size=256",),
+        note="a tokenizer of 256 codes instead of 1024 (an easier, cheaper head for the dynamics)",
+    ),
+    "frames12": Arm(
+        dynamics=("train.num_frames=12", "++model_overrides.num_frames=12"),
+        note="dynamics trained on 12-frame windows instead of 16 (the evaluation's 2 + 10)",
+    ),
+    "wide": Arm(dynamics=("++model_overrides.dynamics.dim=128",), note="dynamics width 128 instead of 64"),
+    "deep": Arm(dynamics=("++model_overrides.dynamics.num_blocks=4",), note="4 dynamics blocks instead of 2"),
+    "tdce_skip": Arm(
+        dynamics=("++model_overrides.dynamics.tdce=true", "++model_overrides.dynamics.token_input_skip=true"),
+        note="TDCE and token input skip (the CVPR paper's ablation)",
+    ),
+    "context_noise": Arm(
+        dynamics=("++model_overrides.dynamics.context_noise=0.3",),
+        note="random codes in up to 30 % of the visible tokens in training",
+    ),
+    "batch16": Arm(
+        dynamics=("train.batch_size=16", "train.optimizer.lr_max=0.002", "train.optimizer.lr_min=0.0002"),
+        note="batch 16 at learning rate 2e-3 instead of batch 8 at 1e-3",
+    ),
 }
 
 
@@ -124,7 +148,14 @@ class Budget:
 
 
 QUICK_STORE = ("n_sessions=20", "n_steps_max=40")  # 20 sessions: the 90/5/5 split has a test session
-QUICK_MINUTES = (0.05, 0.1)  # tokenizer, dynamics: a few dozen steps each
+# the machinery at a glance (the CI test's size): seconds of training at 16 px, 4 test windows, 2 MaskGIT steps
+QUICK = {
+    "tokenizer_min": 0.05,
+    "dynamics_min": 0.05,
+    "num_sequences": 4,
+    "inference_steps": 2,
+    "image_size": 16,
+}
 
 
 def store_dpath(out: Path, dataset: Dataset, test: bool = False) -> Path:
@@ -159,68 +190,80 @@ def plan(out: Path, dataset: Dataset, seed: int, budget: Budget, minutes: float,
          extra: tuple[str, ...]) -> list[str]:  # fmt: skip
     training = TrainingPlan(out / "datasets", dataset.dataset_name, run, num_train_steps=1_000_000,
                             batch_size=budget.batch_size, lr_max=budget.lr_max, lr_min=budget.lr_min,
-                            image_size=budget.image_size, extra=extra)  # fmt: skip
+                            image_size=budget.image_size)  # fmt: skip
     overrides = [o for o in training_overrides(training) if not o.startswith("train.schedule.warmup_steps")]
-    return [*overrides, f"train.seed={seed}", f"train.time_budget_min={minutes}",
-            "train.schedule.warmup_steps=50", "train.validation.num_batches=4", "train.validation.batch_size=4"]  # fmt: skip
+    fixed = [f"train.seed={seed}", f"train.time_budget_min={minutes}", "train.schedule.warmup_steps=50",
+             "train.validation.num_batches=4", "train.validation.batch_size=4"]  # fmt: skip
+    quick = ["train.budget.calibration_steps=2", "train.validation.num_batches=1"] if budget.quick else []
+    return [*overrides, *fixed, *quick, *extra]  # the arm's overrides last: they win
 
 
 def eval_dpath(run: Path, method: str, temperature: float) -> Path:
     return run / f"eval_{method}_t{temperature:g}"
 
 
-def chain(out: Path, dataset: Dataset, seed: int, budget: Budget) -> list[list[str]]:
-    """The commands of one (dataset, seed): its tokenizers, then every arm's dynamics and evaluations."""
-    base = out / "runs"
-    minutes_tok, minutes_dyn = QUICK_MINUTES if budget.quick else (budget.tokenizer_min, budget.dynamics_min)
-    commands, tokenizers = [], {}
+def minutes(budget: Budget) -> tuple[float, float]:
+    """(tokenizer, dynamics) minutes of training steps per run."""
+    return budget.tokenizer_min, budget.dynamics_min
+
+
+def tokenizer_chains(out: Path, dataset: Dataset, seed: int, budget: Budget) -> dict[str, list[list[str]]]:
+    """One chain per tokenizer the arms of (dataset, seed) need: arms with the same overrides share one."""
+    chains = {}
     for name in budget.arms:
         arm = ARMS[name]
         key = tokenizer_key(arm)
-        if key not in tokenizers:
-            tokenizers[key] = base / run_dname(dataset.name, seed, key)
-            commands.append(["genie_redux", "train", "config=tokenizer",
-                             *plan(out, dataset, seed, budget, minutes_tok, tokenizers[key], arm.tokenizer)])  # fmt: skip
+        run = out / "runs" / run_dname(dataset.name, seed, key)
+        chains.setdefault(f"{dataset.name}_seed{seed}_{key}", [["genie_redux", "train", "config=tokenizer",
+                          *plan(out, dataset, seed, budget, minutes(budget)[0], run, arm.tokenizer)]])  # fmt: skip
+    return chains
+
+
+def dynamics_chains(out: Path, dataset: Dataset, seed: int, budget: Budget) -> dict[str, list[list[str]]]:
+    """One chain per trained arm of (dataset, seed): GenieRedux-G on its frozen tokenizer, then its
+    evaluations; an arm that differs from an earlier one only in its sampling is evaluated on that one's run."""
     test_store = store_dpath(out, dataset, test=dataset.test_args is not None)
-    trained: dict[tuple, Path] = {}
+    chains: dict[str, list[list[str]]] = {}
+    trained: dict[tuple, tuple[str, Path]] = {}
     for name in budget.arms:
         arm = ARMS[name]
-        run = base / run_dname(dataset.name, seed, f"dynamics_{name}")
-        same = trained.get((tokenizer_key(arm), arm.dynamics))  # an arm that only samples differently
-        if same is None:
-            commands.append(["genie_redux", "train", "config=genie_redux_guided",
-                             f"tokenizer_dpath={tokenizers[tokenizer_key(arm)]}",
-                             *plan(out, dataset, seed, budget, minutes_dyn, run, arm.dynamics),
-                             f"train.validation.maskgit_steps={budget.inference_steps}"])  # fmt: skip
-            trained[(tokenizer_key(arm), arm.dynamics)] = run
-            same = run
+        key = (tokenizer_key(arm), arm.dynamics)
+        if key not in trained:
+            run = out / "runs" / run_dname(dataset.name, seed, f"dynamics_{name}")
+            trained[key] = (f"{dataset.name}_seed{seed}_{name}", run)
+            chains[trained[key][0]] = [["genie_redux", "train", "config=genie_redux_guided",
+                                        f"tokenizer_dpath={out / 'runs' / run_dname(dataset.name, seed, key[0])}",
+                                        *plan(out, dataset, seed, budget, minutes(budget)[1], run, arm.dynamics),
+                                        f"train.validation.maskgit_steps={budget.inference_steps}"]]  # fmt: skip
+        chain_name, run = trained[key]
         for method in METHODS:
-            commands.append(["genie_redux", "eval", "config=genie_redux_guided", f"run_dpath={same}",
-                             f"eval.model_dpath={final_model_dpath(same)}",
-                             f"eval.dataset_root_dpath={test_store.parent.parent}",
-                             f"eval.dataset_name={test_store.parent.name}/{test_store.name}",
-                             f"eval.split={'all' if dataset.test_args is not None else 'test'}",
-                             f"eval.num_sequences={4 if budget.quick else budget.num_sequences}",
-                             f"eval.inference_steps={budget.inference_steps}", f"eval.inference_method={method}",
-                             f"eval.temperature={arm.temperature}", "eval.num_workers=0", "eval.num_gifs=2",
-                             f"eval.output_dpath={eval_dpath(same, method, arm.temperature)}",
-                             *budget.extra_eval])  # fmt: skip
-    if budget.upstream_dpath:
-        commands.append(upstream_command(out, dataset, seed, budget, minutes_tok, minutes_dyn))
-    return commands
+            if (eval_dpath(run, method, arm.temperature) / "results.json").is_file():
+                continue  # evaluated by an earlier run of this script
+            chains.setdefault(chain_name, []).append(["genie_redux", "eval", "config=genie_redux_guided", f"run_dpath={run}",
+                                       f"eval.model_dpath={final_model_dpath(run)}",
+                                       f"eval.dataset_root_dpath={test_store.parent.parent}",
+                                       f"eval.dataset_name={test_store.parent.name}/{test_store.name}",
+                                       f"eval.split={'all' if dataset.test_args is not None else 'test'}",
+                                       f"eval.num_sequences={budget.num_sequences}",
+                                       f"eval.inference_steps={budget.inference_steps}",
+                                       f"eval.inference_method={method}", f"eval.temperature={arm.temperature}",
+                                       "eval.num_workers=0", "eval.num_gifs=2",
+                                       f"eval.output_dpath={eval_dpath(run, method, arm.temperature)}",
+                                       *budget.extra_eval])  # fmt: skip
+    return chains
 
 
-def upstream_command(out: Path, dataset: Dataset, seed: int, budget: Budget, minutes_tok: float,
-                     minutes_dyn: float) -> list[str]:  # fmt: skip
+def upstream_command(out: Path, dataset: Dataset, seed: int, budget: Budget) -> list[str]:
     """Upstream's tokenizer and GenieRedux-G for the same minutes, on the same windows, scored by our
     protocol (benchmarks/upstream_fidelity.py)."""
     test = dataset.test_args is not None
+    minutes_tok, minutes_dyn = minutes(budget)
     return ["-m", "benchmarks.upstream_fidelity", "--upstream-dpath", str(budget.upstream_dpath),
             "--store", str(store_dpath(out, dataset)), "--test-store", str(store_dpath(out, dataset, test)),
             "--test-split", "all" if test else "test", "--seed", str(seed),
             "--run-dpath", str(out / "runs" / run_dname(dataset.name, seed, "upstream")),
             "--tokenizer-min", str(minutes_tok), "--dynamics-min", str(minutes_dyn),
-            "--num-sequences", str(4 if budget.quick else budget.num_sequences),
+            "--num-sequences", str(budget.num_sequences),
             "--inference-steps", str(budget.inference_steps), "--batch-size", str(budget.batch_size),
             "--lr-max", str(budget.lr_max), "--lr-min", str(budget.lr_min), "--image-size", str(budget.image_size)]  # fmt: skip
 
@@ -318,8 +361,8 @@ def report_text(report: dict[str, Any]) -> str:
         f"`{stamp['argv']}` — {stamp['date']}, commit {stamp['commit']}, {stamp['machine']}, "
         f"{stamp['minutes']:.0f} min in all. "
         + ("Quick mode: seconds of training, tiny stores. " if budget["quick"] else "")
-        + f"Tokenizer {QUICK_MINUTES[0] if budget['quick'] else budget['tokenizer_min']:g} min + GenieRedux-G "
-        f"{QUICK_MINUTES[1] if budget['quick'] else budget['dynamics_min']:g} min of training steps per run "
+        + f"Tokenizer {budget['tokenizer_min']:g} min + GenieRedux-G "
+        f"{budget['dynamics_min']:g} min of training steps per run "
         "(one torch thread, two runs side by side), "
         f"tiny preset at {budget['image_size']} px, batch {budget['batch_size']}; evaluation on "
         f"{budget['num_sequences']} test windows, 2 prime + 10 generated frames, {budget['inference_steps']} "
@@ -335,7 +378,9 @@ def report_text(report: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Arms:", ""]
     lines += [f"- `{name}`: {arm['note']}" for name, arm in report["arms"].items()]
-    if budget.get("upstream_dpath"):
+    if not budget.get("upstream_dpath"):
+        lines.append("- `upstream`: upstream not measured (no --upstream-dpath checkout given)")
+    else:
         lines.append(
             "- `upstream`: upstream GenieRedux's tokenizer and GenieRedux-G (its constructors at the tiny sizes, its "
             "losses, its AdamW grouping; our learning-rate schedule), trained for the same minutes on the windows our "
@@ -347,13 +392,22 @@ def report_text(report: dict[str, Any]) -> str:
 def run_experiment(budget: Budget, out: Path, name: str = "fidelity", results_dpath: Path | None = None,
                    argv: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     start = time.perf_counter()
+    budget = replace(budget, **QUICK) if budget.quick else budget
     runner = CommandRunner(out / "logs" / "fidelity.log", threads_per_job=1)
     datasets = [DATASETS[d] for d in budget.datasets]
     for dataset in datasets:
         for command in generate_commands(out, dataset, budget):
             runner.run(command, tag="data")
-    chains = {f"{d.name}_seed{s}": chain(out, d, s, budget) for d in datasets for s in budget.seeds}
-    runner.run_chains(chains, budget.jobs)
+    # stages, each as parallel chains (`jobs` at a time, one torch thread each): the tokenizers, then every
+    # arm's GenieRedux-G with its evaluations (and upstream's two models, when asked)
+    pairs = [(d, s) for d in datasets for s in budget.seeds]
+    runner.run_chains(
+        {k: v for d, s in pairs for k, v in tokenizer_chains(out, d, s, budget).items()}, budget.jobs
+    )
+    stage = {k: v for d, s in pairs for k, v in dynamics_chains(out, d, s, budget).items()}
+    if budget.upstream_dpath:
+        stage |= {f"{d.name}_seed{s}_upstream": [upstream_command(out, d, s, budget)] for d, s in pairs}
+    runner.run_chains(stage, budget.jobs)
     rows = collect(out, budget)
     report = {
         "name": name,

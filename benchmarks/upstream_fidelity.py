@@ -51,8 +51,10 @@ class UpstreamRun:
     image_size: int = 32
     batch_size: int = 8
     num_frames: int = 16
-    lr_max: float = 1e-3
+    lr_max: float = 1e-3  # GenieRedux-G
     lr_min: float = 1e-4
+    tokenizer_lr_max: float = 1e-3
+    tokenizer_lr_min: float = 1e-4
     warmup_steps: int = 50
     grad_clip: float = 1.0
     weight_decay: float = 1e-4
@@ -124,7 +126,7 @@ def run_upstream(run: UpstreamRun) -> dict[str, Any]:
     kw = constructor_kwargs("tiny", run.image_size)
     common = {"tokenizer": kw["tokenizer"], "maskgit": kw["maskgit"], "tdce": kw["tdce"], "threads": run.threads,
               "seed": run.seed, "batch": run.batch_size, "frames": run.num_frames, "num_actions": kw["num_actions"],
-              "lr_max": run.lr_max, "lr_min": run.lr_min, "warmup_steps": run.warmup_steps,
+              "warmup_steps": run.warmup_steps,
               "weight_decay": run.weight_decay, "grad_clip": run.grad_clip}  # fmt: skip
     settings = EvalSettings(inference_method="one_go", inference_steps=run.inference_steps,
                             temperature=run.temperature, num_sequences=run.num_sequences, num_gifs=2)  # fmt: skip
@@ -133,9 +135,19 @@ def run_upstream(run: UpstreamRun) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=run.run_dpath) as scratch, UpstreamWorker(dpath) as worker:
         scratch = Path(scratch)
         write_training_windows(run, scratch)
+        schedule = {"tokenizer": (run.tokenizer_min, run.tokenizer_lr_max, run.tokenizer_lr_min),
+                    "genie_redux_guided": (run.dynamics_min, run.lr_max, run.lr_min)}  # fmt: skip
         training = {
-            kind: worker.request("train_for", kind=kind, minutes=minutes, data_dpath=str(scratch), **common)
-            for kind, minutes in (("tokenizer", run.tokenizer_min), ("genie_redux_guided", run.dynamics_min))
+            kind: worker.request(
+                "train_for",
+                kind=kind,
+                minutes=minutes,
+                lr_max=lr_max,
+                lr_min=lr_min,
+                data_dpath=str(scratch),
+                **common,
+            )  # fmt: skip
+            for kind, (minutes, lr_max, lr_min) in schedule.items()
         }
         loader = test_loader(run, settings)
         model = UpstreamWorldModel(worker, kw["num_actions"], scratch, run.num_frames)
@@ -160,12 +172,13 @@ def main(argv: list[str] | None = None) -> int:
                           ("inference-steps", 25)):  # fmt: skip
         parser.add_argument(f"--{name}", type=int, default=default)
     for name, default in (("tokenizer-min", 10.0), ("dynamics-min", 10.0), ("lr-max", 1e-3), ("lr-min", 1e-4),
-                          ("temperature", 1.0)):  # fmt: skip
+                          ("tokenizer-lr-max", 1e-3), ("tokenizer-lr-min", 1e-4), ("temperature", 1.0)):  # fmt: skip
         parser.add_argument(f"--{name}", type=float, default=default)
     args = parser.parse_args(argv)
     run = UpstreamRun(args.upstream_dpath, args.store, args.test_store, args.test_split, args.run_dpath, args.seed,
                       args.tokenizer_min, args.dynamics_min, args.image_size, args.batch_size,
-                      lr_max=args.lr_max, lr_min=args.lr_min, num_sequences=args.num_sequences,
+                      lr_max=args.lr_max, lr_min=args.lr_min, tokenizer_lr_max=args.tokenizer_lr_max,
+                      tokenizer_lr_min=args.tokenizer_lr_min, num_sequences=args.num_sequences,
                       inference_steps=args.inference_steps, temperature=args.temperature)  # fmt: skip
     report = run_upstream(run)
     print(f"upstream: {report['upstream']}; tokenizer {report['tokenizer']['steps']} steps, "

@@ -345,6 +345,12 @@ def mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+SUMMARY_COLUMNS = [
+    "dataset", "arm", "seeds", "tokenizer PSNR", "token acc.", "dyn. steps", "autoreg. PSNR", "spread", "one_go PSNR",
+    "copy PSNR", "autoreg. SSIM", "ΔPSNR@4 autoreg.", "ΔPSNR@4 one_go", "ΔPSNR@4 upstream var.",
+]  # fmt: skip
+
+
 def summary_rows(rows: dict[str, Any], budget: Budget) -> list[dict[str, Any]]:
     """One row per (dataset, arm): means over seeds, with the spread (max - min) of autoregressive PSNR."""
     table = []
@@ -372,7 +378,7 @@ def summary_rows(rows: dict[str, Any], budget: Budget) -> list[dict[str, Any]]:
     return table
 
 
-def report_text(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any]) -> str:
     stamp, budget = report["stamp"], report["budget"]
     lines = [
         f"# Fidelity per CPU-minute ({report['name']})",
@@ -388,12 +394,12 @@ def report_text(report: dict[str, Any]) -> str:
         "MaskGIT steps. Means over seeds; spread = max - min of the autoregressive PSNR.",
         "",
     ]
-    columns = list(report["summary"][0]) if report["summary"] else []
+    columns = SUMMARY_COLUMNS  # the JSON sorts keys: the order is this list's
     lines.append("| " + " | ".join(columns) + " |")
     lines.append("|" + "---|" * len(columns))
     for row in report["summary"]:
-        cells = [fmt(v, 3 if k == "token acc." else 0 if k in ("dyn. steps", "seeds") else 2)
-                 if isinstance(v, (int, float)) or v is None else str(v) for k, v in row.items()]  # fmt: skip
+        cells = [fmt(row.get(k), 3 if k == "token acc." else 0 if k in ("dyn. steps", "seeds") else 2)
+                 if isinstance(row.get(k), (int, float)) or row.get(k) is None else str(row[k]) for k in columns]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Arms:", ""]
     lines += [f"- `{name}`: {arm['note']}" for name, arm in report["arms"].items()]
@@ -438,7 +444,7 @@ def run_experiment(budget: Budget, out: Path, name: str = "fidelity", results_dp
         "commands": runner.commands,
     }
     is_record = results_dpath is None and name == "fidelity" and not budget.quick
-    write_results(name, report, report_text(report), DOC_FPATH if is_record else None,
+    write_results(name, report, markdown(report), DOC_FPATH if is_record else None,
                   **({"results_dpath": results_dpath} if results_dpath else {}))  # fmt: skip
     return report
 

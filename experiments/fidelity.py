@@ -402,7 +402,7 @@ def markdown(report: dict[str, Any]) -> str:
                  if isinstance(row.get(k), (int, float)) or row.get(k) is None else str(row[k]) for k in columns]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Arms:", ""]
-    lines += [f"- `{name}`: {arm['note']}" for name, arm in report["arms"].items()]
+    lines += [f"- `{name}`: {report['arms'][name]['note']}" for name in budget["arms"]]  # the run's order
     if not budget.get("upstream_dpath"):
         lines.append("- `upstream`: upstream not measured (no --upstream-dpath checkout given)")
     else:

@@ -271,6 +271,18 @@ def dynamics_chains(out: Path, dataset: Dataset, seed: int, budget: Budget) -> d
     return chains
 
 
+def tokenizer_of(command: list[str]) -> Path:
+    """The tokenizer run a GenieRedux-G training command freezes."""
+    return Path(next(a.split("=", 1)[1] for a in command if a.startswith("tokenizer_dpath=")))
+
+
+def is_trained(command: list[str]) -> bool:
+    """A training command whose run finished (its final model is there)."""
+    return final_model_dpath(
+        Path(next(a.split("=", 1)[1] for a in command if a.startswith("run_dpath=")))
+    ).is_dir()
+
+
 def upstream_command(out: Path, dataset: Dataset, seed: int, budget: Budget) -> list[str]:
     """Upstream's tokenizer and GenieRedux-G for the same minutes, on the same windows, scored by our
     protocol (benchmarks/upstream_fidelity.py)."""
@@ -426,10 +438,12 @@ def run_experiment(budget: Budget, out: Path, name: str = "fidelity", results_dp
     # stages, each as parallel chains (`jobs` at a time, one torch thread each): the tokenizers, then every
     # arm's GenieRedux-G with its evaluations (and upstream's two models, when asked)
     pairs = [(d, s) for d in datasets for s in budget.seeds]
-    runner.run_chains(
-        {k: v for d, s in pairs for k, v in tokenizer_chains(out, d, s, budget).items()}, budget.jobs
-    )
+    tokenizers = {k: v for d, s in pairs for k, v in tokenizer_chains(out, d, s, budget).items()}
     stage = {k: v for d, s in pairs for k, v in dynamics_chains(out, d, s, budget).items()}
+    # arms whose tokenizer an earlier run of this script finished join the tokenizer stage (no idle core)
+    ready = {k: v for k, v in stage.items() if final_model_dpath(tokenizer_of(v[0])).is_dir()}
+    runner.run_chains({**{k: v for k, v in tokenizers.items() if not is_trained(v[0])}, **ready}, budget.jobs)
+    stage = {k: v for k, v in stage.items() if k not in ready}
     if budget.upstream_dpath:
         stage |= {f"{d.name}_seed{s}_upstream": [upstream_command(out, d, s, budget)] for d, s in pairs}
     runner.run_chains(stage, budget.jobs)

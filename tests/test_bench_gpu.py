@@ -130,7 +130,7 @@ def records(dpath, suffix: str = "_cpu_tiny") -> dict[str, dict]:
 @pytest.mark.slow
 def test_the_cpu_stand_in_records_every_part_and_its_coinrun_loss_falls(results_in):
     torch.set_num_threads(1)
-    assert bench_gpu.main(budget_s="150", train_s="30") == 0  # the CPU defaults: modes=eager
+    assert bench_gpu.main(budget_s="150", train_s="15") == 0  # the CPU defaults: modes=eager
     got = records(results_in)
     train = got["gpu_training_step"]["rows"]
     assert [(r["model"], r["mode"]) for r in train] == [("genie_redux_guided", "eager"), ("tokenizer", "eager"),

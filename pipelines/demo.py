@@ -84,7 +84,16 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
                 f"eval.inference_steps={cfg.eval.inference_steps}",
             ],
         ),
-        ("evaluate replication (ground-truth actions)", ["genie_redux", "eval", *eval_common]),
+        (
+            "evaluate replication (ground-truth actions) and play (keys vs sampling noise, long random-key play)",
+            [
+                "genie_redux",
+                "eval",
+                *eval_common,
+                f"eval.play.response_frames={cfg.eval.response_frames}",
+                f"eval.play.drift_frames={cfg.eval.drift_frames}",
+            ],  # fmt: skip
+        ),
         (
             f"evaluate control (every sequence pressing {cfg.eval.control_action})",
             [
@@ -121,9 +130,36 @@ def print_summary(cfg: DictConfig, durations: list[float]) -> None:
     print(
         f"  control ({cfg.eval.control_action}): PSNR vs what the agent really did {fmt(control.get('psnr'))} dB"
     )
+    for line in play_lines(read_play(dynamics_dpath / "eval" / "results.json")):
+        print(line)
     print(f"  reports: {dynamics_dpath / 'eval' / 'report.html'}")
     print(f"           {dynamics_dpath / 'control' / 'report.html'}")
     print(f"\nplay it in your browser:\n$ {play_command(cfg)}")
+
+
+def read_play(results_fpath: Path) -> dict:
+    return json.loads(results_fpath.read_text()).get("play", {}) if results_fpath.is_file() else {}
+
+
+def play_lines(play: dict) -> list[str]:
+    """The play checks in a sentence each: do the keys matter, does long play stay a game screen."""
+    lines = []
+    response = play.get("action_response")
+    if response:
+        ratio = response["ratio"]
+        times = "n/a (greedy sampling)" if ratio is None else f"{ratio:.2f}x"
+        lines.append(
+            f"  keys: holding different keys changes the frames {times} as much as re-sampling with another seed "
+            f"(action MSE {response['action_mse']:.5f} vs seed MSE {response['seed_mse']:.5f}; above 1x the keys "
+            "matter more than chance)"
+        )
+    for game, figures in sorted(play.get("drift", {}).items()):
+        lines.append(
+            f"  long play, {game}: PSNR to the nearest real frame {figures['nearest_real_psnr'][0]:.1f} dB at frame "
+            f"{figures['frames'][0]} -> {figures['nearest_real_psnr'][-1]:.1f} dB at frame {figures['frames'][-1]}; "
+            f"codes no real frame uses {figures['unseen_code_share'][-1]:.1%}"
+        )
+    return lines
 
 
 def play_command(cfg: DictConfig) -> str:

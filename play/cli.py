@@ -14,6 +14,25 @@ from play.access import WILDCARD_HOSTS, is_loopback_host
 
 CONFIG_DPATH = Path(__file__).resolve().parent / "configs"
 DEMO_HINT = "run the demo first (python run.py demo) or pass"
+DEMO_MODEL_DPATH = Path("outputs/demo/genie_redux_guided/best_model")  # where `python run.py demo` puts them
+DEMO_DATASET_DPATH = Path("outputs/demo/datasets/retro_act/pretrain")
+# the model shipped in the repo (trained by the demo's own command, its card says which) and start frames
+BUNDLED_DPATH = Path(__file__).resolve().parent / "pretrained" / "demo_32px"
+
+
+def default_inputs(model_dpath: str | None, dataset_dpath: str | None) -> tuple[Path, Path, str]:
+    """The model and store to play: those given, else the demo's once it ran, else the bundled ones
+    (a model trained by the demo's command and its start frames); -> (model, store, what they are)."""
+    if model_dpath is not None or dataset_dpath is not None:
+        model = Path(model_dpath) if model_dpath is not None else DEMO_MODEL_DPATH
+        return model, Path(dataset_dpath) if dataset_dpath is not None else DEMO_DATASET_DPATH, "as given"
+    if DEMO_MODEL_DPATH.is_dir() and DEMO_DATASET_DPATH.is_dir():
+        return DEMO_MODEL_DPATH, DEMO_DATASET_DPATH, "the demo's"
+    return (
+        BUNDLED_DPATH / "model",
+        BUNDLED_DPATH / "start_frames",
+        "the bundled model (run the demo to train your own)",
+    )
 
 
 def check_inputs(model_dpath: Path, dataset_dpath: Path) -> Path:
@@ -100,7 +119,7 @@ def unauthenticated_warning(bound_ip: str, port: int) -> str | None:
 def main(mode: str | None, args: list[str]) -> int:
     cfg = compose_config(CONFIG_DPATH, "play", args)
     check_settings(cfg)
-    model_dpath, dataset_dpath = Path(cfg.model_dpath), Path(cfg.dataset_dpath)
+    model_dpath, dataset_dpath, source = default_inputs(cfg.model_dpath, cfg.dataset_dpath)
     model_dpath = check_inputs(model_dpath, dataset_dpath)
     import torch
     import uvicorn
@@ -135,7 +154,7 @@ def main(mode: str | None, args: list[str]) -> int:
     app = create_app(settings)
     url_host = f"[{host}]" if ":" in host else host
     print(
-        f"player: http://{url_host}:{port}/  ({model_dpath.name} on {picker.store.root_dpath}; Ctrl+C stops)"
+        f"player: http://{url_host}:{port}/  ({source}: {model_dpath} on {picker.store.root_dpath}; Ctrl+C stops)"
     )
     sys.stdout.flush()  # the address first: scripts wait for that line (play/browser.py)
     warning = unauthenticated_warning(host, port)

@@ -22,6 +22,7 @@ def test_demo_runs_every_step_and_resumes(tmp_path):
         "generate.n_sessions=3", "generate.n_steps_max=40",
         "tokenizer.num_train_steps=12", "tokenizer.batch_size=4",
         "dynamics.num_train_steps=12", "dynamics.batch_size=4", "eval.num_sequences=4",
+        "eval.response_frames=2", "eval.drift_frames=10",
     ]  # fmt: skip
     env = {**os.environ, "GENIE_REDUX_NO_BOOTSTRAP": "1"}
     first = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
@@ -38,6 +39,9 @@ def test_demo_runs_every_step_and_resumes(tmp_path):
     assert control["mode"] == "control"
     assert (out / "genie_redux_guided" / "eval" / "report.html").is_file()
     assert f"{replication['metrics']['psnr']:.3f}" in first.stdout  # the summary prints the real number
+    response = replication["play"]["action_response"]
+    assert f"action MSE {response['action_mse']:.5f}" in first.stdout  # the keys' figure, printed
+    assert set(replication["play"]["drift"]) and "long play, " in first.stdout
     play_line = first.stdout.strip().splitlines()[-1]  # ends with the command that plays this model
     assert (
         play_line

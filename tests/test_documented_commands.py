@@ -83,6 +83,8 @@ BUDGET = {
         "dynamics.num_train_steps": "2",
         "eval.num_sequences": "2",
         "eval.inference_steps": "1",
+        "eval.response_frames": "2",
+        "eval.drift_frames": "10",
     },
 }
 SKIPPED = {

@@ -120,7 +120,9 @@ def test_context_noise_corrupts_only_the_visible_context_never_the_targets():
     noisy = model.noisy_context(flat, torch.Generator().manual_seed(0))
     changed = (noisy != flat).float().mean(dim=(1, 2))  # [B]: each sample's share
     assert 0.15 < float(changed.mean()) < 0.35  # E[U(0, 0.5)] = 0.25 (a random code can equal the old one)
-    assert float(changed.max()) <= 0.7 and float(changed.std()) > 0.05  # per-sample rates up to 0.5 (80 tokens each)
+    assert (
+        float(changed.max()) <= 0.7 and float(changed.std()) > 0.05
+    )  # per-sample rates up to 0.5 (80 tokens each)
     seen = {}
     original = model.clean_context_features
 

@@ -23,8 +23,42 @@ def run_play(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_without_the_demo_play_says_to_run_it_first(tmp_path):
-    result = run_play(cwd=tmp_path)  # the defaults point at outputs/demo/ under the current folder
+def first_line_of_play(cwd: Path, *args: str) -> str:
+    """Start the player, read the line it prints once it listens, stop it."""
+    env = {**os.environ, "GENIE_REDUX_NO_BOOTSTRAP": "1", "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen([sys.executable, str(REPO_DPATH / "run.py"), "play", *args], cwd=cwd,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        return server.stdout.readline()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_without_the_demo_play_serves_the_bundled_model_and_then_the_demos(tmp_path, tiny_world_model_dpath,
+                                                                           tiny_play_store):  # fmt: skip
+    from models.checkpoint import read_config
+    from play.cli import BUNDLED_DPATH
+
+    line = first_line_of_play(tmp_path)  # no outputs/demo under this folder
+    assert line.startswith("player: http://127.0.0.1:") and "the bundled model" in line
+    assert (
+        str(BUNDLED_DPATH / "model") in line
+        and read_config(BUNDLED_DPATH / "model")["kind"] == "genie_redux_guided"
+    )
+    card = (BUNDLED_DPATH / "model" / "README.md").read_text()
+    assert "| made by | `python run.py genie_redux train config=genie_redux_guided" in card  # its exact command
+    assert "python run.py demo" in (BUNDLED_DPATH / "README.md").read_text()  # ... and the demo's that ran it
+    # once the demo has run, its model is the one played
+    (tmp_path / "outputs" / "demo" / "genie_redux_guided").mkdir(parents=True)
+    (tmp_path / "outputs" / "demo" / "genie_redux_guided" / "best_model").symlink_to(tiny_world_model_dpath)
+    (tmp_path / "outputs" / "demo" / "datasets" / "retro_act").mkdir(parents=True)
+    (tmp_path / "outputs" / "demo" / "datasets" / "retro_act" / "pretrain").symlink_to(tiny_play_store)
+    assert "(the demo's: outputs/demo/genie_redux_guided/best_model" in first_line_of_play(tmp_path)
+
+
+def test_a_missing_model_names_the_demo(tmp_path, tiny_play_store):
+    result = run_play(f"model_dpath={tmp_path / 'none'}", f"dataset_dpath={tiny_play_store}", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no world model at" in lines[0] and "python run.py demo" in lines[0]

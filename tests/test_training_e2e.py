@@ -353,14 +353,23 @@ def test_a_time_budgeted_run_fixes_its_length_from_its_first_steps_and_keeps_it_
     assert state.planned_steps == 24
     # a longer budget on resume does not re-plan: the run's length was fixed by its calibration
     AcceleratorState._reset_state(reset_partial_state=True)
-    assert train("tokenizer", tmp_path / "run", store_root, *budget[1:], "train.time_budget_min=5")["step"] == 24
+    assert (
+        train("tokenizer", tmp_path / "run", store_root, *budget[1:], "train.time_budget_min=5")["step"] == 24
+    )
 
 
 def test_a_time_budget_is_checked_before_anything_runs(store_root, tmp_path):
-    args = ["config=tokenizer", *FAST, f"train.dataset_root_dpath={store_root}", f"run_dpath={tmp_path / 'run'}"]
+    args = [
+        "config=tokenizer",
+        *FAST,
+        f"train.dataset_root_dpath={store_root}",
+        f"run_dpath={tmp_path / 'run'}",
+    ]
     with pytest.raises(UserError, match="time_budget_min=0 must be > 0"):
         cli.main("train", [*args, "train.time_budget_min=0"])
-    with pytest.raises(UserError, match="budget.calibration_steps=0 and train.budget.evaluations=4 must be >= 1"):
+    with pytest.raises(
+        UserError, match="budget.calibration_steps=0 and train.budget.evaluations=4 must be >= 1"
+    ):
         cli.main("train", [*args, "train.time_budget_min=1", "train.budget.calibration_steps=0"])
     assert not (tmp_path / "run").exists()
 

@@ -132,6 +132,10 @@ def dynamics_batch(
         "val/next_frame_psnr": psnr(result.frames[:, None], target[:, None]),
         "val/next_frame_token_accuracy": float(token_accuracy),
     }
+    if world_model.is_action_guided:
+        metrics["val/action_ce_gap"] = action_ce_gap(
+            world_model, actions[:, num_prime - 1], true_tokens, generator
+        )
     if num_gifs > 0:
         count = min(num_gifs, frames.shape[0])
         rollout = world_model.rollout(
@@ -148,6 +152,20 @@ def dynamics_batch(
             )
             save_gif(samples_dpath / f"step{step:07d}_rollout{index}.gif", clip)
     return metrics
+
+
+def action_ce_gap(
+    world_model: WorldModel, actions: torch.Tensor, true_tokens: torch.Tensor, generator: torch.Generator
+) -> float:
+    """How much the real action tells the dynamics about the next frame, in nats per token: its cross-entropy
+    on the true next tokens true_tokens [B, h*w] when the actions [B] are shuffled across the batch, minus
+    with the real ones (the world model primed, nothing committed). 0 for a model that ignores its actions."""
+    shuffled = actions[torch.randperm(actions.shape[0], generator=generator, device=actions.device)]
+    ce = {}
+    for name, chosen in (("real", actions), ("shuffled", shuffled)):
+        logits = world_model.next_frames_logits(chosen[:, None])  # [B, h*w, K]: the masked next frame
+        ce[name] = torch.nn.functional.cross_entropy(logits.flatten(0, 1), true_tokens.flatten())
+    return float(ce["shuffled"] - ce["real"])
 
 
 def run_protocol(

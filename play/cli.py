@@ -29,7 +29,7 @@ def default_inputs(model_dpath: str | None, dataset_dpath: str | None) -> tuple[
     if DEMO_MODEL_DPATH.is_dir() and DEMO_DATASET_DPATH.is_dir():
         return DEMO_MODEL_DPATH, DEMO_DATASET_DPATH, "the demo's"
     return (
-        BUNDLED_DPATH / "model",
+        BUNDLED_DPATH / "world_model",
         BUNDLED_DPATH / "start_frames",
         "the bundled model (run the demo to train your own)",
     )

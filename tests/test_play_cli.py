@@ -43,10 +43,10 @@ def test_without_the_demo_play_serves_the_bundled_model_and_then_the_demos(tmp_p
     line = first_line_of_play(tmp_path)  # no outputs/demo under this folder
     assert line.startswith("player: http://127.0.0.1:") and "the bundled model" in line
     assert (
-        str(BUNDLED_DPATH / "model") in line
-        and read_config(BUNDLED_DPATH / "model")["kind"] == "genie_redux_guided"
+        str(BUNDLED_DPATH / "world_model") in line
+        and read_config(BUNDLED_DPATH / "world_model")["kind"] == "genie_redux_guided"
     )
-    card = (BUNDLED_DPATH / "model" / "README.md").read_text()
+    card = (BUNDLED_DPATH / "world_model" / "README.md").read_text()
     assert "| made by | `python run.py genie_redux train config=genie_redux_guided" in card  # its exact command
     assert "python run.py demo" in (BUNDLED_DPATH / "README.md").read_text()  # ... and the demo's that ran it
     # once the demo has run, its model is the one played

@@ -440,8 +440,14 @@ def run_experiment(budget: Budget, out: Path, name: str = "fidelity", results_dp
     pairs = [(d, s) for d in datasets for s in budget.seeds]
     tokenizers = {k: v for d, s in pairs for k, v in tokenizer_chains(out, d, s, budget).items()}
     stage = {k: v for d, s in pairs for k, v in dynamics_chains(out, d, s, budget).items()}
+    # a finished training is not resumed again: its chain keeps only the evaluations still missing
+    stage = {
+        k: kept for k, v in stage.items() if (kept := [c for c in v if c[1] != "train" or not is_trained(c)])
+    }
     # arms whose tokenizer an earlier run of this script finished join the tokenizer stage (no idle core)
-    ready = {k: v for k, v in stage.items() if final_model_dpath(tokenizer_of(v[0])).is_dir()}
+    ready = {
+        k: v for k, v in stage.items() if v[0][1] != "train" or final_model_dpath(tokenizer_of(v[0])).is_dir()
+    }
     runner.run_chains({**{k: v for k, v in tokenizers.items() if not is_trained(v[0])}, **ready}, budget.jobs)
     stage = {k: v for k, v in stage.items() if k not in ready}
     if budget.upstream_dpath:

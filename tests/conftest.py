@@ -1,12 +1,23 @@
-"""Fixtures shared by the tests: a clean Accelerate state per test, a tiny episode store for the player
-tests, the agent config builder."""
+"""Fixtures shared by the tests: the torch thread count and a clean Accelerate state per test, a tiny
+episode store for the player tests, the agent config builder."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+# every test starts at the machine's two cores (the suite's thresholds were measured so); a test whose
+# figures depend on the reduction order pins one thread in its own fixture, which runs after this one
+SUITE_THREADS = min(2, os.cpu_count() or 1)
+
+
+@pytest.fixture(autouse=True)
+def suite_threads():
+    torch.set_num_threads(SUITE_THREADS)
 
 
 @pytest.fixture(autouse=True)

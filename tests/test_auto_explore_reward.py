@@ -15,7 +15,12 @@ from envs.vector import VecStep
 from models.presets import build
 from models.world_model import WorldModel
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
 IDS = action_ids(RETRO_ACTIONS)  # the game's 5 actions as vocabulary ids
 
 

@@ -15,7 +15,10 @@ from accelerate.state import AcceleratorState
 
 from models.presets import build
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
 
 
 def test_mixed_precision_auto_is_bf16_on_cuda_and_fp32_on_cpu():

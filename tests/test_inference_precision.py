@@ -19,7 +19,12 @@ from models.presets import build
 from models.world_model import WorldModel, autocast_dtype
 from training.evaluation.metrics import psnr
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
 MIN_TOKEN_AGREEMENT, MIN_PSNR_DB = 0.9, 30.0
 MARGINS = {"genie_redux_guided": (MIN_TOKEN_AGREEMENT, MIN_PSNR_DB), "genie_redux": (0.8, 24.0)}
 

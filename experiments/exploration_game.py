@@ -235,7 +235,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Budget: world model on {budget['sessions']} random-agent episodes (tiny tokenizer {budget['tokenizer_steps']} "
         f"+ GenieRedux-G {budget['dynamics_steps']} steps, 32 px); each agent {budget['epochs']} epochs x "
-        f"{budget['num_envs']} envs x {budget['steps_per_epoch']} steps, seeds {budget['seeds']}; coverage "
+        f"{budget['num_envs']} envs x {budget['steps_per_epoch']} steps, seeds {', '.join(str(s) for s in budget['seeds'])}; coverage "
         f"{budget['coverage_steps']} env steps per agent (the data settings: gamma 0.15, temperature 1).",
         "",
         f"## Coverage in {budget['coverage_steps']} env steps (of 6 rooms)",

@@ -234,11 +234,15 @@ class DynamicsModel(nn.Module):
             }
         return DynamicsOutput(loss, metrics, logits, mask, dense)
 
-    def noisy_context(self, token_ids: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def noisy_context(
+        self, token_ids: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """token_ids [B, T, S] with a share ~ U(0, context_noise) per sample replaced by random codes."""
         b = token_ids.shape[0]
         device = token_ids.device
-        rates = self.config.context_noise * torch.rand(b, 1, 1, device=device, generator=generator)  # [B, 1, 1]
+        rates = self.config.context_noise * torch.rand(
+            b, 1, 1, device=device, generator=generator
+        )  # [B, 1, 1]
         noise = torch.rand(token_ids.shape, device=device, generator=generator) < rates
         random_ids = torch.randint(
             0, self.config.codebook_size, token_ids.shape, device=device, generator=generator

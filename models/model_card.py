@@ -105,6 +105,7 @@ def render_model_card(
         lines += [
             "```python",
             "from models.world_model import WorldModel",
+            "",
             'world_model = WorldModel.from_pretrained("<this folder, or the hub repo id it was uploaded to>")',
             "```",
             "",

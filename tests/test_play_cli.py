@@ -47,7 +47,9 @@ def test_without_the_demo_play_serves_the_bundled_model_and_then_the_demos(tmp_p
         and read_config(BUNDLED_DPATH / "world_model")["kind"] == "genie_redux_guided"
     )
     card = (BUNDLED_DPATH / "world_model" / "README.md").read_text()
-    assert "| made by | `python run.py genie_redux train config=genie_redux_guided" in card  # its exact command
+    assert (
+        "| made by | `python run.py genie_redux train config=genie_redux_guided" in card
+    )  # its exact command
     assert "python run.py demo" in (BUNDLED_DPATH / "README.md").read_text()  # ... and the demo's that ran it
     # once the demo has run, its model is the one played
     (tmp_path / "outputs" / "demo" / "genie_redux_guided").mkdir(parents=True)

@@ -73,6 +73,9 @@ class RewardConfig:
     )
     normalize: bool  # divide rewards by a running std of their discounted returns (RND)
     center: bool  # subtract a running mean of the per-step reward: a longer episode earns nothing by itself
+    # world_model: what a step earns before the episode has context_frames frames: zero (the paper's) | mean
+    # (the running mean of the scored rewards, so a new episode neither costs nor pays)
+    unscored: str
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,7 @@ def parse_config(cfg: DictConfig | dict) -> AgentTrainConfig:
 ADDED_KEYS: dict[tuple[str, ...], Any] = {
     ("common", "num_processes"): 1,
     ("collection", "train", "config", "world_model_precision"): "auto",
+    ("reward", "unscored"): "zero",
 }
 
 
@@ -220,7 +224,13 @@ def upgrade_saved_config(values: dict[str, Any]) -> dict[str, Any]:
                 "levels": env["levels"],
                 "train": {"config": steps},
             },  # fmt: skip
-            "reward": {"type": reward["type"], "episodic": True, "normalize": False, "center": False},
+            "reward": {
+                "type": reward["type"],
+                "episodic": True,
+                "normalize": False,
+                "center": False,
+                "unscored": "zero",
+            },
             "agent": values["agent"],
             "training": {"actor_critic": training},
             "evaluation": values["evaluation"],

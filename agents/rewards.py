@@ -22,6 +22,11 @@ from common.errors import UserError
 from envs.vector import VecStep
 
 REWARD_TYPES = ("env", "none", "world_model", "rnd")
+# what the world-model reward gives a step it cannot score yet (an episode's first context_frames - 1 steps):
+# zero (the paper's: every new episode starts with steps worth nothing, so ending one costs and surviving
+# pays, whatever the returns' remedies), or the running mean of the scored rewards (a new episode neither
+# costs nor pays)
+UNSCORED_FILLS = ("zero", "mean")
 TOP_FRACTION = 0.25  # the reward averages the most uncertain quarter of the predicted tokens
 
 
@@ -66,6 +71,7 @@ class WorldModelRewardSettings:
     context_frames: int  # C: real frames the prediction is conditioned on; reward 0 until an episode has C
     device: str  # where the world model runs (cpu | cuda)
     precision: str = "auto"  # inference: auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    unscored: str = "zero"  # a step before the episode has C frames earns: zero | mean (UNSCORED_FILLS)
 
 
 class WorldModelUncertaintyReward(RewardSource):
@@ -81,6 +87,8 @@ class WorldModelUncertaintyReward(RewardSource):
     fewer than C frames earns 0 and its row holds stale context; when its episode reaches C frames the
     row is re-primed with them (`WorldModel.reset_rows`: equal to a fresh reset of that row).
     Each observed frame is encoded once, against the tokenizer encoder's cache of the frames before it.
+    An unscored step earns 0 (the paper's) or, with `unscored="mean"`, the mean of every reward scored
+    so far (kept as state: a resumed run continues it).
     """
 
     def __init__(self, settings: WorldModelRewardSettings, action_ids: list[int], image_size: int) -> None:
@@ -106,11 +114,26 @@ class WorldModelUncertaintyReward(RewardSource):
                 f"context_frames ({settings.context_frames}) + n_preds ({settings.n_preds}) must fit the "
                 f"world model's {self.wm.max_frames}-frame window"
             )
+        if settings.unscored not in UNSCORED_FILLS:
+            raise UserError(
+                f"reward.unscored must be one of {', '.join(UNSCORED_FILLS)} (got '{settings.unscored}')"
+            )
         self.settings = settings
+        # the sum and count of every reward scored so far (the fill of unscored=mean)
+        self.scored_sum = torch.zeros((), dtype=torch.float64)
+        self.scored_count = torch.zeros((), dtype=torch.float64)
         self.action_ids = torch.as_tensor(action_ids, dtype=torch.long)  # local action -> vocabulary id
         self.frames: np.ndarray | None = None  # uint8 [N, C, S, S, 3], newest last
         self.actions: np.ndarray | None = None  # int64 [N, C-1] vocabulary ids between those frames
         self.counts: np.ndarray | None = None  # int64 [N]: frames of the current episode seen
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {"scored_sum": self.scored_sum.reshape(-1), "scored_count": self.scored_count.reshape(-1)}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "scored_sum" in tensors:  # runs saved before the fill existed kept no statistics
+            self.scored_sum = tensors["scored_sum"].reshape(()).clone()
+            self.scored_count = tensors["scored_count"].reshape(()).clone()
 
     def _to_model(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 [..., S, S, 3] -> float [..., 3, S, S] in [0, 1] on the model's device."""
@@ -139,6 +162,10 @@ class WorldModelUncertaintyReward(RewardSource):
         if is_scored.any():
             logits = self.wm.next_frames_logits(taken[:, None].expand(-1, n_preds))  # [N, n_preds*h*w, K]
             rewards[is_scored] = uncertainty_score(logits).cpu().numpy()[is_scored]
+            self.scored_sum += float(rewards[is_scored].astype(np.float64).sum())
+            self.scored_count += int(is_scored.sum())
+        if self.settings.unscored == "mean" and self.scored_count > 0:
+            rewards[~is_scored] = float(self.scored_sum / self.scored_count)
         # the context moves on to f_{t+1}; an ended episode restarts from its next episode's first frame
         dones = step.dones
         self.frames = np.concatenate([self.frames[:, 1:], step.observations[:, None]], axis=1)

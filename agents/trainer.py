@@ -100,6 +100,7 @@ def reward_source_for(
             steps.context_frames,
             str(device),
             steps.world_model_precision,
+            config.reward.unscored,
         )
     image_size = config.collection.image_size
     return build_reward_source(config.reward.type, settings, action_ids(action_names), image_size, device)

@@ -76,8 +76,10 @@ def test_reset_rows_equals_a_fresh_reset_of_that_row_and_leaves_the_others():
         wm.reset_rows(torch.tensor([0]), new_frames[:, :3], new_actions[:, :2])
 
 
-def reward_source(dpath, context_frames: int = 3, n_preds: int = 1) -> WorldModelUncertaintyReward:
-    settings = WorldModelRewardSettings(str(dpath), n_preds, context_frames, "cpu")
+def reward_source(
+    dpath, context_frames: int = 3, n_preds: int = 1, unscored: str = "zero"
+) -> WorldModelUncertaintyReward:
+    settings = WorldModelRewardSettings(str(dpath), n_preds, context_frames, "cpu", unscored=unscored)
     return WorldModelUncertaintyReward(settings, IDS, image_size=16)
 
 
@@ -145,3 +147,34 @@ def test_one_batched_call_equals_one_call_per_env(tiny_world_model_dpath, n_pred
         )
         np.testing.assert_allclose(batched[:, env], alone[:, 0], atol=1e-5)
     assert (batched > 0).sum() >= 20 and (batched <= 1).all()
+
+
+def test_unscored_steps_earn_the_mean_of_the_scored_rewards_so_far_and_a_resume_continues_it(
+    tiny_world_model_dpath,
+):
+    """With unscored=mean a new episode's first C-1 steps earn the running mean of every scored reward
+    before them (the paper's zero made ending an episode cost and surviving pay); scored steps are the
+    paper's own values; the statistics survive a save and load."""
+    c = 3
+    frames, actions, dones = scripted_episode(2, 12, seed=0)
+    paper = run_source(reward_source(tiny_world_model_dpath, c), frames, actions, dones)
+    filled = run_source(reward_source(tiny_world_model_dpath, c, unscored="mean"), frames, actions, dones)
+    # env 0 restarts at step 5 and env 1 at step 10: C-1 unscored steps each, as at the start
+    unscored = np.zeros_like(paper, dtype=bool)
+    unscored[: c - 1] = True
+    unscored[5 : 5 + c - 1, 0] = unscored[10 : 10 + c - 1, 1] = True
+    assert (paper[unscored] == 0).all() and (paper[~unscored] > 0).all()
+    np.testing.assert_allclose(filled[~unscored], paper[~unscored], atol=1e-6)
+    assert (filled[: c - 1] == 0).all()  # nothing scored yet: nothing to average
+    for t in (5, 6):  # the mean of everything scored up to step t (env 1's reward at t included)
+        before = paper[: t + 1][~unscored[: t + 1]]
+        assert filled[t, 0] == pytest.approx(before.mean(), rel=1e-5) and filled[t, 0] > 0
+    # a resumed source continues the statistics: its first fill is the mean of the run's scored rewards
+    source = reward_source(tiny_world_model_dpath, c, unscored="mean")
+    run_source(source, frames, actions, dones)
+    resumed = reward_source(tiny_world_model_dpath, c, unscored="mean")
+    resumed.load_state_tensors(source.state_tensors())
+    after = run_source(resumed, frames[:3], actions[:2], dones[:2])
+    assert after[0, 0] == pytest.approx(paper[~unscored].mean(), rel=1e-5)
+    with pytest.raises(Exception, match="reward.unscored must be one of zero, mean"):
+        reward_source(tiny_world_model_dpath, c, unscored="median")

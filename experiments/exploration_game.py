@@ -62,6 +62,13 @@ VARIANTS = {
         "reward.episodic=false",
     ],
     "auto_explore_baseline": ["reward.type=world_model", "reward.center=true"],
+    # a new episode neither costs nor pays: centred, non-episodic, and its unscored first steps at the mean
+    "auto_explore_neutral": [
+        "reward.type=world_model",
+        "reward.center=true",
+        "reward.episodic=false",
+        "reward.unscored=mean",
+    ],
     "entropy_only": ["reward.type=none"],
     "rnd": ["reward.type=rnd", "reward.normalize=true", "reward.episodic=false"],  # RND as its paper runs it
 }
@@ -74,6 +81,8 @@ class Budget:
     tour_sessions: int = 60  # test episodes of the tour
     tokenizer_steps: int = 400
     dynamics_steps: int = 800
+    dynamics_lr: float = 3e-3  # GenieRedux-G's peak learning rate
+    clean_context: float = 0.5  # its clean_context_fraction (1.0: trained as the reward reads it)
     epochs: int = 40  # agent epochs of num_envs x steps_per_epoch env steps
     num_envs: int = 8
     steps_per_epoch: int = 64
@@ -91,9 +100,8 @@ def world_model_commands(out: Path, budget: Budget) -> list[list[str]]:
     tokenizer = TrainingPlan(
         data, DATA, out / "tokenizer", budget.tokenizer_steps, lr_max=2e-3, image_size=32
     )
-    dynamics = TrainingPlan(
-        data, DATA, out / "world_model", budget.dynamics_steps, lr_max=3e-3, image_size=32
-    )
+    dynamics = TrainingPlan(data, DATA, out / "world_model", budget.dynamics_steps, lr_max=budget.dynamics_lr,
+                            image_size=32, extra=(f"++model_overrides.dynamics.clean_context_fraction={budget.clean_context}",))  # fmt: skip
     commands = [
         ["genie_redux", "train", "config=tokenizer", *training_overrides(tokenizer)],
         ["genie_redux", "train", "config=genie_redux_guided", f"tokenizer_dpath={final_model_dpath(out / 'tokenizer')}",
@@ -227,6 +235,11 @@ def markdown(report: dict[str, Any]) -> str:
     budget, figures = report["budget"], report["figures"]
     coverage = {row["agent"]: row for row in figures["coverage"]}
     random = coverage["random"]
+    recipe = (  # records before these were options trained at 3e-3 with half clean context
+        f" at peak learning rate {budget['dynamics_lr']:g}, clean-context share {budget['clean_context']:g}"
+        if "dynamics_lr" in budget
+        else ""
+    )
     lines = [
         "# Does AutoExplore explore? The rooms game",
         "",
@@ -234,7 +247,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['commit']}, {report['machine']}, {report['minutes']:.1f} min.",
         "",
         f"Budget: world model on {budget['sessions']} random-agent episodes (tiny tokenizer {budget['tokenizer_steps']} "
-        f"+ GenieRedux-G {budget['dynamics_steps']} steps, 32 px); each agent {budget['epochs']} epochs x "
+        f"+ GenieRedux-G {budget['dynamics_steps']} steps{recipe}, 32 px); each agent {budget['epochs']} epochs x "
         f"{budget['num_envs']} envs x {budget['steps_per_epoch']} steps, seeds {', '.join(str(s) for s in budget['seeds'])}; coverage "
         f"{budget['coverage_steps']} env steps per agent (the data settings: gamma 0.15, temperature 1).",
         "",
@@ -280,6 +293,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for name in ("sessions", "tour_sessions", "tokenizer_steps", "dynamics_steps", "epochs", "num_envs", "steps_per_epoch",
                  "coverage_steps", "novelty_steps", "data_sessions", "finetune_steps", "num_sequences", "jobs"):  # fmt: skip
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    for name in ("dynamics_lr", "clean_context"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     return parser.parse_args(argv)
 
 

@@ -19,8 +19,9 @@ measured by one function. Output: <run>/upstream_training.json and <run>/eval_on
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,25 @@ def test_loader(run: UpstreamRun, settings: EvalSettings) -> Any:
     return make_dataloader(dataset, 6, sampler=sampler, num_workers=0, seed=settings.seed)
 
 
+def run_settings(run: UpstreamRun) -> dict[str, Any]:
+    """What decides a run's figures (paths as strings): a finished run with the same settings is reused."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(run).items()}
+
+
+def finished_report(run: UpstreamRun) -> dict[str, Any] | None:
+    """The report of a finished run of exactly these settings in run_dpath, else None (runs recorded
+    before the settings were, or with other settings, train again)."""
+    fpath = run.run_dpath / "upstream_training.json"
+    if not fpath.is_file():
+        return None
+    report = json.loads(fpath.read_text())
+    return report if report.get("settings") == run_settings(run) else None
+
+
 def run_upstream(run: UpstreamRun) -> dict[str, Any]:
+    if (report := finished_report(run)) is not None:
+        print(f"{run.run_dpath}: finished with these settings, reused")
+        return report
     dpath = check_upstream_dpath(str(run.upstream_dpath))
     kw = constructor_kwargs("tiny", run.image_size)
     common = {"tokenizer": kw["tokenizer"], "maskgit": kw["maskgit"], "tdce": kw["tdce"], "threads": run.threads,
@@ -158,7 +177,8 @@ def run_upstream(run: UpstreamRun) -> dict[str, Any]:
         "upstream GenieRedux-G, trained and sampled by its own code (benchmarks/upstream_fidelity.py)"
     )
     write_reports(result, run.run_dpath / f"eval_one_go_t{run.temperature:g}")
-    report = {"upstream": result.settings["upstream"], "mismatches": kw["mismatches"], **training}
+    report = {"upstream": result.settings["upstream"], "mismatches": kw["mismatches"], **training,
+              "settings": run_settings(run)}  # fmt: skip
     atomic_write_json(run.run_dpath / "upstream_training.json", report)
     return report
 

@@ -81,8 +81,8 @@ class Budget:
     tour_sessions: int = 60  # test episodes of the tour
     tokenizer_steps: int = 400
     dynamics_steps: int = 800
-    dynamics_lr: float = 3e-3  # GenieRedux-G's peak learning rate
-    clean_context: float = 0.5  # its clean_context_fraction (1.0: trained as the reward reads it)
+    dynamics_lr: float = 1e-2  # GenieRedux-G's peak learning rate (models.md: 1e-2 led on CoinRun)
+    clean_context: float = 1.0  # its clean_context_fraction: trained as the reward reads it, frame by frame
     epochs: int = 40  # agent epochs of num_envs x steps_per_epoch env steps
     num_envs: int = 8
     steps_per_epoch: int = 64
@@ -101,6 +101,7 @@ def world_model_commands(out: Path, budget: Budget) -> list[list[str]]:
         data, DATA, out / "tokenizer", budget.tokenizer_steps, lr_max=2e-3, image_size=32
     )
     dynamics = TrainingPlan(data, DATA, out / "world_model", budget.dynamics_steps, lr_max=budget.dynamics_lr,
+                            lr_min=budget.dynamics_lr / 10,
                             image_size=32, extra=(f"++model_overrides.dynamics.clean_context_fraction={budget.clean_context}",))  # fmt: skip
     commands = [
         ["genie_redux", "train", "config=tokenizer", *training_overrides(tokenizer)],

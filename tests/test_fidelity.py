@@ -5,6 +5,7 @@ baseline."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 from pathlib import Path
@@ -70,6 +71,11 @@ def test_a_copying_upstream_scores_exactly_the_copy_baseline_through_our_protoco
     assert metrics["delta_psnr_genie"] == pytest.approx(0.0, abs=1e-6)  # a copy ignores its actions
     log = (tmp_path / "fake.log").read_text()
     assert "sample prime=(4, 3, 2, 16, 16) actions=(4, 11) frames=10" in log  # [B, C, T0, H, W], T0 + N - 1
+    # a finished run is reused only under the same settings: the same call trains nothing again ...
+    assert run_upstream(run) == report and (tmp_path / "fake.log").read_text() == log
+    # ... and another learning rate trains again, in the same folder
+    rerun = run_upstream(dataclasses.replace(run, lr_max=2e-3))
+    assert rerun["settings"]["lr_max"] == 2e-3 and len((tmp_path / "fake.log").read_text()) > len(log)
 
 
 @pytest.mark.slow

@@ -21,9 +21,9 @@ EXPERIMENT_RESULTS = sorted((REPO_DPATH / "experiments" / "results").glob("*.jso
 OWNERS = {
     "agent_data": "agent_data", "auto_explore_data": "auto_explore_data", "uncertainty_novelty": "uncertainty_novelty",
     "controllability": "controllability", "controllability_genie_redux": "controllability",
-    "exploration_game": "exploration_game", "coinrun_after": "before_after", "coinrun_before": "before_after",
+    "exploration_game": "exploration_game", "exploration_game_first": "exploration_game", "coinrun_after": "before_after", "coinrun_before": "before_after",
     "demo_after": "before_after", "demo_before": "before_after", "demo_after_refactor": "before_after",
-    "fidelity": "fidelity", "fidelity_batch1": "fidelity", "fidelity_batch2": "fidelity",
+    "fidelity": "fidelity", "fidelity_batch1": "fidelity", "fidelity_batch2": "fidelity", "fidelity_lr3e-3": "fidelity",
 }  # fmt: skip
 # written before benchmarks stamped their records: a doc table without device, commit or date
 UNSTAMPED = {"agent_algorithm_choice.json"}

@@ -69,6 +69,12 @@ VARIANTS = {
         "reward.episodic=false",
         "reward.unscored=mean",
     ],
+    # the neutral variant without its unscored fill: what the fill adds to centred, non-episodic returns
+    "auto_explore_center_nonepisodic": [
+        "reward.type=world_model",
+        "reward.center=true",
+        "reward.episodic=false",
+    ],
     "entropy_only": ["reward.type=none"],
     "rnd": ["reward.type=rnd", "reward.normalize=true", "reward.episodic=false"],  # RND as its paper runs it
 }
@@ -89,7 +95,8 @@ class Budget:
     seeds: tuple[int, ...] = (0, 1)
     coverage_steps: int = 10_000
     novelty_steps: int = 5000
-    data_sessions: int = 60  # episodes each agent records for the fine-tune
+    data_sessions: int = 60  # episodes each agent records first for the fine-tune, more until data_frames
+    data_frames: int = 7500  # frames (at least) of each agent's fine-tune data
     finetune_steps: int = 300  # per stage: the tokenizer, then the dynamics
     num_sequences: int = 32  # evaluation windows
     jobs: int = 2
@@ -175,23 +182,35 @@ def best_auto_explore(summary: list[dict[str, Any]], budget: Budget) -> tuple[st
     return variant, budget.seeds[max(range(len(per_run)), key=per_run.__getitem__)]
 
 
-def record_agent_data(runner: CommandRunner, out: Path, budget: Budget, variant: str, seed: int) -> None:
-    """Episodes by the AutoExplore agent, then at least as many frames by the random agent (same seeds
-    first; the random agent's episodes are shorter, so it plays more of them)."""
-    data = out / "datasets" / "synthetic"
-    explore = ["generate", "config=synthetic/rooms_explore", f"n_sessions={budget.data_sessions}", "seed=3",
-               f"agent.checkpoint_dpath={agent_dpath(out, variant, seed)}", f"output_dpath={data / 'explore_data'}"]  # fmt: skip
-    runner.run(explore, "data")
-    frames, sessions = store_totals(data / "explore_data")["frames"], budget.data_sessions
+def record_until(
+    runner: CommandRunner, command: list[str], dpath: Path, min_frames: int, sessions: int
+) -> None:
+    """Run the generate `command` (plus n_sessions) for more sessions until the store at `dpath` holds at
+    least `min_frames` frames (a rerun of generate keeps the episodes recorded and adds the missing ones)."""
     while True:
-        runner.run(["generate", f"config={DATA}", f"n_sessions={sessions}", "seed=3",
-                    f"output_dpath={data / 'random_data'}"], "data")  # fmt: skip
-        random = store_totals(data / "random_data")
-        if random["frames"] >= frames:
+        runner.run([*command, f"n_sessions={sessions}", f"output_dpath={dpath}"], "data")
+        frames = store_totals(dpath)["frames"]
+        if frames >= min_frames:
             return
-        sessions = (
-            int(sessions * frames / max(1, random["frames"])) + 1
-        )  # a rerun keeps the episodes recorded
+        sessions = int(sessions * min_frames / max(1, frames)) + 1
+
+
+def record_agent_data(runner: CommandRunner, out: Path, budget: Budget, variant: str, seed: int) -> None:
+    """At least `data_frames` frames of episodes by the AutoExplore agent, then at least as many by the
+    random agent (same seeds first): the two fine-tunes see as many frames, however long each agent's
+    episodes are (an agent that often ends its episodes early plays more of them)."""
+    data = out / "datasets" / "synthetic"
+    source, source_fpath = {"variant": variant, "seed": seed}, out / "explore_data_source.json"
+    if source_fpath.is_file() and json.loads(source_fpath.read_text()) != source:
+        raise SystemExit(f"{data / 'explore_data'} holds episodes of {json.loads(source_fpath.read_text())}, the best "
+                         f"AutoExplore agent is now {source}: remove it and the finetune_* runs to record again")  # fmt: skip
+    source_fpath.write_text(json.dumps(source))
+    explore = ["generate", "config=synthetic/rooms_explore", "seed=3", f"agent.checkpoint_dpath={agent_dpath(out, variant, seed)}"]  # fmt: skip
+    record_until(runner, explore, data / "explore_data", budget.data_frames, budget.data_sessions)
+    frames = store_totals(data / "explore_data")["frames"]
+    record_until(
+        runner, ["generate", f"config={DATA}", "seed=3"], data / "random_data", frames, budget.data_sessions
+    )
 
 
 def eval_command(out: Path, budget: Budget, model: Path, name: str) -> list[str]:
@@ -292,7 +311,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="only the default name in the default folder updates docs/")  # fmt: skip
     parser.add_argument("--seeds", type=int, nargs="+", default=list(defaults.seeds))
     for name in ("sessions", "tour_sessions", "tokenizer_steps", "dynamics_steps", "epochs", "num_envs", "steps_per_epoch",
-                 "coverage_steps", "novelty_steps", "data_sessions", "finetune_steps", "num_sequences", "jobs"):  # fmt: skip
+                 "coverage_steps", "novelty_steps", "data_sessions", "data_frames", "finetune_steps", "num_sequences", "jobs"):  # fmt: skip
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("dynamics_lr", "clean_context"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))

@@ -1,6 +1,6 @@
 """Does AutoExplore explore where its world model is good? The mechanism on a game made for it.
 
-    python experiments/exploration_game.py                     # the full flow (~30 CPU-minutes, 2 jobs)
+    python experiments/exploration_game.py                     # the full flow (~40 CPU-minutes, 2 jobs)
     python experiments/exploration_game.py --epochs 4 --seeds 0 --sessions 40 --tokenizer-steps 40 \\
         --dynamics-steps 40 --coverage-steps 500 --output-dpath outputs/quick --results-dpath outputs/quick
 

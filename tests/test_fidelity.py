@@ -74,7 +74,7 @@ def test_a_copying_upstream_scores_exactly_the_copy_baseline_through_our_protoco
     # a finished run is reused only under the same settings: the same call trains nothing again ...
     assert run_upstream(run) == report and (tmp_path / "fake.log").read_text() == log
     # ... and another learning rate trains again, in the same folder
-    rerun = run_upstream(dataclasses.replace(run, lr_max=2e-3))
+    rerun = run_upstream(dataclasses.replace(run, lr_max=2e-3, tokenizer_min=0.001, dynamics_min=0.001))
     assert rerun["settings"]["lr_max"] == 2e-3 and len((tmp_path / "fake.log").read_text()) > len(log)
 
 

@@ -95,6 +95,10 @@ ARMS = {
         dynamics=("++model_overrides.dynamics.action_conditioning=prepend",),
         note="one action token per frame instead of adding the action to every token",
     ),
+    "masked_context": Arm(
+        dynamics=("++model_overrides.dynamics.clean_context_fraction=0.0",),
+        note="every sample trained with masked context only (Genie's and upstream's regime, what one_go sees)",
+    ),
     "clean_context": Arm(
         dynamics=("++model_overrides.dynamics.clean_context_fraction=1.0",),
         note="every sample trained with clean context frames (what frame-by-frame generation sees)",

@@ -36,6 +36,14 @@ class RunningMoments:
         zero = torch.zeros((), dtype=torch.float64)
         return cls(zero.clone(), zero.clone(), torch.ones((), dtype=torch.float64))
 
+    def state_tensors(self, prefix: str) -> dict[str, torch.Tensor]:
+        """{prefix_count, prefix_mean, prefix_var}: 1-element tensors (how checkpoints store them)."""
+        return {f"{prefix}_{key}": getattr(self, key).reshape(-1) for key in ("count", "mean", "var")}
+
+    @classmethod
+    def from_state_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str) -> RunningMoments:
+        return cls(*(tensors[f"{prefix}_{key}"].reshape(()).clone() for key in ("count", "mean", "var")))
+
     def update(self, values: torch.Tensor) -> None:
         values = values.double().flatten()
         n, mean, var = values.numel(), values.mean(), values.var(unbiased=False)
@@ -75,17 +83,10 @@ class RewardShaping:
         return shaped.float()
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        tensors = {"returns": self.returns}
-        for name, moments in (("return", self.return_moments), ("reward", self.reward_moments)):
-            tensors |= {
-                f"{name}_count": moments.count,
-                f"{name}_mean": moments.mean,
-                f"{name}_var": moments.var,
-            }
-        return {name: tensor.reshape(-1) for name, tensor in tensors.items()}
+        return {"returns": self.returns.reshape(-1), **self.return_moments.state_tensors("return"),
+                **self.reward_moments.state_tensors("reward")}  # fmt: skip
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.returns = tensors["returns"].clone()
-        for name in ("return", "reward"):
-            values = (tensors[f"{name}_{key}"].reshape(()).clone() for key in ("count", "mean", "var"))
-            setattr(self, f"{name}_moments", RunningMoments(*values))
+        self.return_moments = RunningMoments.from_state_tensors(tensors, "return")
+        self.reward_moments = RunningMoments.from_state_tensors(tensors, "reward")

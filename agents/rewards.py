@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.reward_shaping import RunningMoments
 from common.errors import UserError
 from envs.vector import VecStep
 
@@ -119,21 +120,18 @@ class WorldModelUncertaintyReward(RewardSource):
                 f"reward.unscored must be one of {', '.join(UNSCORED_FILLS)} (got '{settings.unscored}')"
             )
         self.settings = settings
-        # the sum and count of every reward scored so far (the fill of unscored=mean)
-        self.scored_sum = torch.zeros((), dtype=torch.float64)
-        self.scored_count = torch.zeros((), dtype=torch.float64)
+        self.scored = RunningMoments.empty()  # of every reward scored so far (the fill of unscored=mean)
         self.action_ids = torch.as_tensor(action_ids, dtype=torch.long)  # local action -> vocabulary id
         self.frames: np.ndarray | None = None  # uint8 [N, C, S, S, 3], newest last
         self.actions: np.ndarray | None = None  # int64 [N, C-1] vocabulary ids between those frames
         self.counts: np.ndarray | None = None  # int64 [N]: frames of the current episode seen
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"scored_sum": self.scored_sum.reshape(-1), "scored_count": self.scored_count.reshape(-1)}
+        return self.scored.state_tensors("scored")
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        if "scored_sum" in tensors:  # runs saved before the fill existed kept no statistics
-            self.scored_sum = tensors["scored_sum"].reshape(()).clone()
-            self.scored_count = tensors["scored_count"].reshape(()).clone()
+        if "scored_count" in tensors:  # runs saved before the fill existed kept no statistics
+            self.scored = RunningMoments.from_state_tensors(tensors, "scored")
 
     def _to_model(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 [..., S, S, 3] -> float [..., 3, S, S] in [0, 1] on the model's device."""
@@ -162,10 +160,9 @@ class WorldModelUncertaintyReward(RewardSource):
         if is_scored.any():
             logits = self.wm.next_frames_logits(taken[:, None].expand(-1, n_preds))  # [N, n_preds*h*w, K]
             rewards[is_scored] = uncertainty_score(logits).cpu().numpy()[is_scored]
-            self.scored_sum += float(rewards[is_scored].astype(np.float64).sum())
-            self.scored_count += int(is_scored.sum())
-        if self.settings.unscored == "mean" and self.scored_count > 0:
-            rewards[~is_scored] = float(self.scored_sum / self.scored_count)
+            self.scored.update(torch.from_numpy(rewards[is_scored]))
+        if self.settings.unscored == "mean" and self.scored.count > 0:
+            rewards[~is_scored] = float(self.scored.mean)
         # the context moves on to f_{t+1}; an ended episode restarts from its next episode's first frame
         dones = step.dones
         self.frames = np.concatenate([self.frames[:, 1:], step.observations[:, None]], axis=1)

@@ -43,6 +43,7 @@ from common.bootstrap import ensure_environment  # noqa: E402
 if __name__ == "__main__":
     ensure_environment(__file__)
 
+from common.atomic import atomic_write_json  # noqa: E402
 from common.results import RESULTS_DPATH, fmt, run_stamp, write_results  # noqa: E402
 from data.episode_store import store_totals  # noqa: E402
 from models.checkpoint import best_model_dpath, final_model_dpath  # noqa: E402
@@ -184,14 +185,15 @@ def best_auto_explore(summary: list[dict[str, Any]], budget: Budget) -> tuple[st
 
 def record_until(
     runner: CommandRunner, command: list[str], dpath: Path, min_frames: int, sessions: int
-) -> None:
+) -> int:
     """Run the generate `command` (plus n_sessions) for more sessions until the store at `dpath` holds at
-    least `min_frames` frames (a rerun of generate keeps the episodes recorded and adds the missing ones)."""
+    least `min_frames` frames (a rerun of generate keeps the episodes recorded and adds the missing ones);
+    returns the frames it holds."""
     while True:
         runner.run([*command, f"n_sessions={sessions}", f"output_dpath={dpath}"], "data")
         frames = store_totals(dpath)["frames"]
         if frames >= min_frames:
-            return
+            return frames
         sessions = int(sessions * min_frames / max(1, frames)) + 1
 
 
@@ -204,10 +206,9 @@ def record_agent_data(runner: CommandRunner, out: Path, budget: Budget, variant:
     if source_fpath.is_file() and json.loads(source_fpath.read_text()) != source:
         raise SystemExit(f"{data / 'explore_data'} holds episodes of {json.loads(source_fpath.read_text())}, the best "
                          f"AutoExplore agent is now {source}: remove it and the finetune_* runs to record again")  # fmt: skip
-    source_fpath.write_text(json.dumps(source))
+    atomic_write_json(source_fpath, source)
     explore = ["generate", "config=synthetic/rooms_explore", "seed=3", f"agent.checkpoint_dpath={agent_dpath(out, variant, seed)}"]  # fmt: skip
-    record_until(runner, explore, data / "explore_data", budget.data_frames, budget.data_sessions)
-    frames = store_totals(data / "explore_data")["frames"]
+    frames = record_until(runner, explore, data / "explore_data", budget.data_frames, budget.data_sessions)
     record_until(
         runner, ["generate", f"config={DATA}", "seed=3"], data / "random_data", frames, budget.data_sessions
     )

@@ -7,12 +7,15 @@
         --num-sequences 2 --output-dpath outputs/quick --results-dpath outputs/quick   # a quick look (~3 min)
 
 Every stage runs through the launcher, as a user would:
-1. `auto_explore train` on the bundled games (default: three the demo's world model was trained on),
-   rewarded by that frozen GenieRedux-G's uncertainty, then `auto_explore eval` (one long episode per game);
-2. `python -m agents.coverage`: distinct emulator states and screens per 10 k env steps, AutoExplore
+1. `auto_explore train` on the bundled games (default: three the demo's world model was trained on), one
+   agent per `--variants` (experiments/explore_variants.py: the paper's AutoExplore, rewarded by that
+   frozen GenieRedux-G's uncertainty; AutoExplore with a survival-neutral reward; Random Network
+   Distillation), same budget;
+2. `python -m agents.coverage`: distinct emulator states and screens per 10 k env steps, each agent
    vs the random agent, same budget and episode seeds (rows kept in the output folder and the results file);
-3. three stores at the world model's frame size: random-agent and AutoExplore data (same games, sessions
-   and seeds: only the player differs; seeds unlike the demo's, so no episode was trained on) and a test
+3. three stores at the world model's frame size: random-agent and AutoExplore data (the AutoExplore variant
+   that reached most distinct RAM states, `auto_explore eval`-ed first; same games, sessions and seeds:
+   only the player differs; seeds unlike the demo's, so no episode was trained on) and a test
    set recorded by a third policy (a random agent that repeats its previous action with probability 0.75);
 4. the world model's error on each agent's data (higher: the agent found what the model does not know);
 5. the same fine-tune on each training store, the paper's two stages: the world model's tokenizer, then
@@ -43,6 +46,12 @@ if __name__ == "__main__":
 
 from common.results import RESULTS_DPATH, fmt, run_stamp, write_results  # noqa: E402
 from data.episode_store import store_totals  # noqa: E402
+from experiments.explore_variants import (  # noqa: E402
+    AUTO_EXPLORE_VARIANTS,
+    VARIANTS,
+    claim_data_source,
+    unknown_variants,
+)
 from models.checkpoint import best_model_dpath, final_model_dpath  # noqa: E402
 from pipelines.runner import CommandRunner  # noqa: E402
 from training.evaluation.result import read_eval_figures  # noqa: E402
@@ -51,13 +60,14 @@ DOC_FPATH = REPO_DPATH / "docs" / "auto_explore.md"
 DEFAULT_GAMES = ("MontezumaRevenge-Atari2600", "Hero-Atari2600", "Kangaroo-Atari2600")
 TRAIN_SETS = ("random", "auto_explore")
 TEST_SET = "sticky_random_test"
-COVERAGE_FNAME = "coverage.json"  # in the output folder: this run's coverage rows
+DATA_SOURCE_FNAME = "explore_data_source.json"  # in the output folder: the agent that recorded auto_explore
 METHODS = ("one_go", "autoregressive")
 
 
 @dataclass(frozen=True)
 class Budget:
     games: tuple[str, ...] = field(default=DEFAULT_GAMES)
+    variants: tuple[str, ...] = ("auto_explore", "auto_explore_neutral", "rnd")  # explore_variants.VARIANTS
     epochs: int = 30  # AutoExplore epochs of num_envs x steps_per_epoch env steps
     num_envs: int = 6  # env i plays game i % len(games)
     steps_per_epoch: int = 125  # per env: the paper's 8 x 125 = 1000 env steps per collection epoch
@@ -84,14 +94,21 @@ def world_model_run(world_model_dpath: Path) -> tuple[Path, int]:
     return checkpoint, int(read_config(checkpoint)["tokenizer"]["image_size"])
 
 
-def explore_train_command(out: Path, budget: Budget, world_model: Path) -> list[str]:
+def agent_dpath(out: Path, variant: str) -> Path:
+    return out / "agents" / variant
+
+
+def coverage_fpath(out: Path, variant: str) -> Path:
+    return out / "coverage" / f"{variant}.json"
+
+
+def explore_train_command(out: Path, budget: Budget, world_model: Path, variant: str) -> list[str]:
     games = f"[{','.join(budget.games)}]"
-    agent = out / "agent"
     train = [
         "auto_explore", "train",
         f"world_model_dpath={world_model}",
         f"collection.games={games}",
-        f"run_dpath={agent}",
+        f"run_dpath={agent_dpath(out, variant)}",
         f"common.epochs={budget.epochs}",
         f"collection.train.config.num_envs={budget.num_envs}",
         f"collection.train.config.num_steps={budget.steps_per_epoch}",
@@ -102,36 +119,65 @@ def explore_train_command(out: Path, budget: Budget, world_model: Path) -> list[
         "training.actor_critic.batch_size=32",
         "training.actor_critic.sequence_length=16",
         "training.actor_critic.replay_epochs=4",
-        f"evaluation.every={max(1, budget.epochs)}",
-        f"evaluation.num_steps={budget.eval_steps}",
+        "evaluation.every=0",  # the data agent alone is evaluated, once it is chosen
+        *VARIANTS[variant],
     ]  # fmt: skip
     return train
 
 
-def after_training_commands(out: Path, budget: Budget) -> list[tuple[list[str], str | None]]:
-    """`auto_explore eval` and the coverage count, of the checkpoint the data will be recorded with."""
-    agent = out / "agent"
+def agent_chain(out: Path, budget: Budget, world_model: Path, variant: str) -> list[list[str]]:
+    """Train (a finished run returns at once), then count coverage unless counted already."""
+    commands = [explore_train_command(out, budget, world_model, variant)]
+    if not coverage_fpath(out, variant).is_file():  # a rerun keeps this run's count
+        commands.append(["-m", "agents.coverage", str(agent_dpath(out, variant)), str(budget.coverage_steps),
+                         *budget.games, f"--output-fpath={coverage_fpath(out, variant)}"])  # fmt: skip
+    return commands
+
+
+def evaluate_command(out: Path, budget: Budget, variant: str) -> list[str]:
+    """`auto_explore eval` of the checkpoint the data will be recorded with."""
+    agent = agent_dpath(out, variant)
     # best_reward needs `checkpoint.best_window` finished episodes; the data and coverage use the same
     # fallback (agents.checkpoint.load_policy: best_reward, else last)
     checkpoint = "best_reward" if (agent / "checkpoints" / "best_reward").is_dir() else "last"
-    evaluate = [
+    return [
         "auto_explore",
         "eval",
         f"run_dpath={agent}",
         f"checkpoint={checkpoint}",
         f"max_episode_steps={budget.eval_steps}",
     ]
-    coverage = [
-        str(agent),
-        str(budget.coverage_steps),
-        *budget.games,
-        f"--output-fpath={out / COVERAGE_FNAME}",
-    ]
-    counted = (out / COVERAGE_FNAME).is_file()  # a rerun keeps this run's count
-    return [(evaluate, None), *([] if counted else [(coverage, "agents.coverage")])]
 
 
-def generate_commands(out: Path, budget: Budget, image_size: int) -> list[list[str]]:
+def coverage_table(out: Path, budget: Budget) -> list[dict[str, Any]]:
+    """Rows per (game, agent): the random agent once (every count plays it on the same seeds), then each
+    variant, named by its variant."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for variant in budget.variants:
+        for row in json.loads(coverage_fpath(out, variant).read_text())["rows"]:
+            agent = "random" if row["agent"] == "random" else variant
+            rows.setdefault((row["game"], agent), {**row, "agent": agent})
+    order = ("random", *budget.variants)
+    return sorted(rows.values(), key=lambda r: (budget.games.index(r["game"]), order.index(r["agent"])))
+
+
+def data_variant(coverage: list[dict[str, Any]], budget: Budget) -> str:
+    """The AutoExplore variant that reached most distinct RAM states over all games (then screens)."""
+    candidates = [v for v in budget.variants if v in AUTO_EXPLORE_VARIANTS]
+    if not candidates:
+        raise SystemExit(f"error: --variants {' '.join(budget.variants)}: name at least one AutoExplore variant "
+                         f"({', '.join(AUTO_EXPLORE_VARIANTS)}) to record its data")  # fmt: skip
+
+    def reach(variant: str) -> tuple[float, float]:
+        rows = [r for r in coverage if r["agent"] == variant]
+        return sum(r["distinct_states_per_10k"] for r in rows), sum(
+            r["distinct_screens_per_10k"] for r in rows
+        )
+
+    return max(candidates, key=reach)
+
+
+def generate_commands(out: Path, budget: Budget, image_size: int, variant: str) -> list[list[str]]:
     data = out / "datasets" / "retro_act"
     games = f"game=[{','.join(budget.games)}]"
     common = [games, f"n_steps_max={budget.steps_max}", f"image_size={image_size}"]
@@ -139,7 +185,7 @@ def generate_commands(out: Path, budget: Budget, image_size: int) -> list[list[s
         ["generate", "config=retro_act/pretrain", *common, f"n_sessions={budget.sessions}", "seed=3",
          f"output_dpath={data / 'random'}"],
         ["generate", "config=retro_act/auto_explore_montezuma", *common, f"n_sessions={budget.sessions}", "seed=3",
-         f"agent.checkpoint_dpath={out / 'agent'}", f"output_dpath={data / 'auto_explore'}"],
+         f"agent.checkpoint_dpath={agent_dpath(out, variant)}", f"output_dpath={data / 'auto_explore'}"],
         ["generate", "config=retro_act/pretrain", *common, f"n_sessions={budget.test_sessions}", "seed=5",
          "agent.repeat_prob=0.75", f"output_dpath={data / TEST_SET}"],
     ]  # fmt: skip
@@ -221,7 +267,7 @@ def pending_finetune(out: Path, budget: Budget, world_model: Path, train_set: st
     return commands
 
 
-def collect(out: Path, budget: Budget) -> dict[str, Any]:
+def collect(out: Path, budget: Budget, variant: str) -> dict[str, Any]:
     stores = {name: store_totals(out / "datasets" / "retro_act" / name) for name in (*TRAIN_SETS, TEST_SET)}
     rows = []
     for name in ("world_model", *(f"finetune_{s}" for s in TRAIN_SETS)):
@@ -229,12 +275,12 @@ def collect(out: Path, budget: Budget) -> dict[str, Any]:
             for method in METHODS:
                 figures = read_eval_figures(out / "eval" / f"{name}_on_{store}_{method}" / "results.json")
                 rows.append({"model": name, "data": store, "method": method, **figures})
-    coverage = json.loads((out / COVERAGE_FNAME).read_text())["rows"]
-    explore_eval = next((out / "agent").glob("eval_*.json"), None)
+    explore_eval = next(agent_dpath(out, variant).glob("eval_*.json"), None)
     return {
         "stores": stores,
         "rows": rows,
-        "coverage": coverage,
+        "coverage": coverage_table(out, budget),
+        "data_agent": variant,
         "agent_eval": json.loads(explore_eval.read_text()) if explore_eval else None,
     }
 
@@ -256,6 +302,33 @@ def resumed(report: dict[str, Any]) -> str:
     return f" (a rerun: it kept {', '.join(kept)} from an earlier invocation)" if kept else ""
 
 
+def coverage_lines(coverage: list[dict[str, Any]]) -> list[str]:
+    random = {r["game"]: r for r in coverage if r["agent"] == "random"}
+    lines = []
+    for r in coverage:
+        base = random[r["game"]]
+        states, screens = r["distinct_states_per_10k"], r["distinct_screens_per_10k"]
+        lines.append(
+            f"| {r['game']} | {r['agent']} | {states:.0f} | {states / base['distinct_states_per_10k']:.2f}x | "
+            f"{screens:.0f} | {screens / base['distinct_screens_per_10k']:.2f}x | {r['episodes']} |"
+        )
+    return lines
+
+
+def agents_paragraph(report: dict[str, Any]) -> list[str]:
+    """What the agents are (records before the variants compared the paper's agent alone)."""
+    if "variants" not in report["budget"]:
+        return []
+    return [
+        "Agents (experiments/explore_variants.py): `auto_explore` the paper's episodic returns of the world "
+        "model's uncertainty; `auto_explore_neutral` the same reward centred, non-episodic, its unscored first "
+        "steps at the mean (an episode neither costs nor pays); `rnd` Random Network Distillation. All play "
+        "with the data settings (gamma 0.15, temperature 1). The AutoExplore data below was recorded by "
+        f"`{report['figures']['data_agent']}`, the AutoExplore variant that reached most distinct RAM states.",
+        "",
+    ]
+
+
 def markdown(report: dict[str, Any]) -> str:
     budget, figures = report["budget"], report["figures"]
     keyed = {(r["model"], r["data"], r["method"]): r for r in figures["rows"]}
@@ -266,7 +339,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['commit']}, {report['machine']}, {report['minutes']:.1f} min{resumed(report)}. World model: "
         f"{report['world_model']} ({report['image_size']} px). Games: {', '.join(budget['games'])}.",
         "",
-        f"Budget: AutoExplore {budget['epochs']} epochs x {budget['num_envs']} envs x "
+        f"Budget: each agent {budget['epochs']} epochs x {budget['num_envs']} envs x "
         f"{budget.get('steps_per_epoch', 125)} steps "
         f"({budget['agent_size']} actor-critic); coverage {budget['coverage_steps']} env steps per agent and game; "
         f"{budget['sessions']} training and {budget['test_sessions']} test episodes per game, <= {budget['steps_max']} "
@@ -276,13 +349,10 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Distinct states per 10 k env steps",
         "",
-        "| game | agent | distinct RAM states | distinct screens | episodes |",
-        "|---|---|---|---|---|",
-        *(
-            f"| {r['game']} | {r['agent']} | {r['distinct_states_per_10k']:.0f} | {r['distinct_screens_per_10k']:.0f} "
-            f"| {r['episodes']} |"
-            for r in figures["coverage"]
-        ),
+        *agents_paragraph(report),
+        "| game | agent | distinct RAM states | vs random | distinct screens | vs random | episodes |",
+        "|---|---|---|---|---|---|---|",
+        *coverage_lines(figures["coverage"]),
         "",
         "## The world model on each agent's data, and fine-tuned on it",
         "",
@@ -322,6 +392,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="where the results go; only the default name in the default folder updates docs/ and benchmarks/",
     )
     parser.add_argument("--games", nargs="+", default=list(defaults.games))
+    parser.add_argument("--variants", nargs="+", default=list(defaults.variants),
+                        help=f"agents to compare, of: {', '.join(VARIANTS)}")  # fmt: skip
     for name in ("epochs", "num_envs", "steps_per_epoch", "eval_steps", "coverage_steps", "sessions", "test_sessions", "steps_max",
                  "tokenizer_finetune_steps", "finetune_steps", "num_sequences", "jobs"):  # fmt: skip
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
@@ -331,8 +403,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if unknown := unknown_variants(args.variants):
+        raise SystemExit(
+            f"error: --variants: unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS)}"
+        )
     fields = set(Budget.__dataclass_fields__)
-    budget = Budget(**{k: (tuple(v) if k == "games" else v) for k, v in vars(args).items() if k in fields})
+    budget = Budget(
+        **{k: (tuple(v) if k in ("games", "variants") else v) for k, v in vars(args).items() if k in fields}
+    )
     out = Path(args.output_dpath).resolve()
     out.mkdir(parents=True, exist_ok=True)
     # the project's record (docs/, benchmarks/) is written only by a run under the default name and folder
@@ -342,10 +420,12 @@ def main(argv: list[str]) -> int:
     runner = CommandRunner(out / "commands.log", threads_per_job=max(1, (os.cpu_count() or 1) // jobs))
     start = time.perf_counter()
     kept = finished_outputs(out)  # a rerun resumes: what this invocation found already done
-    runner.run(explore_train_command(out, budget, world_model), "explore")
-    for command, module in after_training_commands(out, budget):
-        runner.run(command, "explore", module=module)
-    for command in generate_commands(out, budget, image_size):
+    runner.run_chains({v: agent_chain(out, budget, world_model, v) for v in budget.variants}, jobs)
+    variant = data_variant(coverage_table(out, budget), budget)
+    store = out / "datasets" / "retro_act" / "auto_explore"
+    claim_data_source(out / DATA_SOURCE_FNAME, {"variant": variant}, store)
+    runner.run(evaluate_command(out, budget, variant), "explore")
+    for command in generate_commands(out, budget, image_size, variant):
         runner.run(command, "data")
     chains = {
         f"finetune_{train_set}": [
@@ -371,7 +451,7 @@ def main(argv: list[str]) -> int:
         "budget": asdict(budget),
         "output_dpath": str(out),
         "commands": runner.commands,
-        "figures": collect(out, budget),
+        "figures": collect(out, budget, variant),
     }
     doc = DOC_FPATH if is_recorded else None  # a quick look leaves the doc alone
     results_fpath = write_results(

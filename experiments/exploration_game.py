@@ -43,9 +43,9 @@ from common.bootstrap import ensure_environment  # noqa: E402
 if __name__ == "__main__":
     ensure_environment(__file__)
 
-from common.atomic import atomic_write_json  # noqa: E402
 from common.results import RESULTS_DPATH, fmt, run_stamp, write_results  # noqa: E402
 from data.episode_store import store_totals  # noqa: E402
+from experiments.explore_variants import AUTO_EXPLORE_VARIANTS, VARIANTS, claim_data_source  # noqa: E402
 from models.checkpoint import best_model_dpath, final_model_dpath  # noqa: E402
 from pipelines.overrides import TrainingPlan, training_overrides  # noqa: E402
 from pipelines.runner import CommandRunner  # noqa: E402
@@ -54,32 +54,6 @@ from training.evaluation.result import read_eval_figures  # noqa: E402
 DOC_FPATH = REPO_DPATH / "docs" / "auto_explore.md"
 GAME = "synthetic-rooms"
 DATA, TOUR = "synthetic/rooms", "synthetic/rooms_tour"
-# agent variant -> its overrides of the auto_explore config (everything else is the flow's budget)
-VARIANTS = {
-    "auto_explore": ["reward.type=world_model"],  # the paper's: episodic returns of the raw uncertainty
-    "auto_explore_rnd_remedies": [
-        "reward.type=world_model",
-        "reward.normalize=true",
-        "reward.episodic=false",
-    ],
-    "auto_explore_baseline": ["reward.type=world_model", "reward.center=true"],
-    # a new episode neither costs nor pays: centred, non-episodic, and its unscored first steps at the mean
-    "auto_explore_neutral": [
-        "reward.type=world_model",
-        "reward.center=true",
-        "reward.episodic=false",
-        "reward.unscored=mean",
-    ],
-    # the neutral variant without its unscored fill: what the fill adds to centred, non-episodic returns
-    "auto_explore_center_nonepisodic": [
-        "reward.type=world_model",
-        "reward.center=true",
-        "reward.episodic=false",
-    ],
-    "entropy_only": ["reward.type=none"],
-    "rnd": ["reward.type=rnd", "reward.normalize=true", "reward.episodic=false"],  # RND as its paper runs it
-}
-AUTO_EXPLORE_VARIANTS = tuple(name for name in VARIANTS if name.startswith("auto_explore"))
 
 
 @dataclass(frozen=True)
@@ -155,11 +129,13 @@ def agent_chain(out: Path, budget: Budget, variant: str, seed: int) -> list[list
     return commands
 
 
-def coverage_summary(out: Path, budget: Budget) -> list[dict[str, Any]]:
+def coverage_summary(
+    out: Path, budget: Budget, variants: tuple[str, ...] = tuple(VARIANTS)
+) -> list[dict[str, Any]]:
     """One row per agent, each over its seeds (the random agent plays the same seeds in every count, so
     once): distinct rooms reached within the budget, (room, cell) states per 10 k env steps."""
     per_agent: dict[str, list[dict[str, Any]]] = {}
-    for variant in VARIANTS:
+    for variant in variants:
         for seed in budget.seeds:
             random_row, trained_row = json.loads(coverage_fpath(out, variant, seed).read_text())["rows"]
             per_agent["random"] = [random_row]
@@ -202,11 +178,9 @@ def record_agent_data(runner: CommandRunner, out: Path, budget: Budget, variant:
     random agent (same seeds first): the two fine-tunes see as many frames, however long each agent's
     episodes are (an agent that often ends its episodes early plays more of them)."""
     data = out / "datasets" / "synthetic"
-    source, source_fpath = {"variant": variant, "seed": seed}, out / "explore_data_source.json"
-    if source_fpath.is_file() and json.loads(source_fpath.read_text()) != source:
-        raise SystemExit(f"{data / 'explore_data'} holds episodes of {json.loads(source_fpath.read_text())}, the best "
-                         f"AutoExplore agent is now {source}: remove it and the finetune_* runs to record again")  # fmt: skip
-    atomic_write_json(source_fpath, source)
+    claim_data_source(
+        out / "explore_data_source.json", {"variant": variant, "seed": seed}, data / "explore_data"
+    )
     explore = ["generate", "config=synthetic/rooms_explore", "seed=3", f"agent.checkpoint_dpath={agent_dpath(out, variant, seed)}"]  # fmt: skip
     frames = record_until(runner, explore, data / "explore_data", budget.data_frames, budget.data_sessions)
     record_until(

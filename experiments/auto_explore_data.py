@@ -68,6 +68,7 @@ METHODS = ("one_go", "autoregressive")
 class Budget:
     games: tuple[str, ...] = field(default=DEFAULT_GAMES)
     variants: tuple[str, ...] = ("auto_explore", "auto_explore_neutral", "rnd")  # explore_variants.VARIANTS
+    seeds: tuple[int, ...] = (0, 1)  # one agent per variant and seed
     epochs: int = 30  # AutoExplore epochs of num_envs x steps_per_epoch env steps
     num_envs: int = 6  # env i plays game i % len(games)
     steps_per_epoch: int = 125  # per env: the paper's 8 x 125 = 1000 env steps per collection epoch
@@ -94,21 +95,26 @@ def world_model_run(world_model_dpath: Path) -> tuple[Path, int]:
     return checkpoint, int(read_config(checkpoint)["tokenizer"]["image_size"])
 
 
-def agent_dpath(out: Path, variant: str) -> Path:
-    return out / "agents" / variant
+def agent_name(variant: str, seed: int) -> str:
+    return f"{variant}_s{seed}"
 
 
-def coverage_fpath(out: Path, variant: str) -> Path:
-    return out / "coverage" / f"{variant}.json"
+def agent_dpath(out: Path, variant: str, seed: int) -> Path:
+    return out / "agents" / agent_name(variant, seed)
 
 
-def explore_train_command(out: Path, budget: Budget, world_model: Path, variant: str) -> list[str]:
+def coverage_fpath(out: Path, variant: str, seed: int) -> Path:
+    return out / "coverage" / f"{agent_name(variant, seed)}.json"
+
+
+def explore_train_command(out: Path, budget: Budget, world_model: Path, variant: str, seed: int) -> list[str]:
     games = f"[{','.join(budget.games)}]"
     train = [
         "auto_explore", "train",
         f"world_model_dpath={world_model}",
         f"collection.games={games}",
-        f"run_dpath={agent_dpath(out, variant)}",
+        f"run_dpath={agent_dpath(out, variant, seed)}",
+        f"common.seed={seed}",
         f"common.epochs={budget.epochs}",
         f"collection.train.config.num_envs={budget.num_envs}",
         f"collection.train.config.num_steps={budget.steps_per_epoch}",
@@ -125,18 +131,19 @@ def explore_train_command(out: Path, budget: Budget, world_model: Path, variant:
     return train
 
 
-def agent_chain(out: Path, budget: Budget, world_model: Path, variant: str) -> list[list[str]]:
+def agent_chain(out: Path, budget: Budget, world_model: Path, variant: str, seed: int) -> list[list[str]]:
     """Train (a finished run returns at once), then count coverage unless counted already."""
-    commands = [explore_train_command(out, budget, world_model, variant)]
-    if not coverage_fpath(out, variant).is_file():  # a rerun keeps this run's count
-        commands.append(["-m", "agents.coverage", str(agent_dpath(out, variant)), str(budget.coverage_steps),
-                         *budget.games, f"--output-fpath={coverage_fpath(out, variant)}"])  # fmt: skip
+    commands = [explore_train_command(out, budget, world_model, variant, seed)]
+    counted = coverage_fpath(out, variant, seed)
+    if not counted.is_file():  # a rerun keeps this run's count
+        commands.append(["-m", "agents.coverage", str(agent_dpath(out, variant, seed)), str(budget.coverage_steps),
+                         *budget.games, f"--output-fpath={counted}"])  # fmt: skip
     return commands
 
 
-def evaluate_command(out: Path, budget: Budget, variant: str) -> list[str]:
+def evaluate_command(out: Path, budget: Budget, variant: str, seed: int) -> list[str]:
     """`auto_explore eval` of the checkpoint the data will be recorded with."""
-    agent = agent_dpath(out, variant)
+    agent = agent_dpath(out, variant, seed)
     # best_reward needs `checkpoint.best_window` finished episodes; the data and coverage use the same
     # fallback (agents.checkpoint.load_policy: best_reward, else last)
     checkpoint = "best_reward" if (agent / "checkpoints" / "best_reward").is_dir() else "last"
@@ -149,35 +156,53 @@ def evaluate_command(out: Path, budget: Budget, variant: str) -> list[str]:
     ]
 
 
+COUNTS = ("distinct_states_per_10k", "distinct_screens_per_10k", "episodes")
+
+
 def coverage_table(out: Path, budget: Budget) -> list[dict[str, Any]]:
-    """Rows per (game, agent): the random agent once (every count plays it on the same seeds), then each
-    variant, named by its variant."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    """Rows per (game, agent): the random agent once (every count plays it on the same episode seeds),
+    then each variant, named by its variant, its counts the mean over its seeds (`<count>_per_seed` beside)."""
+    per_agent: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for variant in budget.variants:
-        for row in json.loads(coverage_fpath(out, variant).read_text())["rows"]:
-            agent = "random" if row["agent"] == "random" else variant
-            rows.setdefault((row["game"], agent), {**row, "agent": agent})
+        for seed in budget.seeds:
+            for row in json.loads(coverage_fpath(out, variant, seed).read_text())["rows"]:
+                if row["agent"] == "random":
+                    per_agent[(row["game"], "random")] = [row]
+                else:
+                    per_agent.setdefault((row["game"], variant), []).append(row)
+    table = []
+    for (game, agent), rows in per_agent.items():
+        summary = {"game": game, "agent": agent, "runs": len(rows)}
+        for count in COUNTS:
+            values = [row[count] for row in rows]
+            summary |= {count: sum(values) / len(values), f"{count}_per_seed": values}
+        table.append(summary)
     order = ("random", *budget.variants)
-    return sorted(rows.values(), key=lambda r: (budget.games.index(r["game"]), order.index(r["agent"])))
+    return sorted(table, key=lambda r: (budget.games.index(r["game"]), order.index(r["agent"])))
 
 
-def data_variant(coverage: list[dict[str, Any]], budget: Budget) -> str:
-    """The AutoExplore variant that reached most distinct RAM states over all games (then screens)."""
+def data_agent(coverage: list[dict[str, Any]], budget: Budget) -> tuple[str, int]:
+    """The AutoExplore variant that reached most distinct RAM states over all games (then screens), mean
+    over its seeds, and its seed that reached most."""
     candidates = [v for v in budget.variants if v in AUTO_EXPLORE_VARIANTS]
     if not candidates:
         raise SystemExit(f"error: --variants {' '.join(budget.variants)}: name at least one AutoExplore variant "
                          f"({', '.join(AUTO_EXPLORE_VARIANTS)}) to record its data")  # fmt: skip
 
-    def reach(variant: str) -> tuple[float, float]:
+    def reach(variant: str, run: int | None = None) -> tuple[float, float]:
         rows = [r for r in coverage if r["agent"] == variant]
-        return sum(r["distinct_states_per_10k"] for r in rows), sum(
-            r["distinct_screens_per_10k"] for r in rows
-        )
+        if run is None:
+            return sum(r["distinct_states_per_10k"] for r in rows), sum(
+                r["distinct_screens_per_10k"] for r in rows
+            )
+        return (sum(r["distinct_states_per_10k_per_seed"][run] for r in rows),
+                sum(r["distinct_screens_per_10k_per_seed"][run] for r in rows))  # fmt: skip
 
-    return max(candidates, key=reach)
+    variant = max(candidates, key=reach)
+    return variant, budget.seeds[max(range(len(budget.seeds)), key=lambda run: reach(variant, run))]
 
 
-def generate_commands(out: Path, budget: Budget, image_size: int, variant: str) -> list[list[str]]:
+def generate_commands(out: Path, budget: Budget, image_size: int, agent: Path) -> list[list[str]]:
     data = out / "datasets" / "retro_act"
     games = f"game=[{','.join(budget.games)}]"
     common = [games, f"n_steps_max={budget.steps_max}", f"image_size={image_size}"]
@@ -185,7 +210,7 @@ def generate_commands(out: Path, budget: Budget, image_size: int, variant: str) 
         ["generate", "config=retro_act/pretrain", *common, f"n_sessions={budget.sessions}", "seed=3",
          f"output_dpath={data / 'random'}"],
         ["generate", "config=retro_act/auto_explore_montezuma", *common, f"n_sessions={budget.sessions}", "seed=3",
-         f"agent.checkpoint_dpath={agent_dpath(out, variant)}", f"output_dpath={data / 'auto_explore'}"],
+         f"agent.checkpoint_dpath={agent}", f"output_dpath={data / 'auto_explore'}"],
         ["generate", "config=retro_act/pretrain", *common, f"n_sessions={budget.test_sessions}", "seed=5",
          "agent.repeat_prob=0.75", f"output_dpath={data / TEST_SET}"],
     ]  # fmt: skip
@@ -267,7 +292,7 @@ def pending_finetune(out: Path, budget: Budget, world_model: Path, train_set: st
     return commands
 
 
-def collect(out: Path, budget: Budget, variant: str) -> dict[str, Any]:
+def collect(out: Path, budget: Budget, variant: str, seed: int) -> dict[str, Any]:
     stores = {name: store_totals(out / "datasets" / "retro_act" / name) for name in (*TRAIN_SETS, TEST_SET)}
     rows = []
     for name in ("world_model", *(f"finetune_{s}" for s in TRAIN_SETS)):
@@ -275,12 +300,12 @@ def collect(out: Path, budget: Budget, variant: str) -> dict[str, Any]:
             for method in METHODS:
                 figures = read_eval_figures(out / "eval" / f"{name}_on_{store}_{method}" / "results.json")
                 rows.append({"model": name, "data": store, "method": method, **figures})
-    explore_eval = next(agent_dpath(out, variant).glob("eval_*.json"), None)
+    explore_eval = next(agent_dpath(out, variant, seed).glob("eval_*.json"), None)
     return {
         "stores": stores,
         "rows": rows,
         "coverage": coverage_table(out, budget),
-        "data_agent": variant,
+        "data_agent": f"{variant}, seed {seed}",
         "agent_eval": json.loads(explore_eval.read_text()) if explore_eval else None,
     }
 
@@ -302,6 +327,13 @@ def resumed(report: dict[str, Any]) -> str:
     return f" (a rerun: it kept {', '.join(kept)} from an earlier invocation)" if kept else ""
 
 
+def count_cell(row: dict[str, Any], count: str) -> str:
+    """The mean, and each seed's count where there are several (records before seeds had one run)."""
+    per_seed = row.get(f"{count}_per_seed", [])
+    mean = f"{row[count]:.0f}"
+    return f"{mean} ({' / '.join(f'{v:.0f}' for v in per_seed)})" if len(per_seed) > 1 else mean
+
+
 def coverage_lines(coverage: list[dict[str, Any]]) -> list[str]:
     random = {r["game"]: r for r in coverage if r["agent"] == "random"}
     lines = []
@@ -309,10 +341,16 @@ def coverage_lines(coverage: list[dict[str, Any]]) -> list[str]:
         base = random[r["game"]]
         states, screens = r["distinct_states_per_10k"], r["distinct_screens_per_10k"]
         lines.append(
-            f"| {r['game']} | {r['agent']} | {states:.0f} | {states / base['distinct_states_per_10k']:.2f}x | "
-            f"{screens:.0f} | {screens / base['distinct_screens_per_10k']:.2f}x | {r['episodes']} |"
+            f"| {r['game']} | {r['agent']} | {count_cell(r, 'distinct_states_per_10k')} | "
+            f"{states / base['distinct_states_per_10k']:.2f}x | {count_cell(r, 'distinct_screens_per_10k')} | "
+            f"{screens / base['distinct_screens_per_10k']:.2f}x | {count_cell(r, 'episodes')} |"
         )
     return lines
+
+
+def seeds_note(budget: dict[str, Any]) -> str:
+    seeds = budget.get("seeds", ())  # absent: a record from before agents had seeds
+    return f", seeds {', '.join(str(s) for s in seeds)}" if seeds else ""
 
 
 def agents_paragraph(report: dict[str, Any]) -> list[str]:
@@ -324,7 +362,8 @@ def agents_paragraph(report: dict[str, Any]) -> list[str]:
         "model's uncertainty; `auto_explore_neutral` the same reward centred, non-episodic, its unscored first "
         "steps at the mean (an episode neither costs nor pays); `rnd` Random Network Distillation. All play "
         "with the data settings (gamma 0.15, temperature 1). The AutoExplore data below was recorded by "
-        f"`{report['figures']['data_agent']}`, the AutoExplore variant that reached most distinct RAM states.",
+        f"`{report['figures']['data_agent']}`, the AutoExplore variant that reached most distinct RAM states "
+        f"(mean over seeds {', '.join(str(s) for s in report['budget']['seeds'])}; counts: the mean, then each seed's).",
         "",
     ]
 
@@ -341,7 +380,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Budget: each agent {budget['epochs']} epochs x {budget['num_envs']} envs x "
         f"{budget.get('steps_per_epoch', 125)} steps "
-        f"({budget['agent_size']} actor-critic); coverage {budget['coverage_steps']} env steps per agent and game; "
+        f"({budget['agent_size']} actor-critic){seeds_note(budget)}; coverage {budget['coverage_steps']} env steps per agent and game; "
         f"{budget['sessions']} training and {budget['test_sessions']} test episodes per game, <= {budget['steps_max']} "
         f"steps; fine-tune: {tokenizer_stage(budget)}, then the dynamics {budget['finetune_steps']} steps "
         f"(batch 8); evaluation on "
@@ -392,6 +431,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="where the results go; only the default name in the default folder updates docs/ and benchmarks/",
     )
     parser.add_argument("--games", nargs="+", default=list(defaults.games))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(defaults.seeds))
     parser.add_argument("--variants", nargs="+", default=list(defaults.variants),
                         help=f"agents to compare, of: {', '.join(VARIANTS)}")  # fmt: skip
     for name in ("epochs", "num_envs", "steps_per_epoch", "eval_steps", "coverage_steps", "sessions", "test_sessions", "steps_max",
@@ -409,7 +449,11 @@ def main(argv: list[str]) -> int:
         )
     fields = set(Budget.__dataclass_fields__)
     budget = Budget(
-        **{k: (tuple(v) if k in ("games", "variants") else v) for k, v in vars(args).items() if k in fields}
+        **{
+            k: (tuple(v) if k in ("games", "variants", "seeds") else v)
+            for k, v in vars(args).items()
+            if k in fields
+        }
     )
     out = Path(args.output_dpath).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -420,12 +464,19 @@ def main(argv: list[str]) -> int:
     runner = CommandRunner(out / "commands.log", threads_per_job=max(1, (os.cpu_count() or 1) // jobs))
     start = time.perf_counter()
     kept = finished_outputs(out)  # a rerun resumes: what this invocation found already done
-    runner.run_chains({v: agent_chain(out, budget, world_model, v) for v in budget.variants}, jobs)
-    variant = data_variant(coverage_table(out, budget), budget)
+    runner.run_chains(
+        {
+            agent_name(v, s): agent_chain(out, budget, world_model, v, s)
+            for v in budget.variants
+            for s in budget.seeds
+        },
+        jobs,
+    )
+    variant, seed = data_agent(coverage_table(out, budget), budget)
     store = out / "datasets" / "retro_act" / "auto_explore"
-    claim_data_source(out / DATA_SOURCE_FNAME, {"variant": variant}, store)
-    runner.run(evaluate_command(out, budget, variant), "explore")
-    for command in generate_commands(out, budget, image_size, variant):
+    claim_data_source(out / DATA_SOURCE_FNAME, {"variant": variant, "seed": seed}, store)
+    runner.run(evaluate_command(out, budget, variant, seed), "explore")
+    for command in generate_commands(out, budget, image_size, agent_dpath(out, variant, seed)):
         runner.run(command, "data")
     chains = {
         f"finetune_{train_set}": [
@@ -451,7 +502,7 @@ def main(argv: list[str]) -> int:
         "budget": asdict(budget),
         "output_dpath": str(out),
         "commands": runner.commands,
-        "figures": collect(out, budget, variant),
+        "figures": collect(out, budget, variant, seed),
     }
     doc = DOC_FPATH if is_recorded else None  # a quick look leaves the doc alone
     results_fpath = write_results(

@@ -112,7 +112,7 @@ def test_the_exploration_data_flow_end_to_end(tmp_path, tiny_world_model_dpath):
     before = [fpath.read_bytes() for fpath in recorded]
     out, results = tmp_path / "out", tmp_path / "results"
     args = [f"--world-model-dpath={tiny_world_model_dpath}", "--games", "MontezumaRevenge-Atari2600",
-            "--variants", "auto_explore", "rnd", "--epochs=2", "--num-envs=2", "--steps-per-epoch=16", "--eval-steps=10", "--agent-size=tiny",
+            "--variants", "auto_explore", "rnd", "--seeds", "0", "--epochs=2", "--num-envs=2", "--steps-per-epoch=16", "--eval-steps=10", "--agent-size=tiny",
             "--coverage-steps=30", "--sessions=2", "--test-sessions=1", "--steps-max=20",
             "--tokenizer-finetune-steps=2", "--finetune-steps=2", "--num-sequences=1",
             f"--output-dpath={out}", f"--results-dpath={results}"]  # fmt: skip
@@ -125,7 +125,7 @@ def test_the_exploration_data_flow_end_to_end(tmp_path, tiny_world_model_dpath):
         ("MontezumaRevenge-Atari2600", "random"), ("MontezumaRevenge-Atari2600", "auto_explore"),
         ("MontezumaRevenge-Atari2600", "rnd"),
     ]  # fmt: skip
-    assert figures["data_agent"] == "auto_explore"  # RND is compared, never the AutoExplore data
+    assert figures["data_agent"] == "auto_explore, seed 0"  # RND is compared, never the AutoExplore data
     stores = figures["stores"]
     assert stores["random"]["episodes"] == stores["auto_explore"]["episodes"] == 2  # equal amounts of data
     assert stores["sticky_random_test"]["episodes"] == 1

@@ -78,10 +78,11 @@ def test_agent_data_table_reports_the_difference_per_test_set():
 
 def test_auto_explore_data_stores_differ_only_in_the_player_and_never_reuse_training_seeds():
     budget = auto_explore_data.Budget()
-    random, explore, test = auto_explore_data.generate_commands(OUT, budget, 32, "auto_explore_neutral")
+    agent = auto_explore_data.agent_dpath(OUT, "auto_explore_neutral", 1)
+    random, explore, test = auto_explore_data.generate_commands(OUT, budget, 32, agent)
     shared = ("game", "n_steps_max", "image_size", "n_sessions", "seed")
     assert [keyed(random)[k] for k in shared] == [keyed(explore)[k] for k in shared]
-    assert keyed(explore)["agent.checkpoint_dpath"] == str(OUT / "agents" / "auto_explore_neutral")
+    assert keyed(explore)["agent.checkpoint_dpath"] == str(OUT / "agents" / "auto_explore_neutral_s1")
     # the demo's world model trained on seed 0; the test set's policy and seed are neither store's
     assert len({keyed(random)["seed"], keyed(test)["seed"], "0"}) == 3
     assert keyed(test)["agent.repeat_prob"] == "0.75" and "agent.repeat_prob" not in keyed(random)
@@ -116,45 +117,60 @@ def test_auto_explore_data_fine_tunes_alike_in_two_stages():
     assert keyed(only_dynamics)["tokenizer_dpath"] == "null"
 
 
-def test_auto_explore_data_agents_differ_only_in_their_reward_variant():
+def test_auto_explore_data_agents_differ_only_in_their_reward_variant_and_seed():
     from experiments.explore_variants import VARIANTS
 
     budget = auto_explore_data.Budget()
     paper, neutral = (
-        auto_explore_data.explore_train_command(OUT, budget, Path("/wm"), v)
+        auto_explore_data.explore_train_command(OUT, budget, Path("/wm"), v, 0)
         for v in ("auto_explore", "auto_explore_neutral")
     )
     assert differing_items(paper, neutral) == {
-        f"run_dpath={OUT / 'agents' / 'auto_explore'}",
-        f"run_dpath={OUT / 'agents' / 'auto_explore_neutral'}",
+        f"run_dpath={OUT / 'agents' / 'auto_explore_s0'}",
+        f"run_dpath={OUT / 'agents' / 'auto_explore_neutral_s0'}",
         *VARIANTS["auto_explore_neutral"][1:],  # both: reward.type=world_model
     }
+    other_seed = auto_explore_data.explore_train_command(OUT, budget, Path("/wm"), "auto_explore", 1)
+    assert differing_items(paper, other_seed) == {
+        f"run_dpath={OUT / 'agents' / 'auto_explore_s0'}", f"run_dpath={OUT / 'agents' / 'auto_explore_s1'}",
+        "common.seed=0", "common.seed=1",
+    }  # fmt: skip
 
 
 def test_auto_explore_data_records_with_the_autoexplore_variant_that_reached_most_states(tmp_path):
     budget = auto_explore_data.Budget(
         games=("A", "B"), variants=("auto_explore", "auto_explore_neutral", "rnd")
     )
-    reach = {"auto_explore": (100, 90), "auto_explore_neutral": (120, 95), "rnd": (500, 500)}  # per game A, B
-    (tmp_path / "coverage").mkdir()
-    for variant, (a, b) in reach.items():
+    # states per (variant, seed) on games A, B; the random agent reaches 110 on each
+    reach = {
+        ("auto_explore", 0): (100, 90), ("auto_explore", 1): (100, 90),
+        ("auto_explore_neutral", 0): (120, 95), ("auto_explore_neutral", 1): (130, 100),
+        ("rnd", 0): (500, 500), ("rnd", 1): (500, 500),
+    }  # fmt: skip
+    for (variant, seed), (a, b) in reach.items():
         rows = [
             {"game": game, "agent": agent, "distinct_states_per_10k": states, "distinct_screens_per_10k": states / 2,
              "episodes": 3}
             for game, states in (("A", a), ("B", b))
             for agent, states in (("random", 110), (f"{variant} (gamma 0.15, T 1.0)", states))
         ]  # fmt: skip
-        atomic_write_json(auto_explore_data.coverage_fpath(tmp_path, variant), {"rows": rows})
+        atomic_write_json(auto_explore_data.coverage_fpath(tmp_path, variant, seed), {"rows": rows})
     table = auto_explore_data.coverage_table(tmp_path, budget)
     assert [(r["game"], r["agent"]) for r in table] == [
         (g, a) for g in ("A", "B") for a in ("random", "auto_explore", "auto_explore_neutral", "rnd")
-    ]  # the random agent once per game, each variant by its name
-    assert (
-        auto_explore_data.data_variant(table, budget) == "auto_explore_neutral"
-    )  # 215 > 190; rnd is no AutoExplore
-    assert "| A | auto_explore_neutral | 120 | 1.09x |" in "\n".join(auto_explore_data.coverage_lines(table))
+    ]  # the random agent once per game, each variant by its name, over its seeds
+    neutral_a = next(r for r in table if r["game"] == "A" and r["agent"] == "auto_explore_neutral")
+    assert neutral_a["distinct_states_per_10k"] == 125 and neutral_a["distinct_states_per_10k_per_seed"] == [
+        120,
+        130,
+    ]
+    # neutral: 222.5 > 190 states on average; its seed 1 reached more; RND is no AutoExplore
+    assert auto_explore_data.data_agent(table, budget) == ("auto_explore_neutral", 1)
+    assert "| A | auto_explore_neutral | 125 (120 / 130) | 1.14x |" in "\n".join(
+        auto_explore_data.coverage_lines(table)
+    )
     with pytest.raises(SystemExit, match="at least one AutoExplore variant"):
-        auto_explore_data.data_variant(table, auto_explore_data.Budget(variants=("rnd",)))
+        auto_explore_data.data_agent(table, auto_explore_data.Budget(variants=("rnd",)))
 
 
 def test_an_exploration_store_is_never_filled_by_two_agents(tmp_path):

@@ -13,30 +13,32 @@ from typing import Any
 
 from common.atomic import atomic_write_json
 
+
+def returns(
+    normalize: bool = False, center: bool = False, episodic: bool = True, unscored: str = "zero"
+) -> list[str]:
+    """Every switch of the reward's returns, spelled out (defaults: the paper's), so a variant means the same
+    whatever the config's defaults are."""
+    return [f"reward.normalize={str(normalize).lower()}", f"reward.center={str(center).lower()}",
+            f"reward.episodic={str(episodic).lower()}", f"reward.unscored={unscored}"]  # fmt: skip
+
+
 # agent variant -> its overrides of the auto_explore config (everything else is the experiment's budget)
 VARIANTS = {
-    "auto_explore": ["reward.type=world_model"],  # the paper's: episodic returns of the raw uncertainty
-    "auto_explore_rnd_remedies": [
-        "reward.type=world_model",
-        "reward.normalize=true",
-        "reward.episodic=false",
-    ],
-    "auto_explore_baseline": ["reward.type=world_model", "reward.center=true"],
+    # the paper's: episodic returns of the raw uncertainty
+    "auto_explore": ["reward.type=world_model", *returns()],
+    "auto_explore_rnd_remedies": ["reward.type=world_model", *returns(normalize=True, episodic=False)],
+    "auto_explore_baseline": ["reward.type=world_model", *returns(center=True)],
     # a new episode neither costs nor pays: centred, non-episodic, and its unscored first steps at the mean
+    # (the auto_explore config's default since these experiments)
     "auto_explore_neutral": [
         "reward.type=world_model",
-        "reward.center=true",
-        "reward.episodic=false",
-        "reward.unscored=mean",
+        *returns(center=True, episodic=False, unscored="mean"),
     ],
     # the neutral variant without its unscored fill: what the fill adds to centred, non-episodic returns
-    "auto_explore_center_nonepisodic": [
-        "reward.type=world_model",
-        "reward.center=true",
-        "reward.episodic=false",
-    ],
-    "entropy_only": ["reward.type=none"],
-    "rnd": ["reward.type=rnd", "reward.normalize=true", "reward.episodic=false"],  # RND as its paper runs it
+    "auto_explore_center_nonepisodic": ["reward.type=world_model", *returns(center=True, episodic=False)],
+    "entropy_only": ["reward.type=none", *returns()],
+    "rnd": ["reward.type=rnd", *returns(normalize=True, episodic=False)],  # RND as its paper runs it
 }
 AUTO_EXPLORE_VARIANTS = tuple(name for name in VARIANTS if name.startswith("auto_explore"))
 

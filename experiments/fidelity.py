@@ -83,6 +83,7 @@ class Arm:
     tokenizer: tuple[str, ...] = ()
     dynamics: tuple[str, ...] = ()
     temperature: float = 1.0
+    inference_steps: int | None = None  # MaskGIT steps per generated frame in evaluation; None: the budget's
     note: str = ""
 
 
@@ -140,6 +141,18 @@ ARMS = {
     "lr1e-2": Arm(
         dynamics=("train.optimizer.lr_max=0.01", "train.optimizer.lr_min=0.001"),
         note="dynamics learning rate 1e-2 -> 1e-3",
+    ),
+    # sampling only (evaluated on the lr1e-2 arm's runs): what one_go's lead for upstream's sampler owes to
+    # sampling; upstream's sampler ends on argmax tokens and spends its 25 steps on all 10 frames at once
+    "lr1e-2_greedy": Arm(
+        dynamics=("train.optimizer.lr_max=0.01", "train.optimizer.lr_min=0.001"),
+        temperature=0.0,
+        note="the lr1e-2 runs sampled greedily (temperature 0)",
+    ),
+    "lr1e-2_steps100": Arm(
+        dynamics=("train.optimizer.lr_max=0.01", "train.optimizer.lr_min=0.001"),
+        inference_steps=100,
+        note="the lr1e-2 runs sampled with 100 MaskGIT steps (one_go: 10 per generated frame, not 2.5)",
     ),
 }
 
@@ -218,8 +231,9 @@ def plan(out: Path, dataset: Dataset, seed: int, budget: Budget, minutes: float,
     return [*overrides, *fixed, *quick, *extra]  # the arm's overrides last: they win
 
 
-def eval_dpath(run: Path, method: str, temperature: float) -> Path:
-    return run / f"eval_{method}_t{temperature:g}"
+def eval_dpath(run: Path, method: str, temperature: float, inference_steps: int | None = None) -> Path:
+    steps = f"_steps{inference_steps}" if inference_steps is not None else ""  # None: the budget's
+    return run / f"eval_{method}_t{temperature:g}{steps}"
 
 
 def minutes(budget: Budget) -> tuple[float, float]:
@@ -259,7 +273,8 @@ def dynamics_chains(out: Path, dataset: Dataset, seed: int, budget: Budget) -> d
                                         f"train.validation.maskgit_steps={budget.inference_steps}"]]  # fmt: skip
         chain_name, run = trained[key]
         for method in METHODS:
-            if (eval_dpath(run, method, arm.temperature) / "results.json").is_file():
+            target = eval_dpath(run, method, arm.temperature, arm.inference_steps)
+            if (target / "results.json").is_file():
                 continue  # evaluated by an earlier run of this script
             chains.setdefault(chain_name, []).append(["genie_redux", "eval", "config=genie_redux_guided", f"run_dpath={run}",
                                        f"eval.model_dpath={final_model_dpath(run)}",
@@ -267,10 +282,10 @@ def dynamics_chains(out: Path, dataset: Dataset, seed: int, budget: Budget) -> d
                                        f"eval.dataset_name={test_store.parent.name}/{test_store.name}",
                                        f"eval.split={'all' if dataset.test_args is not None else 'test'}",
                                        f"eval.num_sequences={budget.num_sequences}",
-                                       f"eval.inference_steps={budget.inference_steps}",
+                                       f"eval.inference_steps={arm.inference_steps or budget.inference_steps}",
                                        f"eval.inference_method={method}", f"eval.temperature={arm.temperature}",
                                        "eval.num_workers=0", "eval.num_gifs=2",
-                                       f"eval.output_dpath={eval_dpath(run, method, arm.temperature)}",
+                                       f"eval.output_dpath={target}",
                                        *budget.extra_eval])  # fmt: skip
     return chains
 
@@ -333,7 +348,7 @@ def collect(out: Path, budget: Budget) -> dict[str, Any]:
                 rows[f"{dataset}/{name}/seed{seed}"] = {
                     "dataset": dataset, "arm": name, "seed": seed,
                     "tokenizer_curve": training_curve(tok), "dynamics_curve": training_curve(source),
-                    **{method: read_eval_figures(eval_dpath(source, method, arm.temperature) / "results.json")
+                    **{method: read_eval_figures(eval_dpath(source, method, arm.temperature, arm.inference_steps) / "results.json")
                        for method in METHODS},
                 }  # fmt: skip
             if budget.upstream_dpath:

@@ -128,8 +128,9 @@ def test_auto_explore_data_agents_differ_only_in_their_reward_variant_and_seed()
     assert differing_items(paper, neutral) == {
         f"run_dpath={OUT / 'agents' / 'auto_explore_s0'}",
         f"run_dpath={OUT / 'agents' / 'auto_explore_neutral_s0'}",
-        *VARIANTS["auto_explore_neutral"][1:],  # both: reward.type=world_model
+        *(set(VARIANTS["auto_explore"]) ^ set(VARIANTS["auto_explore_neutral"])),  # the returns' switches
     }
+    assert "reward.center=true" in neutral and "reward.center=false" in paper
     other_seed = auto_explore_data.explore_train_command(OUT, budget, Path("/wm"), "auto_explore", 1)
     assert differing_items(paper, other_seed) == {
         f"run_dpath={OUT / 'agents' / 'auto_explore_s0'}", f"run_dpath={OUT / 'agents' / 'auto_explore_s1'}",

@@ -1,7 +1,7 @@
 """Does AutoExplore explore, and does its data help the world model? The CVPR paper's claim, measured.
 
     python run.py demo output_dpath=outputs/demo           # a GenieRedux-G trained on 4 bundled games (~9 min)
-    python experiments/auto_explore_data.py --world-model-dpath outputs/demo/genie_redux_guided   # ~40 min
+    python experiments/auto_explore_data.py --world-model-dpath outputs/demo/genie_redux_guided   # ~60 min (3 agents x 2 seeds)
     python experiments/auto_explore_data.py --world-model-dpath ... --epochs 2 --coverage-steps 200 \\
         --sessions 2 --test-sessions 1 --steps-max 30 --tokenizer-finetune-steps 4 --finetune-steps 4 \\
         --num-sequences 2 --output-dpath outputs/quick --results-dpath outputs/quick   # a quick look (~3 min)

@@ -1,6 +1,6 @@
 """Is the world model's uncertainty a novelty signal? The premise of AutoExplore's reward, measured.
 
-    python experiments/uncertainty_novelty.py --run-dpath outputs/auto_explore_data/agent   # ~3 min
+    python experiments/uncertainty_novelty.py --run-dpath outputs/auto_explore_data/agents/auto_explore_neutral_s0   # ~3 min
     python experiments/uncertainty_novelty.py --run-dpath ... --steps 300 --games Pong-Atari2600 \\
         --results-dpath outputs/quick                                                     # a quick look
 

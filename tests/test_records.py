@@ -19,7 +19,7 @@ BENCH_RESULTS = sorted((REPO_DPATH / "benchmarks" / "results").glob("*.json"))
 EXPERIMENT_RESULTS = sorted((REPO_DPATH / "experiments" / "results").glob("*.json"))
 # which experiment script wrote a results file (its `markdown(report)` renders it)
 OWNERS = {
-    "agent_data": "agent_data", "auto_explore_data": "auto_explore_data", "auto_explore_data_first": "auto_explore_data", "uncertainty_novelty": "uncertainty_novelty",
+    "agent_data": "agent_data", "auto_explore_data": "auto_explore_data", "auto_explore_data_first": "auto_explore_data", "uncertainty_novelty": "uncertainty_novelty", "uncertainty_novelty_first": "uncertainty_novelty",
     "controllability": "controllability", "controllability_genie_redux": "controllability",
     "exploration_game": "exploration_game", "exploration_game_first": "exploration_game", "coinrun_after": "before_after", "coinrun_before": "before_after",
     "demo_after": "before_after", "demo_before": "before_after", "demo_after_refactor": "before_after",

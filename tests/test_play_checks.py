@@ -85,3 +85,25 @@ def test_eval_writes_both_checks_and_their_tables(tiny_play_store, tiny_world_mo
                          capture_output=True, text=True, env={"GENIE_REDUX_NO_BOOTSTRAP": "1", "PATH": "/usr/bin:/bin"})  # fmt: skip
     assert bad.returncode == 2 and "eval.play.reference_frames=0 must be >= 1" in bad.stderr
     assert np.isfinite(play["action_response"]["action_mse"])
+
+
+def test_play_quality_tabulates_every_sampling_setting(tmp_path, tiny_play_store, tiny_world_model_dpath):
+    """experiments/play_quality.py: one row per (steps, temperature), drift at the marked frames, and a
+    keys-vs-seed ratio only where the sampler has noise to compare with."""
+    import json
+
+    from experiments import play_quality
+
+    args = [f"--model-dpath={tiny_world_model_dpath}", f"--dataset-dpath={tiny_play_store}", "--split=all",
+            "--steps", "1", "--temperatures", "1", "0", "--drift-frames=10", "--drift-starts=1",
+            "--response-frames=2", "--response-starts=2", f"--results-dpath={tmp_path}"]  # fmt: skip
+    assert play_quality.main(args) == 0
+    report = json.loads((tmp_path / "play_quality.json").read_text())
+    sampled, greedy = report["rows"]
+    assert (sampled["steps"], sampled["temperature"], greedy["temperature"]) == (1, 1.0, 0.0)
+    assert sampled["action_response"]["ratio"] is not None and greedy["action_response"]["ratio"] is None
+    for row in report["rows"]:
+        assert all(game["frames"] == [1, 10] for game in row["drift"].values())
+    table = (tmp_path / "play_quality.md").read_text()
+    assert "| 1 | 0 |" in table and "no sampling noise" in table and "frame 10 |" in table
+    assert play_quality.markdown(report) == table  # the record regenerates from its JSON

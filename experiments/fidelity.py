@@ -84,6 +84,7 @@ class Arm:
     dynamics: tuple[str, ...] = ()
     temperature: float = 1.0
     inference_steps: int | None = None  # MaskGIT steps per generated frame in evaluation; None: the budget's
+    anneal_temperature: bool = False  # the token temperature falls to 0 over the MaskGIT steps (upstream's)
     note: str = ""
 
 
@@ -153,6 +154,11 @@ ARMS = {
         dynamics=("train.optimizer.lr_max=0.01", "train.optimizer.lr_min=0.001"),
         inference_steps=100,
         note="the lr1e-2 runs sampled with 100 MaskGIT steps (one_go: 10 per generated frame, not 2.5)",
+    ),
+    "lr1e-2_anneal": Arm(
+        dynamics=("train.optimizer.lr_max=0.01", "train.optimizer.lr_min=0.001"),
+        anneal_temperature=True,
+        note="the lr1e-2 runs sampled with the token temperature annealed from 1 to 0 over the steps (upstream's)",
     ),
 }
 
@@ -231,9 +237,10 @@ def plan(out: Path, dataset: Dataset, seed: int, budget: Budget, minutes: float,
     return [*overrides, *fixed, *quick, *extra]  # the arm's overrides last: they win
 
 
-def eval_dpath(run: Path, method: str, temperature: float, inference_steps: int | None = None) -> Path:
-    steps = f"_steps{inference_steps}" if inference_steps is not None else ""  # None: the budget's
-    return run / f"eval_{method}_t{temperature:g}{steps}"
+def eval_dpath(run: Path, method: str, arm: Arm) -> Path:
+    steps = f"_steps{arm.inference_steps}" if arm.inference_steps is not None else ""  # None: the budget's
+    anneal = "_anneal" if arm.anneal_temperature else ""
+    return run / f"eval_{method}_t{arm.temperature:g}{steps}{anneal}"
 
 
 def minutes(budget: Budget) -> tuple[float, float]:
@@ -273,7 +280,7 @@ def dynamics_chains(out: Path, dataset: Dataset, seed: int, budget: Budget) -> d
                                         f"train.validation.maskgit_steps={budget.inference_steps}"]]  # fmt: skip
         chain_name, run = trained[key]
         for method in METHODS:
-            target = eval_dpath(run, method, arm.temperature, arm.inference_steps)
+            target = eval_dpath(run, method, arm)
             if (target / "results.json").is_file():
                 continue  # evaluated by an earlier run of this script
             chains.setdefault(chain_name, []).append(["genie_redux", "eval", "config=genie_redux_guided", f"run_dpath={run}",
@@ -284,6 +291,7 @@ def dynamics_chains(out: Path, dataset: Dataset, seed: int, budget: Budget) -> d
                                        f"eval.num_sequences={budget.num_sequences}",
                                        f"eval.inference_steps={arm.inference_steps or budget.inference_steps}",
                                        f"eval.inference_method={method}", f"eval.temperature={arm.temperature}",
+                                       f"eval.anneal_temperature={str(arm.anneal_temperature).lower()}",
                                        "eval.num_workers=0", "eval.num_gifs=2",
                                        f"eval.output_dpath={target}",
                                        *budget.extra_eval])  # fmt: skip
@@ -348,7 +356,7 @@ def collect(out: Path, budget: Budget) -> dict[str, Any]:
                 rows[f"{dataset}/{name}/seed{seed}"] = {
                     "dataset": dataset, "arm": name, "seed": seed,
                     "tokenizer_curve": training_curve(tok), "dynamics_curve": training_curve(source),
-                    **{method: read_eval_figures(eval_dpath(source, method, arm.temperature, arm.inference_steps) / "results.json")
+                    **{method: read_eval_figures(eval_dpath(source, method, arm) / "results.json")
                        for method in METHODS},
                 }  # fmt: skip
             if budget.upstream_dpath:
@@ -367,7 +375,7 @@ def upstream_row(out: Path, dataset: str, seed: int) -> dict[str, Any]:
         "dynamics_curve": [{"step": dynamics["steps"]}] if dynamics else [],
         "upstream_training": {k: {kk: vv for kk, vv in v.items() if kk != "losses"} if isinstance(v, dict) else v
                               for k, v in training.items()},
-        "one_go": read_eval_figures(eval_dpath(run, "one_go", 1.0) / "results.json"), "autoregressive": {},
+        "one_go": read_eval_figures(eval_dpath(run, "one_go", Arm()) / "results.json"), "autoregressive": {},
     }  # fmt: skip
 
 

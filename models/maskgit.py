@@ -1,9 +1,11 @@
 """MaskGIT iterative decoding: start fully masked, and at each of `steps` iterations sample every
 masked token, keep the most confident ones, re-mask the rest according to the schedule.
 
-Temperature: tokens are sampled from softmax(logits / temperature) (fixed); the confidence used for
-ranking gets Gumbel noise scaled by temperature * (1 - progress), annealed to zero at the last step
-(MaskGIT's choice temperature). temperature = 0 is greedy and deterministic.
+Temperature: tokens are sampled from softmax(logits / temperature), fixed over the steps, or with
+`anneal_temperature` scaled by the share of steps left after this one (temperature * (S - s - 1) / S at
+step s, argmax at the last: upstream GenieRedux's one-go sampler); the confidence used for ranking gets
+Gumbel noise scaled by temperature * (1 - progress), annealed to zero at the last step (MaskGIT's choice
+temperature). temperature = 0 is greedy and deterministic.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def maskgit_sample(
     temperature: float = 1.0,
     schedule: str = "cosine",
     generator: torch.Generator | None = None,
+    anneal_temperature: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """logits_fn(token_ids [B, N] with mask_id) -> logits [B, N, K].
 
@@ -57,10 +60,11 @@ def maskgit_sample(
         if chosen_logits is None:
             chosen_logits = torch.zeros_like(logits)
         log_probs = torch.log_softmax(logits, dim=-1)
-        if temperature > 0:
+        token_temperature = temperature * (steps - step - 1) / steps if anneal_temperature else temperature
+        if token_temperature > 0:
             # Gumbel-max: argmax(logits / T + Gumbel noise) is a draw from softmax(logits / T); 4x faster
             # than torch.multinomial over [B*N, K] on CPU (measured at 512 x 1024: 7.4 vs 29.7 ms)
-            sampled = (logits / temperature + gumbel(logits.shape, device, generator)).argmax(-1)
+            sampled = (logits / token_temperature + gumbel(logits.shape, device, generator)).argmax(-1)
         else:
             sampled = logits.argmax(-1)
         confidence = log_probs.gather(-1, sampled[..., None]).squeeze(-1)  # [B, N]

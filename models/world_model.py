@@ -274,8 +274,10 @@ class WorldModel:
         temperature: float,
         schedule: str,
         generator: torch.Generator | None,
+        anneal_temperature: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample Tn = actions.shape[1] new frames jointly; -> (frames [B, Tn, 3, H, W], logits [B, Tn*S, K])."""
+        """Sample Tn = actions.shape[1] new frames jointly; -> (frames [B, Tn, 3, H, W], logits [B, Tn*S, K]).
+        `anneal_temperature`: the token temperature falls to 0 over the MaskGIT steps (models/maskgit.py)."""
         if self.token_history is None:
             raise ValueError("call reset(prime_frames) before step/rollout")
         b, tn = actions.shape
@@ -295,6 +297,7 @@ class WorldModel:
             temperature,
             schedule,
             generator,
+            anneal_temperature,
         )
         token_ids = token_ids.view(b, tn, h, w)
         frames = self.commit(token_ids, action_embeds, past)
@@ -330,9 +333,12 @@ class WorldModel:
         temperature: float = 1.0,
         schedule: str = "cosine",
         generator: torch.Generator | None = None,
+        anneal_temperature: bool = False,
     ) -> StepResult:
         """actions int64 [B] -> the next frame of every session."""
-        frames, logits = self.generate(actions.reshape(-1, 1), steps, temperature, schedule, generator)
+        frames, logits = self.generate(
+            actions.reshape(-1, 1), steps, temperature, schedule, generator, anneal_temperature
+        )
         return StepResult(frames[:, 0], logits)
 
     @inference
@@ -347,6 +353,7 @@ class WorldModel:
         seed: int = 0,
         prime_actions: torch.Tensor | None = None,
         progress: bool = False,
+        anneal_temperature: bool = False,
     ) -> torch.Tensor:
         """prime_frames [B, T0, 3, H, W], actions [B, N] -> generated frames [B, N, 3, H, W]."""
         generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -356,12 +363,13 @@ class WorldModel:
                 raise ValueError(
                     f"one_go needs prime + generated frames <= {self.max_frames}; use autoregressive"
                 )
-            return self.generate(actions, steps, temperature, schedule, generator)[0]
+            return self.generate(actions, steps, temperature, schedule, generator, anneal_temperature)[0]
         if method != "autoregressive":
             raise ValueError(f"unknown rollout method '{method}'; use 'autoregressive' or 'one_go'")
         frames = []
         for t in tqdm(range(actions.shape[1]), desc="rollout", disable=not progress, leave=False):
-            frames.append(self.step(actions[:, t], steps, temperature, schedule, generator).frames)
+            step = self.step(actions[:, t], steps, temperature, schedule, generator, anneal_temperature)
+            frames.append(step.frames)
         return torch.stack(frames, dim=1)
 
 

@@ -99,3 +99,27 @@ def test_unknown_arms_and_datasets_are_one_line(capsys):
     assert "unknown arm(s) ['nope']" in capsys.readouterr().err
     budget, *_ = parse_args(["--datasets", "coinrun", "--seeds", "3"])
     assert budget.datasets == ("coinrun",) and budget.seeds == (3,)
+
+
+def test_sampling_only_arms_evaluate_the_run_they_share(tmp_path):
+    """lr1e-2_greedy / _anneal / _steps100 differ from lr1e-2 only in how they sample: one training run,
+    each arm's evaluations in their own folder with their own sampling overrides."""
+    from experiments.fidelity import DATASETS, dynamics_chains
+
+    arms = ("lr1e-2", "lr1e-2_greedy", "lr1e-2_anneal", "lr1e-2_steps100")
+    chains = dynamics_chains(
+        tmp_path, DATASETS["coinrun"], 0, Budget(arms=arms, datasets=("coinrun",), seeds=(0,))
+    )
+    commands = [command for chain in chains.values() for command in chain]
+    trainings = [c for c in commands if c[:2] == ["genie_redux", "train"]]
+    assert len(trainings) == 1  # the three sampling arms reuse lr1e-2's run
+    evals = {next(a.split("=", 1)[1] for a in c if a.startswith("eval.output_dpath=")): c for c in commands
+             if c[:2] == ["genie_redux", "eval"]}  # fmt: skip
+    assert sorted(Path(p).name for p in evals) == sorted(
+        f"eval_{m}_{s}" for m in ("one_go", "autoregressive")
+        for s in ("t1", "t0", "t1_anneal", "t1_steps100")
+    )  # fmt: skip
+    for dpath, command in evals.items():
+        assert ("eval.anneal_temperature=true" in command) == dpath.endswith("_anneal")
+        assert ("eval.temperature=0.0" in command) == dpath.endswith("_t0")
+        assert ("eval.inference_steps=100" in command) == dpath.endswith("_steps100")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.maskgit import masked_fraction
+from models.maskgit import masked_fraction, maskgit_sample
 from models.presets import build
 from models.world_model import WorldModel
 
@@ -63,6 +63,33 @@ def test_maskgit_step_count_changes_the_sample_and_seed_reproduces_it():
     assert not torch.equal(
         wm.rollout(frames, actions, steps=8, seed=1, prime_actions=prime_actions), samples[8]
     )
+
+
+def test_an_annealed_temperature_samples_its_last_step_greedily():
+    """anneal_temperature scales the token temperature by the share of steps left (upstream's one-go
+    sampler): one step is then greedy whatever the temperature; more steps sample early and commit the
+    last tokens by argmax."""
+    logits = torch.randn(3, 20, 16, generator=torch.Generator().manual_seed(0))  # [B, N, K], fixed per token
+    greedy = maskgit_sample(lambda ids: logits, 3, 20, 16, torch.device("cpu"), steps=1, temperature=0.0)[0]
+    hot = maskgit_sample(lambda ids: logits, 3, 20, 16, torch.device("cpu"), steps=1, temperature=5.0,
+                         generator=torch.Generator().manual_seed(1), anneal_temperature=True)[0]  # fmt: skip
+    assert torch.equal(hot, greedy)
+    fixed, annealed = (
+        maskgit_sample(lambda ids: logits, 3, 20, 16, torch.device("cpu"), steps=4, temperature=5.0,
+                       generator=torch.Generator().manual_seed(1), anneal_temperature=anneal)[0]
+        for anneal in (False, True)
+    )  # fmt: skip
+    argmax = logits.argmax(-1)
+    # at temperature 5 most tokens drawn at a fixed temperature miss the argmax; annealed, the tokens
+    # committed at the last step (a cosine schedule leaves most for the late steps) are argmax
+    assert (fixed == argmax).float().mean() < 0.5 < (annealed == argmax).float().mean()
+    wm = tiny_world_model()
+    frames, prime_actions = prime()
+    actions = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    one_step = {anneal: wm.rollout(frames, actions, steps=1, temperature=3.0, prime_actions=prime_actions,
+                                   anneal_temperature=anneal) for anneal in (False, True)}  # fmt: skip
+    greedy_frames = wm.rollout(frames, actions, steps=1, temperature=0.0, prime_actions=prime_actions)
+    assert torch.equal(one_step[True], greedy_frames) and not torch.equal(one_step[False], greedy_frames)
 
 
 def test_step_returns_frames_and_logits_and_one_go_generates_jointly():

@@ -92,6 +92,7 @@ class _Rollouts:
             steps=self.settings.inference_steps,
             temperature=self.settings.temperature,
             schedule=self.settings.schedule,
+            anneal_temperature=self.settings.anneal_temperature,
             seed=self.seed,
             prime_actions=self.prime_actions,
         )  # [B, N, 3, H, W]

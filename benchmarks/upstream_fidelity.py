@@ -100,8 +100,10 @@ class UpstreamWorldModel:
 
     def rollout(self, prime_frames: torch.Tensor, actions: torch.Tensor, method: str = "one_go", steps: int = 25,
                 temperature: float = 1.0, schedule: str = "cosine", seed: int = 0,
-                prime_actions: torch.Tensor | None = None, progress: bool = False) -> torch.Tensor:  # fmt: skip
-        """prime_frames [B, T0, 3, H, W], actions [B, N] -> upstream's one-go frames [B, N, 3, H, W]."""
+                prime_actions: torch.Tensor | None = None, progress: bool = False,
+                anneal_temperature: bool = False) -> torch.Tensor:  # fmt: skip
+        """prime_frames [B, T0, 3, H, W], actions [B, N] -> upstream's one-go frames [B, N, 3, H, W]
+        (its sampler anneals the temperature itself: `anneal_temperature` is ours to choose, not its)."""
         if method != "one_go" or schedule != "cosine":
             raise ValueError("upstream is measured with its own one-go sampler (cosine schedule)")
         every_action = torch.cat([prime_actions, actions], dim=1)  # [B, T0 + N - 1]

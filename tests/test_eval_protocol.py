@@ -57,7 +57,18 @@ class MovingSquareWorld:
         by_move = {move_: action for action, move_ in MOVES.items()}
         return torch.tensor([[by_move.get(tuple(s), 0) for s in row.tolist()] for row in steps])
 
-    def rollout(self, prime_frames, actions, method, steps, temperature, schedule, seed, prime_actions=None):
+    def rollout(
+        self,
+        prime_frames,
+        actions,
+        method,
+        steps,
+        temperature,
+        schedule,
+        seed,
+        prime_actions=None,
+        anneal_temperature=False,
+    ):
         self.rollout_calls.append(
             {"method": method, "steps": steps, "seed": seed, "num_prime": prime_frames.shape[1]}
         )
@@ -115,7 +126,18 @@ class DerailedByUntrainedActions(MovingSquareWorld):
     def __init__(self) -> None:
         super().__init__(follows_actions=False)
 
-    def rollout(self, prime_frames, actions, method, steps, temperature, schedule, seed, prime_actions=None):
+    def rollout(
+        self,
+        prime_frames,
+        actions,
+        method,
+        steps,
+        temperature,
+        schedule,
+        seed,
+        prime_actions=None,
+        anneal_temperature=False,
+    ):
         frames = super().rollout(prime_frames, actions, method, steps, temperature, schedule, seed)
         untrained = ~torch.isin(actions, torch.tensor(list(MOVES)))  # [B, N]
         return torch.where(untrained[:, :, None, None, None], torch.ones_like(frames), frames)

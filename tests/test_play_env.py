@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from envs.world_model_env import WorldModelEnv, WorldModelVectorEnv
+from envs.world_model_env import DEFAULT_TEMPERATURE, WorldModelEnv, WorldModelVectorEnv
 from models.world_model import WorldModel
 
 
@@ -58,9 +60,10 @@ def test_chosen_start_and_uploaded_image_and_options(world_model, tiny_play_stor
     assert np.array_equal(frame, real[-1]) and info["frame"] == 4 and env.sessions.maskgit_steps == 5
     image = np.zeros((40, 20, 3), dtype=np.uint8)  # any size: padded to a square, area-resized
     image[:, :, 0] = 200
-    frame, info = env.reset(options={"image": image, "temperature": 0.5})
+    assert env.sessions.temperature == DEFAULT_TEMPERATURE
+    frame, info = env.reset(options={"image": image, "temperature": 0.25})
     assert frame.shape == (16, 16, 3) and frame[8, 8, 0] == 200 and frame[8, 0, 0] == 0
-    assert info["game"] == "upload" and env.sessions.temperature == 0.5
+    assert info["game"] == "upload" and env.sessions.temperature == 0.25
     assert env.step(0)[0].shape == (16, 16, 3)
     with pytest.raises(Exception, match="outside episode"):
         env.reset(options={"episode_id": "BlockGame__s000001", "frame": 11})
@@ -96,3 +99,19 @@ def test_genie_redux_plays_its_latent_actions_from_real_clips(tiny_play_store):
     assert env.action_names == tuple(f"LATENT_{i}" for i in range(7))  # the LAM's codes, inferred at reset
     env.reset(seed=0)
     assert env.step(6)[0].shape == (16, 16, 3)
+
+
+def test_the_players_sampling_defaults_are_one_choice_everywhere():
+    """The player, the gymnasium env, and the evaluation's play checks sample alike by default (steps and
+    temperature chosen by experiments/results/play_quality.md)."""
+    from omegaconf import OmegaConf
+
+    from envs.world_model_env import DEFAULT_MASKGIT_STEPS
+    from training.evaluation.play_checks import PlaySettings
+
+    root = Path(__file__).resolve().parents[1]
+    player = OmegaConf.load(root / "play" / "configs" / "play.yaml")
+    checks = OmegaConf.load(root / "configs" / "eval" / "default.yaml").play
+    for steps, temperature in ((player.maskgit_steps, player.temperature), (checks.steps, checks.temperature),
+                               (PlaySettings().steps, PlaySettings().temperature)):  # fmt: skip
+        assert (steps, temperature) == (DEFAULT_MASKGIT_STEPS, DEFAULT_TEMPERATURE)

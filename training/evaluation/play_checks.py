@@ -37,7 +37,7 @@ class PlaySettings:
     drift_starts: int = 4  # start windows per game of that check
     reference_frames: int = 1024  # real frames per game the drift check compares with
     steps: int = 2  # MaskGIT steps per frame (the player's default)
-    temperature: float = 1.0  # the player's default
+    temperature: float = 0.5  # the player's default (envs/world_model_env.py DEFAULT_TEMPERATURE)
     seed: int = 0
 
 

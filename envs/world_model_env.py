@@ -31,9 +31,8 @@ from envs.start_clips import StartClip, StartPicker, image_clip
 from models.world_model import StepResult, WorldModel
 
 DEFAULT_MASKGIT_STEPS = 2  # chosen by measurement: benchmarks/bench_player.py
-DEFAULT_TEMPERATURE = (
-    0.5  # MaskGIT sampling temperature, chosen by measurement: experiments/results/play_quality.md
-)
+# MaskGIT sampling temperature, chosen by measurement: experiments/results/play_quality.md
+DEFAULT_TEMPERATURE = 0.5
 DEFAULT_NUM_PRIME_FRAMES = 2  # real frames a session starts from (the evaluation's default)
 RewardFn = Callable[[StepResult, np.ndarray], np.ndarray]  # (step result, actions [B]) -> rewards float32 [B]
 

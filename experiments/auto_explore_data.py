@@ -190,13 +190,13 @@ def data_agent(coverage: list[dict[str, Any]], budget: Budget) -> tuple[str, int
                          f"({', '.join(AUTO_EXPLORE_VARIANTS)}) to record its data")  # fmt: skip
 
     def reach(variant: str, run: int | None = None) -> tuple[float, float]:
+        """(states, screens) summed over the games: the means over seeds, or one seed's (`run`)."""
         rows = [r for r in coverage if r["agent"] == variant]
-        if run is None:
-            return sum(r["distinct_states_per_10k"] for r in rows), sum(
-                r["distinct_screens_per_10k"] for r in rows
-            )
-        return (sum(r["distinct_states_per_10k_per_seed"][run] for r in rows),
-                sum(r["distinct_screens_per_10k_per_seed"][run] for r in rows))  # fmt: skip
+
+        def total(count: str) -> float:
+            return sum(r[count] if run is None else r[f"{count}_per_seed"][run] for r in rows)
+
+        return total("distinct_states_per_10k"), total("distinct_screens_per_10k")
 
     variant = max(candidates, key=reach)
     return variant, budget.seeds[max(range(len(budget.seeds)), key=lambda run: reach(variant, run))]

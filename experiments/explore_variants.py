@@ -50,9 +50,10 @@ def unknown_variants(variants: list[str] | tuple[str, ...]) -> list[str]:
 def claim_data_source(fpath: Path, source: dict[str, Any], store: Path) -> None:
     """Mark `store` as recorded by the agent `source` (written atomically), or stop when it already holds
     another agent's episodes: a rerun whose best agent changed must not mix two agents' data."""
-    if fpath.is_file() and json.loads(fpath.read_text()) != source:
+    recorded = json.loads(fpath.read_text()) if fpath.is_file() else source
+    if recorded != source:
         raise SystemExit(
-            f"{store} holds episodes of {json.loads(fpath.read_text())}, the best AutoExplore agent is now "
-            f"{source}: remove it and the finetune_* runs to record again"
+            f"{store} holds episodes of {recorded}, the best AutoExplore agent is now {source}: remove it and "
+            "the finetune_* runs to record again"
         )
     atomic_write_json(fpath, source)

@@ -88,6 +88,7 @@ class Arm:
     note: str = ""
 
 
+LR_1E2 = ("train.optimizer.lr_max=0.01", "train.optimizer.lr_min=0.001")  # the CPU recipe's dynamics rate
 ARMS = {
     "baseline": Arm(
         note="the tiny preset's recipe at the run's learning rate: batch 8, additive actions, half clean context"
@@ -140,23 +141,23 @@ ARMS = {
         note="dynamics learning rate 5e-3 -> 5e-4",
     ),
     "lr1e-2": Arm(
-        dynamics=("train.optimizer.lr_max=0.01", "train.optimizer.lr_min=0.001"),
+        dynamics=LR_1E2,
         note="dynamics learning rate 1e-2 -> 1e-3",
     ),
     # sampling only (evaluated on the lr1e-2 arm's runs): what one_go's lead for upstream's sampler owes to
     # sampling; upstream's sampler ends on argmax tokens and spends its 25 steps on all 10 frames at once
     "lr1e-2_greedy": Arm(
-        dynamics=("train.optimizer.lr_max=0.01", "train.optimizer.lr_min=0.001"),
+        dynamics=LR_1E2,
         temperature=0.0,
         note="the lr1e-2 runs sampled greedily (temperature 0)",
     ),
     "lr1e-2_steps100": Arm(
-        dynamics=("train.optimizer.lr_max=0.01", "train.optimizer.lr_min=0.001"),
+        dynamics=LR_1E2,
         inference_steps=100,
         note="the lr1e-2 runs sampled with 100 MaskGIT steps (one_go: 10 per generated frame, not 2.5)",
     ),
     "lr1e-2_anneal": Arm(
-        dynamics=("train.optimizer.lr_max=0.01", "train.optimizer.lr_min=0.001"),
+        dynamics=LR_1E2,
         anneal_temperature=True,
         note="the lr1e-2 runs sampled with the token temperature annealed from 1 to 0 over the steps (upstream's)",
     ),

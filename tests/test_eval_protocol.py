@@ -126,19 +126,8 @@ class DerailedByUntrainedActions(MovingSquareWorld):
     def __init__(self) -> None:
         super().__init__(follows_actions=False)
 
-    def rollout(
-        self,
-        prime_frames,
-        actions,
-        method,
-        steps,
-        temperature,
-        schedule,
-        seed,
-        prime_actions=None,
-        anneal_temperature=False,
-    ):
-        frames = super().rollout(prime_frames, actions, method, steps, temperature, schedule, seed)
+    def rollout(self, prime_frames, actions, *args, **kwargs):
+        frames = super().rollout(prime_frames, actions, *args, **kwargs)
         untrained = ~torch.isin(actions, torch.tensor(list(MOVES)))  # [B, N]
         return torch.where(untrained[:, :, None, None, None], torch.ones_like(frames), frames)
 

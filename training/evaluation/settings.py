@@ -19,9 +19,7 @@ class EvalSettings:
     sample_num_frames: int = 10
     inference_steps: int = 25
     temperature: float = 1.0
-    anneal_temperature: bool = (
-        False  # token temperature falls to 0 over the MaskGIT steps (upstream's sampler)
-    )
+    anneal_temperature: bool = False  # token temperature falls to 0 over the steps (upstream's)
     schedule: str = "cosine"
     num_sequences: int = 120
     seed: int = 0

@@ -2,7 +2,7 @@
 keys/values computed once) vs uncached (the whole window re-run per MaskGIT step), per MaskGIT step count.
 
 `python run.py bench generation_speed [preset=tiny] [image_size=] [batches=1,8] [steps=1,8,25]
-[uncached_steps=1,8] [repeats=3] [threads=2] [upstream_dpath=PATH]`
+[uncached_steps=1,8] [one_go_steps=1,8,25] [repeats=3] [threads=2] [upstream_dpath=PATH]`
 
 Uncached generation costs one full-window dynamics pass per MaskGIT step plus a fixed part (the window
 decode). At the `neurips` size a 25-step uncached frame takes minutes on CPU, so the uncached path is run
@@ -18,6 +18,10 @@ MaskGIT steps, then decoding the window; tokenizing the prime frames is not time
 Each cached timing alternates with an upstream one (ours, upstream, ours, ...; `repeats` each, medians);
 rows then carry `upstream_s_per_frame` and `cached_vs_upstream` (upstream / cached). Without it the rows
 say "upstream not measured".
+
+one_go (`one_go_steps=`, empty to skip): the papers' evaluation mode, 2 prime frames then 10 frames refined
+jointly, timed whole per call and divided by 10, ours (`WorldModel.rollout(method="one_go")`) alternating
+with upstream's one-go sampler (`GenieReduxGuided.sample`) when `upstream_dpath=` is given.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ import time
 from benchmarks import upstream as upstream_side
 from common.errors import UserError
 
+# the papers' evaluation mode: 2 prime frames, then 10 frames refined jointly (one_go)
+ONE_GO_PRIME, ONE_GO_FRAMES = 2, 10
 OPTIONS = {
+    "one_go_steps",
     "preset",
     "image_size",
     "batches",
@@ -56,6 +63,24 @@ def timed_step(wm, frames, actions, steps: int, repeats: int, first_seed: int = 
         )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def timed_one_go(wm, batch: int, steps: int, seed: int) -> float:  # noqa: ANN001
+    """Seconds per generated frame of one one_go rollout: ONE_GO_PRIME random frames -> ONE_GO_FRAMES
+    frames refined jointly, timed whole (prime tokenization and decoding included, as upstream's)."""
+    import torch
+
+    size = wm.model.image_size
+    generator = torch.Generator().manual_seed(batch)
+    prime = torch.rand(batch, ONE_GO_PRIME, 3, size, size, generator=generator)  # [B, T0, 3, H, W]
+    # [B, T0-1 + N]: the actions between the prime frames, then one per generated frame
+    actions = torch.randint(0, wm.num_actions, (batch, ONE_GO_PRIME - 1 + ONE_GO_FRAMES), generator=generator)
+    start = time.perf_counter()
+    wm.rollout(
+        prime, actions[:, ONE_GO_PRIME - 1 :], method="one_go", steps=steps, seed=seed,
+        prime_actions=actions[:, : ONE_GO_PRIME - 1],
+    )  # fmt: skip
+    return (time.perf_counter() - start) / ONE_GO_FRAMES
 
 
 def timed_uncached_pass(wm, frames, actions, repeats: int) -> float:  # noqa: ANN001
@@ -87,6 +112,7 @@ def parse_options(options: dict[str, str]) -> dict:
         "batches": ints("batches", "1,8"),
         "steps": ints("steps", "1,8,25"),
         "uncached_steps": ints("uncached_steps", "1,8"),
+        "one_go_steps": ints("one_go_steps", "1,8,25") if options.get("one_go_steps", "x") else [],
         "repeats": int(options.get("repeats", "3")),
         "threads": int(options.get("threads", "2")),
         "upstream_dpath": (
@@ -138,6 +164,8 @@ def measure_batch(model, batch: int, opts: dict, upstream=None) -> list[dict]:  
             if upstream is None
             else {"upstream_s_per_frame": upstream_s, "cached_vs_upstream": upstream_s / cached}
         )
+        if steps in opts["one_go_steps"]:
+            versus |= one_go_columns(cached_wm, batch, steps, repeats, upstream)
         rows.append(
             {
                 "batch": batch,
@@ -153,15 +181,33 @@ def measure_batch(model, batch: int, opts: dict, upstream=None) -> list[dict]:  
     return rows
 
 
+def one_go_columns(wm, batch: int, steps: int, repeats: int, upstream) -> dict:  # noqa: ANN001
+    """Our one_go s/frame, and upstream's one-go sampler's alternating with it when measured."""
+    ours, theirs = [], []
+    for repeat in range(repeats):  # ours, upstream, ours, upstream, ...
+        ours.append(timed_one_go(wm, batch, steps, repeat))
+        if upstream is not None:
+            theirs.append(upstream.one_go(batch, steps, repeat))
+    columns = {"one_go_s_per_frame": statistics.median(ours)}
+    if upstream is not None:
+        upstream_s = statistics.median(theirs)
+        columns |= {
+            "upstream_one_go_s_per_frame": upstream_s,
+            "one_go_vs_upstream": upstream_s / columns["one_go_s_per_frame"],
+        }
+    return columns
+
+
 class UpstreamGeneration:
     """Upstream's guided world model in one child process: `self(batch, context, steps, seed)` -> s/frame."""
 
     def __init__(self, dpath, preset: str, image_size: int | None, threads: int) -> None:  # noqa: ANN001
-        self.kw = upstream_side.constructor_kwargs(preset, image_size)
+        self.kw = upstream_side.constructor_kwargs(preset, image_size, upstream_side.upstream_layout(dpath))
         self.worker = upstream_side.UpstreamWorker(dpath)
         try:
             self.worker.request(
                 "build_guided",
+                layout=self.kw["layout"],
                 tokenizer=self.kw["tokenizer"],
                 maskgit=self.kw["maskgit"],
                 tdce=self.kw["tdce"],
@@ -181,6 +227,14 @@ class UpstreamGeneration:
             num_actions=self.kw["num_actions"],
         )
         return reply["seconds"]
+
+    def one_go(self, batch: int, steps: int, seed: int) -> float:
+        """Upstream's one-go sampler, seconds per generated frame (same prime/frames as ours)."""
+        reply = self.worker.request(
+            "gen_one_go", batch=batch, prime=ONE_GO_PRIME, frames=ONE_GO_FRAMES, steps=steps, seed=seed,
+            num_actions=self.kw["num_actions"],
+        )  # fmt: skip
+        return reply["seconds"] / ONE_GO_FRAMES
 
     def __enter__(self) -> UpstreamGeneration:
         return self
@@ -222,6 +276,17 @@ def main(**options: str) -> int:
         f"full-window pass at the same batch; measured end to end: {opts['uncached_steps']} steps at batch 1, "
         "1 step at larger batches."
     )
+    if opts["one_go_steps"]:
+        notes += (
+            f" one_go columns (MaskGIT steps {opts['one_go_steps']}): {ONE_GO_PRIME} random prime frames -> "
+            f"{ONE_GO_FRAMES} frames refined jointly (the papers' evaluation mode), whole call timed (prime "
+            f"tokenization and decoding included) / {ONE_GO_FRAMES}"
+            + (
+                ", alternating with upstream's GenieReduxGuided.sample doing the same."
+                if opts["upstream_dpath"]
+                else "."
+            )
+        )
     if opts["upstream_dpath"] is not None:
         notes += (
             " Upstream measured in the same run, each timing alternating with a cached one: one frame after "
@@ -233,5 +298,7 @@ def main(**options: str) -> int:
     else:
         notes += " Upstream not measured (pass upstream_dpath= to measure it beside ours)."
     suffix = "" if preset == "tiny" and not opts["image_size"] else f"_{preset}_{size}px"
+    if opts["upstream_dpath"] is not None and suffix:  # beside upstream: its own block, the cache study stays
+        suffix += "_vs_upstream"
     publish(f"generation_speed{suffix}", rows, notes)
     return 0

@@ -243,7 +243,10 @@ def main(**options: str) -> int:
         notes += " Upstream not measured (pass upstream_dpath= to measure it beside ours)."
     if opts["loss_check_steps"] > 0:
         notes += " " + loss_tracking(opts["loss_check_steps"], opts["threads"])
-    # a run without the neurips preset gets its own block, so a tiny check keeps the neurips figures
+    # a run without the neurips preset gets its own block, so a tiny check keeps the neurips figures; a run
+    # beside upstream at neurips gets its own too (it measures other settings than the precision study)
     suffix = "" if "neurips" in opts["presets"] else "_" + "_".join(opts["presets"])
+    if opts["upstream_dpath"] is not None and "neurips" in opts["presets"]:
+        suffix += "_vs_upstream"
     publish(f"model_step{suffix}", rows, notes)
     return 0

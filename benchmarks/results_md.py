@@ -39,7 +39,8 @@ def publish(name: str, rows: list[dict[str, Any]], notes: str = "") -> str:
         "date": dt.date.today().isoformat(),
     }
     # the JSON keeps keys sorted: the table's column order is recorded beside the rows
-    record = {**stamp, "columns": list(rows[0]) if rows else [], "rows": rows, "notes": notes}
+    columns = list(dict.fromkeys(key for row in rows for key in row))  # rows may add columns (a mode's)
+    record = {**stamp, "columns": columns, "rows": rows, "notes": notes}
     atomic_write_json(BENCH_DPATH / "results" / f"{name}.json", record)
     block = render_block(record)
     text = (

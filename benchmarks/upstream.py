@@ -59,8 +59,23 @@ def upstream_revision(dpath: Path) -> str:
     return f"commit {out.stdout.strip()}" if out.returncode == 0 else "unknown commit (no git metadata)"
 
 
-def constructor_kwargs(preset: str, image_size: int | None = None) -> dict[str, Any]:
-    """Our `preset` (guided world model) -> upstream constructor keywords, plus the sizes it cannot match."""
+def upstream_layout(dpath: Path) -> str:
+    """Which upstream the checkout is, read from its models/ sources: "cvpr" (master: `MaskGIT` with
+    TDCE, token input skip and action embeddings) or "neurips" (the NeurIPS branch, e.g. commit ca7351c:
+    `MaskGit`, the one-hot action concatenated to every token, neither TDCE nor token input skip)."""
+    text = "".join(
+        f.read_text(encoding="utf-8", errors="replace") for f in sorted((dpath / "models").rglob("*.py"))
+    )
+    if "class MaskGIT(" in text:
+        return "cvpr"
+    if "class MaskGit(" in text:
+        return "neurips"
+    raise UserError(f"{dpath}/models/ defines neither MaskGIT nor MaskGit; {CLONE_HINT}")
+
+
+def constructor_kwargs(preset: str, image_size: int | None = None, layout: str = "cvpr") -> dict[str, Any]:
+    """Our `preset` (guided world model) -> upstream constructor keywords for a checkout of `layout`
+    (`upstream_layout`), plus the sizes it cannot match."""
     from models.presets import part_configs
 
     cfg = part_configs(preset, "genie_redux_guided", {"image_size": image_size} if image_size else {})
@@ -92,36 +107,57 @@ def constructor_kwargs(preset: str, image_size: int | None = None) -> dict[str, 
         "use_token": dyn.token_input_skip,
         "ff_mult": dyn.mlp_ratio,  # MaskGIT passes extra keywords on to its STTransformer
     }
+    if layout == "neurips":
+        # its GenieReduxGuided one-hot encodes the action into `action_dim` classes and concatenates it
+        maskgit["action_dim"] = dyn.num_actions
+        del maskgit["use_token"]
+        action_note = (
+            f"upstream's (NeurIPS branch) MaskGit concatenates the {dyn.num_actions}-wide one-hot action to every "
+            f"token, so its transformer is {dyn.dim + dyn.num_actions} wide where ours is {dyn.dim} "
+            f"({dyn.action_conditioning} action conditioning); modules its data code imports and the models never "
+            "call (cv2, torchvision, ...) are stood in at import when absent (benchmarks/upstream_worker.py)"
+        )
+    else:
+        action_note = (
+            f"upstream's guided MaskGIT concatenates a {dyn.dim}-wide action embedding to every token "
+            f"(use_action_embeddings, as its seed configs), so its transformer is {2 * dyn.dim} wide where "
+            f"ours is {dyn.dim} ({dyn.action_conditioning} action conditioning)"
+        )
     mismatches = [
-        f"upstream's guided MaskGIT concatenates a {dyn.dim}-wide action embedding to every token "
-        f"(use_action_embeddings, as its seed configs), so its transformer is {2 * dyn.dim} wide where ours "
-        f"is {dyn.dim} ({dyn.action_conditioning} action conditioning)",
-        f"ours trains a clean-context stream on {dyn.clean_context_fraction:.0%} of each batch beside the "
-        "masked one; upstream trains the masked stream only",
+        action_note,
+        f"ours trains a clean-context stream on round(B x {dyn.clean_context_fraction:.0%}) samples of each "
+        "batch beside the masked one (none at batch 1); upstream trains the masked stream only",
     ]
     if tok.num_encoder_blocks != tok.num_decoder_blocks:
         mismatches.append(
             f"upstream's tokenizer has one num_blocks for encoder and decoder: {tok.num_encoder_blocks} "
             f"(ours: {tok.num_encoder_blocks} encoder, {tok.num_decoder_blocks} decoder blocks)"
         )
-    if dyn.tdce:
+    tdce = dyn.tdce and layout == "cvpr"
+    if dyn.tdce and not tdce:
+        mismatches.append(
+            "TDCE off upstream: this checkout has none (ours trains with it, as the preset says)"
+        )
+    elif tdce:
         mismatches.append(
             "TDCE on as in the preset (upstream's Dynamics(use_distance_weighted_loss=True), lambda 3), "
             "although upstream's construct_model never turns it on"
         )
     return {
+        "layout": layout,
         "tokenizer": tokenizer,
         "maskgit": maskgit,
-        "tdce": dyn.tdce,
+        "tdce": tdce,
         "num_actions": dyn.num_actions,
         "mismatches": mismatches,
     }
 
 
 def adapter_notes(preset: str, dpath: Path, image_size: int | None = None) -> str:
-    kw = constructor_kwargs(preset, image_size)
+    layout = upstream_layout(dpath)
+    kw = constructor_kwargs(preset, image_size, layout)
     return (
-        f"Upstream: {dpath} ({upstream_revision(dpath)}), built by benchmarks/upstream_worker.py in a child "
+        f"Upstream: {dpath} ({upstream_revision(dpath)}, {layout} layout), built by benchmarks/upstream_worker.py in a child "
         f"process at the `{preset}` sizes: Tokenizer({kw['tokenizer']}), MaskGIT({kw['maskgit']}). "
         "Differences upstream's constructors impose: " + "; ".join(kw["mismatches"]) + "."
     )
@@ -141,6 +177,7 @@ class UpstreamWorker:
             bufsize=1,
         )
         hello = self._read("start")
+        self.stood_in: list[str] = hello.get("stood_in", [])  # absent modules upstream's helpers import
         if "error" in hello:
             self.close()
             name = hello.get("missing_module")
@@ -197,10 +234,11 @@ def train_step(
     dpath: Path, preset: str, kind: str, steps: int, threads: int, precision: str, batch: int, frames: int
 ) -> tuple[float, float]:
     """Upstream's training step in a fresh child process -> (median s/step after the first, peak RSS GB)."""
-    kw = constructor_kwargs(preset)
+    kw = constructor_kwargs(preset, layout=upstream_layout(dpath))
     with UpstreamWorker(dpath) as worker:
         reply = worker.request(
             "train_step",
+            layout=kw["layout"],
             kind=kind,
             tokenizer=kw["tokenizer"],
             maskgit=kw["maskgit"],

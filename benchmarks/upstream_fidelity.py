@@ -28,7 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.upstream import UpstreamWorker, check_upstream_dpath, constructor_kwargs, upstream_revision
+from benchmarks.upstream import (
+    UpstreamWorker,
+    check_upstream_dpath,
+    constructor_kwargs,
+    upstream_layout,
+    upstream_revision,
+)
 from common.atomic import atomic_write_json
 from data.datasets import WindowDataset, balanced_sampler
 from training.data_stream import ResumableShardSampler, sampler_order
@@ -144,8 +150,8 @@ def run_upstream(run: UpstreamRun) -> dict[str, Any]:
         print(f"{run.run_dpath}: finished with these settings, reused")
         return report
     dpath = check_upstream_dpath(str(run.upstream_dpath))
-    kw = constructor_kwargs("tiny", run.image_size)
-    common = {"tokenizer": kw["tokenizer"], "maskgit": kw["maskgit"], "tdce": kw["tdce"], "threads": run.threads,
+    kw = constructor_kwargs("tiny", run.image_size, upstream_layout(dpath))
+    common = {"layout": kw["layout"], "tokenizer": kw["tokenizer"], "maskgit": kw["maskgit"], "tdce": kw["tdce"], "threads": run.threads,
               "seed": run.seed, "batch": run.batch_size, "frames": run.num_frames, "num_actions": kw["num_actions"],
               "warmup_steps": run.warmup_steps,
               "weight_decay": run.weight_decay, "grad_clip": run.grad_clip}  # fmt: skip

@@ -13,6 +13,10 @@ Requests:
    "tdce": bool, "steps": N, "threads": N, "precision": "fp32"|"bf16", "batch": B, "frames": T,
    "num_actions": A}
       -> {"s_per_step": median of the steps after the first, "peak_rss_gb": ru_maxrss of this process}
+  {"op": "profile_step", ...train_step's fields except steps and precision}
+      -> profile_training_step's reply: s/step, FLOPs, forward/backward/optimizer seconds, ops by self time
+  {"op": "gen_one_go", "batch": B, "prime": T0, "frames": N, "steps": S, "seed": R, "num_actions": A}
+      -> {"seconds": upstream's one-go sampler, T0 random prime frames -> N frames, timed whole}
   {"op": "build_guided", "tokenizer": {...}, "maskgit": {...}, "tdce": bool, "threads": N}
       -> {"parameters": count}
   {"op": "gen_frame", "batch": B, "context": T0, "steps": S, "seed": R, "num_actions": A}
@@ -34,6 +38,9 @@ The constructor keyword dicts come from the parent (`benchmarks/upstream.py` map
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.machinery
 import json
 import os
 import resource
@@ -41,23 +48,176 @@ import statistics
 import sys
 import time
 import traceback
+import types
+
+
+class StandIn(types.ModuleType):
+    """A module the environment lacks, imported by upstream code the benchmarks never run (its data
+    loaders import cv2, torchvision, pandas, ...: `models.components.vector_quantize` -> `utils.utils` ->
+    `data.data`). Any attribute is another stand-in, so `from cv2 import x` succeeds; a call at import time
+    (`transform = T.ToTensor()` at module level) gives another stand-in, and a call after the import raises,
+    so a model that did use the module fails loudly instead of timing something else."""
+
+    __path__: list[str] = []  # a package: `import torchvision.transforms` resolves through the finder
+    importing = False  # set while upstream's `models` is being imported
+
+    def __getattr__(self, attr: str):  # noqa: ANN204
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return StandIn(f"{self.__name__}.{attr}")
+
+    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+        if StandIn.importing:
+            return StandIn(f"{self.__name__}()")
+        raise RuntimeError(
+            f"upstream called {self.__name__}, which is not installed here (stood in at import)"
+        )
+
+    def __mro_entries__(self, bases):  # noqa: ANN001, ANN204 (`class X(missing.Base)` at import time)
+        return (object,)
+
+
+class StandInFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Last on sys.meta_path: a module no other finder can find, imported by upstream's helper code, becomes
+    a StandIn (and is recorded)."""
+
+    def __init__(self, upstream_dpath: str) -> None:
+        self.root = os.path.realpath(upstream_dpath) + os.sep
+        self.models = os.path.join(self.root, "models") + os.sep
+        self.names: list[str] = []
+
+    def imported_by_upstream_helpers(self) -> bool:
+        """Whether the import statement being run is in an upstream file outside models/ (its utils and data
+        code). The models' own imports stay real, so a missing dependency they use is the usual one-line
+        error; installed packages keep their own `try: import x / except ImportError` fallbacks."""
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_code.co_filename.startswith("<frozen"):
+            frame = frame.f_back
+        if frame is None:
+            return False
+        fpath = os.path.realpath(frame.f_code.co_filename)
+        return fpath.startswith(self.root) and not fpath.startswith(self.models)
+
+    def find_spec(self, fullname, path, target=None):  # noqa: ANN001, ANN201
+        top = fullname.split(".")[0]
+        if top in ("models", "torch", "einops", "beartype", "numpy"):  # what the models run: never stood in
+            return None
+        if not (isinstance(sys.modules.get(top), StandIn) or self.imported_by_upstream_helpers()):
+            return None
+        if "." not in fullname:
+            self.names.append(fullname)
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec):  # noqa: ANN001, ANN201
+        return StandIn(spec.name)
+
+    def exec_module(self, module) -> None:  # noqa: ANN001
+        pass
 
 
 def import_upstream(upstream_dpath: str):  # noqa: ANN201 (upstream's `models` module)
+    """Upstream's `models` package -> (module, names of the absent modules stood in while importing it)."""
     sys.path.insert(0, upstream_dpath)
     # our editable install adds a meta-path hook that maps `models`, `training`, ... to our repo
     sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in type(f).__module__ + repr(f)]
     for name in [n for n in sys.modules if n == "models" or n.startswith("models.")]:
         del sys.modules[name]
-    import models
+    finder = StandInFinder(upstream_dpath)
+    sys.meta_path.append(finder)
+    StandIn.importing = True
+    try:
+        import models
+    finally:
+        StandIn.importing = False
+        sys.meta_path.remove(finder)
 
     models_file = os.path.realpath(models.__file__)
     if not models_file.startswith(os.path.realpath(upstream_dpath) + os.sep):
         raise ImportError(f"`models` resolved to {models_file}, not inside {upstream_dpath}")
+    if not hasattr(models, "MaskGIT") and hasattr(models, "MaskGit"):
+        models.MaskGIT = models.MaskGit  # the NeurIPS branch's spelling
     for name in ("Tokenizer", "MaskGIT", "Dynamics", "GenieReduxGuided"):
         if not hasattr(models, name):
             raise ImportError(f"upstream `models` has no {name}")
-    return models
+    return models, finder.names
+
+
+def matmul_gflop_per_s(repeats: int = 5) -> float:
+    """What this process gets from one large fp32 matmul (4096x512 @ 512x2048, the shape of a 512-wide
+    MLP over 16 frames of 256 tokens), median of `repeats`: the reference a model step's GFLOP/s is read
+    against."""
+    import torch
+
+    a, b = torch.randn(4096, 512), torch.randn(512, 2048)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * 4096 * 512 * 2048 / statistics.median(times) / 1e9
+
+
+def profile_training_step(forward, optimizer, encode=None) -> dict:  # noqa: ANN001
+    """One training step (`forward()` -> loss; backward; `optimizer.step()`) measured three ways, after
+    one untimed step: wall seconds of a plain step, FLOPs of forward + backward (FlopCounterMode), and a
+    torch.profiler run -> {"s_per_step", "flops", "encode_flops" (of `encode()`, the frozen tokenizer's
+    part of a world-model step, counted alone; 0 without), "matmul_gflop_per_s" (`matmul_gflop_per_s`),
+    "phases": {forward|backward|optimizer: s}, "ops": [[op name, self seconds], ...] largest first}.
+    Torch and the standard library only: the upstream worker and our side
+    (benchmarks/bench_profile_step.py) measure with this same function."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile, record_function
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def step(phases: bool) -> None:
+        ranges = {name: (record_function(name) if phases else contextlib.nullcontext()) for name in PHASES}
+        with ranges["forward"]:
+            loss = forward()
+        optimizer.zero_grad(set_to_none=True)
+        with ranges["backward"]:
+            loss.backward()
+        with ranges["optimizer"]:
+            optimizer.step()
+
+    step(False)  # one-off allocations and lazy state (AdamW moments)
+    start = time.perf_counter()
+    step(False)
+    seconds = time.perf_counter() - start
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss = forward()
+        loss.backward()
+    optimizer.zero_grad(set_to_none=True)
+    encode_counter = FlopCounterMode(display=False)
+    if encode is not None:
+        with encode_counter, torch.no_grad():
+            encode()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step(True)
+    events = prof.key_averages()
+    phases = {e.key: e.cpu_time_total / 1e6 for e in events if e.key in PHASES}
+    ops = sorted(
+        ([e.key, e.self_cpu_time_total / 1e6] for e in events if e.key not in PHASES), key=lambda x: -x[1]
+    )
+    return {
+        "s_per_step": seconds,
+        "flops": counter.get_total_flops(),
+        "encode_flops": encode_counter.get_total_flops(),
+        "matmul_gflop_per_s": matmul_gflop_per_s(),
+        "phases": phases,
+        "ops": ops[:200],
+    }
+
+
+PHASES = ("forward", "backward", "optimizer")
+
+
+def use_sampling_settings(model, steps: int, temperature: float) -> None:  # noqa: ANN001
+    """The NeurIPS branch's Dynamics.sample reads its MaskGIT steps and temperature from attributes and
+    ignores the keywords (master reads the keywords): set both so either samples as asked."""
+    model.dynamics.inference_steps = steps
+    model.dynamics.sample_temperature = temperature
 
 
 class Worker:
@@ -67,9 +227,10 @@ class Worker:
         self.primed: dict[tuple, tuple] = {}  # (batch, context) -> (prime token ids [B, n], action codes)
         self.trained: dict[str, object] = {}  # kind -> the model train_for trained
 
-    def build(self, kind: str, tokenizer: dict, maskgit: dict, tdce: bool, tok=None):  # noqa: ANN001, ANN201
+    def build(self, kind: str, tokenizer: dict, maskgit: dict, tdce: bool, tok=None, layout: str = "cvpr"):  # noqa: ANN001, ANN201
         """As upstream's construct_model: Tokenizer; for the guided model a frozen tokenizer + MaskGIT
-        (`tok`: an already trained tokenizer instead of a new one)."""
+        (`tok`: an already trained tokenizer instead of a new one). `layout` "neurips": the NeurIPS
+        branch's GenieReduxGuided, which one-hot encodes actions itself (no action embeddings)."""
         tok = tok if tok is not None else self.up.Tokenizer(**tokenizer)
         if kind == "tokenizer":
             return tok
@@ -81,6 +242,8 @@ class Worker:
             mask_schedule="cosine",
             **extra,
         )
+        if layout == "neurips":
+            return self.up.GenieReduxGuided(tok, dynamics)
         return self.up.GenieReduxGuided(tok, dynamics, use_action_embeddings=True)
 
     def train_step(self, req: dict) -> dict:
@@ -88,7 +251,9 @@ class Worker:
 
         torch.set_num_threads(req["threads"])
         torch.manual_seed(0)
-        model = self.build(req["kind"], req["tokenizer"], req["maskgit"], req["tdce"]).train()
+        model = self.build(
+            req["kind"], req["tokenizer"], req["maskgit"], req["tdce"], layout=req.get("layout", "cvpr")
+        ).train()
         if req["kind"] != "tokenizer":
             model.tokenizer.eval()  # upstream freezes it in GenieReduxGuided.__init__
         b, t, size = req["batch"], req["frames"], req["tokenizer"]["image_size"]
@@ -110,6 +275,32 @@ class Worker:
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
         return {"s_per_step": statistics.median(times[1:] or times), "peak_rss_gb": peak_gb}
 
+    def profile_step(self, req: dict) -> dict:
+        """`train_step`'s model and batch, measured by `profile_training_step`."""
+        import torch
+
+        torch.set_num_threads(req["threads"])
+        torch.manual_seed(0)
+        model = self.build(
+            req["kind"], req["tokenizer"], req["maskgit"], req["tdce"], layout=req.get("layout", "cvpr")
+        ).train()
+        if req["kind"] != "tokenizer":
+            model.tokenizer.eval()
+        b, t, size = req["batch"], req["frames"], req["tokenizer"]["image_size"]
+        videos = torch.rand(b, 3, t, size, size)  # [B, C, T, H, W]
+        actions = torch.nn.functional.one_hot(
+            torch.randint(0, req["num_actions"], (b, t - 1)), req["num_actions"]
+        ).float()  # [B, T-1, A]
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+        def forward():  # noqa: ANN202
+            return model(videos) if req["kind"] == "tokenizer" else model(videos=videos, actions=actions)
+
+        def encode():  # noqa: ANN202
+            return model.tokenizer(videos, return_only_codebook_ids=True)
+
+        return profile_training_step(forward, optimizer, encode if req["kind"] != "tokenizer" else None)
+
     def train_for(self, req: dict) -> dict:
         import math
 
@@ -122,7 +313,9 @@ class Worker:
         tok = self.trained.get("tokenizer") if kind != "tokenizer" else None
         if kind != "tokenizer" and tok is None:
             raise RuntimeError("train the tokenizer first (train_for kind=tokenizer in this process)")
-        model = self.build(kind, req["tokenizer"], req["maskgit"], req["tdce"], tok).train()
+        model = self.build(
+            kind, req["tokenizer"], req["maskgit"], req["tdce"], tok, req.get("layout", "cvpr")
+        ).train()
         if kind != "tokenizer":
             model.tokenizer.eval()
         frames = np.load(os.path.join(req["data_dpath"], "frames.npy"), mmap_mode="r")  # [N, H, W, 3]
@@ -185,6 +378,7 @@ class Worker:
         prime = torch.from_numpy(data["prime"]).float().permute(0, 4, 1, 2, 3)  # [B, 3, T0, H, W]
         actions = torch.from_numpy(data["actions"]).long()  # [B, T0 + N - 1]
         torch.manual_seed(req["seed"])
+        use_sampling_settings(model, req["steps"], req["temperature"])
         with torch.no_grad():
             video = model.sample(
                 prime_frames=prime, actions=actions, num_frames=req["num_frames"],
@@ -194,12 +388,44 @@ class Worker:
         np.save(req["out_fpath"], video.numpy().astype(np.float32))
         return {"shape": list(video.shape)}
 
+    def gen_one_go(self, req: dict) -> dict:
+        """Upstream's one-go sampler (GenieReduxGuided.sample, the papers' evaluation mode): `prime` random
+        frames -> `frames` new frames refined jointly at `steps` MaskGIT steps, timed whole (prime
+        tokenization and decoding included) -> {"seconds"}."""
+        import torch
+
+        model, b, t0 = self.model, req["batch"], req["prime"]
+        size = model.tokenizer.image_size[0]
+        generator = torch.Generator().manual_seed(b)
+        prime = torch.rand(b, 3, t0, size, size, generator=generator)  # [B, C, T0, H, W]
+        actions = torch.randint(0, req["num_actions"], (b, t0 + req["frames"] - 1), generator=generator)
+        torch.manual_seed(req["seed"])
+        use_sampling_settings(model, req["steps"], 1.0)
+        start = time.perf_counter()
+        with torch.no_grad():
+            video = model.sample(
+                prime_frames=prime, actions=actions, num_frames=req["frames"],
+                inference_steps=req["steps"], sample_temperature=1.0,
+            )  # fmt: skip
+        seconds = time.perf_counter() - start
+        if tuple(video.shape[:3]) != (b, 3, req["frames"]):
+            raise RuntimeError(
+                f"upstream sampled shape {tuple(video.shape)}, expected ({b}, 3, {req['frames']}, H, W)"
+            )
+        return {"seconds": seconds}
+
     def build_guided(self, req: dict) -> dict:
         import torch
 
         torch.set_num_threads(req["threads"])
         torch.manual_seed(0)
-        self.model = self.build("genie_redux_guided", req["tokenizer"], req["maskgit"], req["tdce"]).eval()
+        self.model = self.build(
+            "genie_redux_guided",
+            req["tokenizer"],
+            req["maskgit"],
+            req["tdce"],
+            layout=req.get("layout", "cvpr"),
+        ).eval()
         self.primed.clear()
         return {"parameters": sum(p.numel() for p in self.model.parameters())}
 
@@ -222,6 +448,7 @@ class Worker:
             num_tokens = model.num_tokens_per_frames(1, num_first_frames=t0)
             patch_shape = model.get_video_patch_shape(t0 + 1, num_first_frames=t0)
             torch.manual_seed(req["seed"])
+            use_sampling_settings(model, req["steps"], 1.0)
             start = time.perf_counter()
             new = model.dynamics.sample(
                 prime_token_ids=ids,
@@ -251,7 +478,7 @@ def main() -> None:
         reply_stream.write(json.dumps(obj) + "\n")
 
     try:
-        upstream = import_upstream(sys.argv[1])
+        upstream, stood_in = import_upstream(sys.argv[1])
     except ModuleNotFoundError as exc:
         inside = exc.name and exc.name.split(".")[0] not in ("models", "tools")
         reply({"error": f"{type(exc).__name__}: {exc}", "missing_module": exc.name if inside else None})
@@ -259,7 +486,7 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 (reported to the parent as one line)
         reply({"error": f"{type(exc).__name__}: {exc}", "missing_module": None})
         return
-    reply({"ready": True, "models_file": upstream.__file__})
+    reply({"ready": True, "models_file": upstream.__file__, "stood_in": sorted(set(stood_in))})
     worker = Worker(upstream)
     for line in sys.stdin:
         req = json.loads(line)

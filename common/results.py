@@ -63,13 +63,17 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
-    """Rows as a markdown table; `columns` (default: the first row's keys in order) picks and orders them."""
+    """Rows as a markdown table; `columns` (default: every row's keys, in first-seen order) picks and orders
+    them; a row without a column leaves its cell empty."""
     if not rows:
         return "(no rows)\n"
-    columns = columns or list(rows[0].keys())
+    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = [f"{row.get(c):.4g}" if isinstance(row.get(c), float) else str(row.get(c)) for c in columns]
+        cells = [
+            f"{row[c]:.4g}" if isinstance(row.get(c), float) else "" if row.get(c) is None else str(row[c])
+            for c in columns
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -107,6 +107,12 @@ class GenieReduxGuided(nn.Module):
 
     def decode_from_codebook_indices(self, ids):
         return self.tokenizer.decode_from_codebook_indices(ids)
+
+    def sample(self, *, prime_frames, actions, num_frames, inference_steps, sample_temperature):
+        log(f"one_go steps={{inference_steps}} frames={{num_frames}}")
+        time.sleep({sample_sleep} * inference_steps)
+        b, c, _, h, w = prime_frames.shape
+        return torch.zeros(b, c, num_frames, h, w)
 """
 
 
@@ -291,6 +297,7 @@ def test_generation_speed_interleaves_and_rows_carry_upstream_figures(
         batches="1",
         steps="1,4",
         uncached_steps="1",
+        one_go_steps="4",
         repeats="2",
         threads="1",
         upstream_dpath=str(root),
@@ -298,6 +305,8 @@ def test_generation_speed_interleaves_and_rows_carry_upstream_figures(
     assert order == [("ours", 1), ("upstream", 1)] * 2 + [("ours", 4), ("upstream", 4)] * 2
     events = log_fpath.read_text().splitlines()
     assert events.count("sample steps=1") == 2 and events.count("sample steps=4") == 2
+    # one_go: upstream's sampler ran the papers' evaluation mode (10 frames) at the one_go steps only
+    assert events.count("one_go steps=4 frames=10") == 2 and not any("one_go steps=1" in e for e in events)
     result = json.loads((results_in_tmp / "results" / "generation_speed.json").read_text())
     assert [r["maskgit_steps"] for r in result["rows"]] == [1, 4]
     for row in result["rows"]:
@@ -308,4 +317,103 @@ def test_generation_speed_interleaves_and_rows_carry_upstream_figures(
         assert row["upstream_s_per_frame"] == up
         assert row["cached_vs_upstream"] == pytest.approx(up / row["cached_s_per_frame"])
         assert "upstream" not in row
+        assert ("one_go_vs_upstream" in row) == (steps == 4)
+    one_go = result["rows"][1]
+    assert one_go["upstream_one_go_s_per_frame"] >= FAKE_SAMPLE_SLEEP_S * 4 / 10
+    assert one_go["one_go_vs_upstream"] == pytest.approx(
+        one_go["upstream_one_go_s_per_frame"] / one_go["one_go_s_per_frame"]
+    )
     assert f"Upstream: {root.resolve()}" in result["notes"]
+
+
+def test_neurips_branch_layout_maps_onto_its_constructors(tmp_path: Path) -> None:
+    """The NeurIPS branch (e.g. ca7351c) spells MaskGit, one-hot encodes actions into `action_dim` classes
+    and has neither token input skip nor TDCE: the adapter must not pass what its constructors lack."""
+    cvpr_root = write_fake_upstream(tmp_path / "cvpr", tmp_path / "log")
+    assert upstream.upstream_layout(cvpr_root) == "cvpr"
+    neurips_root = write_fake_upstream(tmp_path / "neurips", tmp_path / "log")
+    source = (neurips_root / "models" / "genie_redux.py").read_text()
+    (neurips_root / "models" / "genie_redux.py").write_text(
+        source.replace("class MaskGIT(", "class MaskGit(")
+    )
+    assert upstream.upstream_layout(neurips_root) == "neurips"
+    kw = upstream.constructor_kwargs("neurips", layout="neurips")
+    assert kw["maskgit"]["action_dim"] == 8 and "use_token" not in kw["maskgit"] and kw["layout"] == "neurips"
+    assert any("520 wide" in m for m in kw["mismatches"])
+    cvpr_on_neurips = upstream.constructor_kwargs("cvpr", layout="neurips")
+    assert cvpr_on_neurips["tdce"] is False and any(
+        "TDCE off upstream" in m for m in cvpr_on_neurips["mismatches"]
+    )
+    (neurips_root / "models" / "genie_redux.py").write_text(source.replace("class MaskGIT(", "class Other("))
+    with pytest.raises(UserError, match="neither MaskGIT nor MaskGit"):
+        upstream.upstream_layout(neurips_root)
+
+
+@pytest.mark.slow
+def test_upstream_helpers_may_lack_modules_the_models_never_call(tmp_path: Path) -> None:
+    """Upstream's models import its utils, which import its data code, which imports cv2 and torchvision:
+    a module absent here that only upstream's helpers import is stood in (the worker still loads and says
+    which); the stand-in raises once called after the import."""
+    root = write_fake_upstream(tmp_path / "up", tmp_path / "log", extra_import="import utils.helpers\n")
+    (root / "utils").mkdir()
+    (root / "utils" / "__init__.py").write_text("")
+    (root / "utils" / "helpers.py").write_text(
+        "import no_such_pkg_xyz\nfrom no_such_pkg_xyz.transforms import ToTensor\nTRANSFORM = ToTensor()\n"
+    )
+    with upstream.UpstreamWorker(upstream.check_upstream_dpath(str(root))) as worker:
+        assert worker.stood_in == ["no_such_pkg_xyz"]
+        assert worker.request("build_guided", **_guided_request())["parameters"] > 0
+
+    from benchmarks.upstream_worker import StandIn
+
+    with pytest.raises(RuntimeError, match="upstream called no_such_pkg_xyz.imread, which is not installed"):
+        StandIn("no_such_pkg_xyz").imread("frame.png")
+
+
+def _guided_request() -> dict:
+    kw = upstream.constructor_kwargs("tiny")
+    return {"layout": kw["layout"], "tokenizer": kw["tokenizer"], "maskgit": kw["maskgit"], "tdce": kw["tdce"],
+            "threads": 1}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_profile_step_profiles_both_sides_the_same_way(
+    fake_upstream: tuple[Path, Path], results_in_tmp: Path
+) -> None:
+    from benchmarks import bench_profile_step
+
+    root, _ = fake_upstream
+    assert bench_profile_step.main(preset="tiny", models="genie_redux_guided", upstream_dpath=str(root)) == 0
+    record = json.loads((results_in_tmp / "results" / "profile_step_tiny.json").read_text())
+    ours, theirs = record["rows"]
+    assert (ours["side"], theirs["side"]) == ("ours", "upstream")
+    assert theirs["s_per_step"] >= FAKE_FORWARD_SLEEP_S  # the fake's forward sleeps: its own step was timed
+    assert ours["gflop_per_step"] > 0.1 and ours["gflop_per_s"] == pytest.approx(
+        ours["gflop_per_step"] / ours["s_per_step"]
+    )
+    for row in (ours, theirs):
+        shares = [v for k, v in row.items() if k.endswith(" %")]
+        assert sum(shares) == pytest.approx(100.0)
+    assert ours["matmul %"] > 10 and ours["backward_s"] > 0
+    assert "Largest ops: ours genie_redux_guided: " in record["notes"]
+
+
+def test_profile_step_sorts_ops_into_families() -> None:
+    from benchmarks.bench_profile_step import family
+
+    cases = {
+        "aten::addmm": "matmul",
+        "aten::bmm": "matmul",
+        "aten::_scaled_dot_product_flash_attention_for_cpu": "attention",
+        "aten::_softmax_backward_data": "attention",
+        "aten::convolution_backward": "convolution",
+        "Optimizer.step#AdamW.step": "optimizer",
+        "aten::_foreach_addcmul_": "optimizer",
+        "aten::native_layer_norm_backward": "norm",
+        "aten::gelu_backward": "activation",
+        "aten::copy_": "data movement",
+        "aten::mul": "elementwise",
+        "aten::view": "views",
+        "aten::argmax": "other",
+    }
+    assert {name: family(name) for name in cases} == cases

@@ -3,8 +3,10 @@ dynamics, batch 1 x 16 frames, in fp32 and CPU bf16 autocast, with and without a
 
 `python run.py bench model_step [presets=tiny,neurips] [models=tokenizer,genie_redux_guided] [steps=2]
 [threads=2] [checkpointing=both] [precision=fp32,bf16] [loss_check_steps=30] [repeats=1]
-[upstream_dpath=PATH]`
-Results: block `model_step` (runs that include `neurips`) or `model_step_<presets>` (e.g. `model_step_tiny`).
+[upstream_dpath=PATH] [tag=NAME]`
+Results: block `model_step` (runs that include `neurips`) or `model_step_<presets>` (e.g. `model_step_tiny`);
+beside upstream at `neurips` `model_step_vs_upstream`; `tag=NAME` appends `_NAME` (a study that must not replace
+a standing block).
 Each configuration runs in a fresh process so the peak RSS (ru_maxrss) is its own; `repeats` fresh
 processes per configuration, figures are their medians. bf16 is `torch.autocast(device,
 dtype=torch.bfloat16)` around the forward pass (weights and AdamW state stay fp32), which is what the
@@ -120,6 +122,7 @@ def parse_options(options: dict[str, str]) -> dict:
         "precision",
         "loss_check_steps",
         "repeats",
+        "tag",
         "upstream_dpath",
     }
     unknown = set(options) - known
@@ -145,6 +148,7 @@ def parse_options(options: dict[str, str]) -> dict:
         "precisions": precisions,
         "loss_check_steps": int(options.get("loss_check_steps", "30")),
         "repeats": int(options.get("repeats", "1")),
+        "tag": options.get("tag", ""),
         "upstream_dpath": (
             upstream.check_upstream_dpath(options["upstream_dpath"]) if "upstream_dpath" in options else None
         ),
@@ -248,5 +252,7 @@ def main(**options: str) -> int:
     suffix = "" if "neurips" in opts["presets"] else "_" + "_".join(opts["presets"])
     if opts["upstream_dpath"] is not None and "neurips" in opts["presets"]:
         suffix += "_vs_upstream"
+    if opts["tag"]:  # a study beside the standing blocks, e.g. tag=ckpt -> model_step..._ckpt
+        suffix += f"_{opts['tag']}"
     publish(f"model_step{suffix}", rows, notes)
     return 0

@@ -265,6 +265,13 @@ def test_model_step_without_upstream_says_not_measured(
     )
     (row,) = json.loads((results_in_tmp / "results" / "model_step_tiny.json").read_text())["rows"]
     assert row["upstream"] == "upstream not measured" and "upstream_s_per_step" not in row
+    # a tagged study writes its own block and leaves the standing one as it was
+    standing = (results_in_tmp / "results" / "model_step_tiny.json").read_text()
+    bench_model_step.main(presets="tiny", models="tokenizer", checkpointing="on", precision="fp32",
+                          loss_check_steps="0", tag="ckpt")  # fmt: skip
+    tagged = json.loads((results_in_tmp / "results" / "model_step_tiny_ckpt.json").read_text())
+    assert [r["act_ckpt"] for r in tagged["rows"]] == [True]
+    assert (results_in_tmp / "results" / "model_step_tiny.json").read_text() == standing
 
 
 @pytest.mark.slow

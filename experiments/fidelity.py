@@ -144,6 +144,10 @@ ARMS = {
         dynamics=LR_1E2,
         note="dynamics learning rate 1e-2 -> 1e-3",
     ),
+    "lr1e-2_bf16": Arm(
+        dynamics=(*LR_1E2, "train.mixed_precision=bf16"),
+        note="lr1e-2 with GenieRedux-G trained under bf16 autocast (the tokenizer: the lr1e-2 arm's, fp32)",
+    ),
     # sampling only (evaluated on the lr1e-2 arm's runs): what one_go's lead for upstream's sampler owes to
     # sampling; upstream's sampler ends on argmax tokens and spends its 25 steps on all 10 frames at once
     "lr1e-2_greedy": Arm(

@@ -246,7 +246,8 @@ class Worker:
             return self.up.GenieReduxGuided(tok, dynamics)
         return self.up.GenieReduxGuided(tok, dynamics, use_action_embeddings=True)
 
-    def train_step(self, req: dict) -> dict:
+    def training_setup(self, req: dict):  # noqa: ANN201
+        """The model a step request names, a random batch and AdamW -> (forward() -> loss, optimizer)."""
         import torch
 
         torch.set_num_threads(req["threads"])
@@ -262,12 +263,21 @@ class Worker:
             torch.randint(0, req["num_actions"], (b, t - 1)), req["num_actions"]
         ).float()  # [B, T-1, A]: one-hot, as upstream's data loader gives them
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+        def forward():  # noqa: ANN202
+            return model(videos) if req["kind"] == "tokenizer" else model(videos=videos, actions=actions)
+
+        return model, videos, forward, optimizer
+
+    def train_step(self, req: dict) -> dict:
+        import torch
+
+        _, _, forward, optimizer = self.training_setup(req)
         times = []
         for _ in range(req["steps"]):
             start = time.perf_counter()
-            ctx = torch.autocast("cpu", dtype=torch.bfloat16, enabled=req["precision"] == "bf16")
-            with ctx:
-                loss = model(videos) if req["kind"] == "tokenizer" else model(videos=videos, actions=actions)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=req["precision"] == "bf16"):
+                loss = forward()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -277,24 +287,7 @@ class Worker:
 
     def profile_step(self, req: dict) -> dict:
         """`train_step`'s model and batch, measured by `profile_training_step`."""
-        import torch
-
-        torch.set_num_threads(req["threads"])
-        torch.manual_seed(0)
-        model = self.build(
-            req["kind"], req["tokenizer"], req["maskgit"], req["tdce"], layout=req.get("layout", "cvpr")
-        ).train()
-        if req["kind"] != "tokenizer":
-            model.tokenizer.eval()
-        b, t, size = req["batch"], req["frames"], req["tokenizer"]["image_size"]
-        videos = torch.rand(b, 3, t, size, size)  # [B, C, T, H, W]
-        actions = torch.nn.functional.one_hot(
-            torch.randint(0, req["num_actions"], (b, t - 1)), req["num_actions"]
-        ).float()  # [B, T-1, A]
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-
-        def forward():  # noqa: ANN202
-            return model(videos) if req["kind"] == "tokenizer" else model(videos=videos, actions=actions)
+        model, videos, forward, optimizer = self.training_setup(req)
 
         def encode():  # noqa: ANN202
             return model.tokenizer(videos, return_only_codebook_ids=True)

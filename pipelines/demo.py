@@ -36,7 +36,8 @@ class TrainingStage:
 def training_plan(cfg: DictConfig, part: TrainingStage, run_dpath: Path) -> TrainingPlan:
     """Both training steps: the demo's data and size, the part's schedule."""
     return TrainingPlan(Path(cfg.output_dpath) / "datasets", DATASET_NAME, run_dpath, part.num_train_steps,
-                        part.batch_size, part.lr_max, part.lr_min, cfg.model, cfg.image_size, cfg.grad_clip)  # fmt: skip
+                        part.batch_size, part.lr_max, part.lr_min, cfg.model, cfg.image_size, cfg.grad_clip,
+                        extra=(f"train.seed={cfg.seed}",))  # fmt: skip
 
 
 def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
@@ -59,6 +60,7 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
                 f"config={cfg.generate.config}",
                 f"n_sessions={cfg.generate.n_sessions}",
                 f"n_steps_max={cfg.generate.n_steps_max}",
+                f"agent.repeat_prob={cfg.generate.repeat_prob}",
                 f"image_size={cfg.image_size}",
                 f"output_dpath={out / 'datasets' / DATASET_NAME}",
             ],

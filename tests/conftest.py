@@ -10,9 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
-# every test starts at the machine's two cores (the suite's thresholds were measured so); a test whose
-# figures depend on the reduction order pins one thread in its own fixture, which runs after this one
-SUITE_THREADS = min(2, os.cpu_count() or 1)
+# every test starts at up to two torch threads (the suite's thresholds were measured at two and at one); a
+# test whose figures depend on the reduction order pins one thread in its own fixture, which runs after this
+# one. `run.py test` runs one pytest-xdist worker per core (up to 4): each worker then gets its share of the
+# cores, and the commands a test starts inherit it through OMP_NUM_THREADS, since two 2-thread processes on
+# two cores run several times slower each than two 1-thread ones.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+SUITE_THREADS = max(1, min(2, (os.cpu_count() or 1) // WORKERS))
+if WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(SUITE_THREADS)
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SUITE_THREADS
+
 REPO_DPATH = Path(__file__).resolve().parents[1]
 DOCUMENTS = ["README.md", *sorted(str(p.relative_to(REPO_DPATH)) for p in (REPO_DPATH / "docs").glob("*.md"))]
 IMAGE_SIZE = 16  # every generated store and every model at 16 px: the tiny preset's size
@@ -203,7 +205,7 @@ def test_every_documented_command_runs_as_written(tmp_path):
     env = {
         **os.environ,
         "GENIE_REDUX_NO_BOOTSTRAP": "1",
-        "OMP_NUM_THREADS": "2",
+        "OMP_NUM_THREADS": str(SUITE_THREADS),  # 1 under `run.py test`'s one worker per core
         "PYTHONPATH": str(REPO_DPATH),
     }
     work = tmp_path / "work"

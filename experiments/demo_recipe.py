@@ -198,7 +198,7 @@ def run_experiment(arms: list[str], seeds: list[int], out: Path, name: str, quic
     runs = {run_dname(a, s): collect_run(out / run_dname(a, s)) for a in arms for s in seeds}
     report = {
         "name": name,
-        "stamp": run_stamp(argv or sys.argv, start),
+        "stamp": run_stamp(argv if argv is not None else sys.argv[1:], start),
         "seeds": seeds,
         "quick": quick,
         "arms": {a: asdict(ARMS[a]) for a in arms},
@@ -232,7 +232,7 @@ def main(argv: list[str]) -> int:
     if unknown:
         parser.error(f"unknown arm(s) {unknown}; choose from {', '.join(ARMS)}")
     run_experiment(arms, [int(s) for s in args.seeds.split(",")], args.output_dpath, args.name, args.quick,
-                   args.results_dpath, ["experiments/demo_recipe.py", *argv])  # fmt: skip
+                   args.results_dpath, argv)  # fmt: skip
     return 0
 
 

@@ -21,6 +21,5 @@ def parallel_args(args: list[str]) -> list[str]:
     test file stays on one worker, so its module fixtures are built once. None when the caller chose (-n,
     -p no:xdist) or on one core."""
     workers = min(4, os.cpu_count() or 1)
-    chose = any(a == "-n" or a.startswith("-n") and a[2:].isdigit() or a.startswith("--numprocesses") or
-                "xdist" in a for a in args)  # fmt: skip
+    chose = any(a.startswith("-n") or a.startswith("--numprocesses") or "xdist" in a for a in args)
     return [] if chose or workers < 2 else ["-n", str(workers), "--dist", "loadfile"]

@@ -16,7 +16,7 @@ def test_the_suite_runs_one_worker_per_core_unless_the_caller_chose(monkeypatch)
     assert parallel_args(["-k", "store"]) == ["-n", "2", "--dist", "loadfile"]
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     assert parallel_args([])[:2] == ["-n", "4"]  # more workers than that build more fixtures than they save
-    for chose in (["-n", "1"], ["-n3"], ["--numprocesses=2"], ["-p", "no:xdist"]):
+    for chose in (["-n", "1"], ["-n3"], ["-nauto"], ["--numprocesses=2"], ["-p", "no:xdist"]):
         assert parallel_args(chose) == [], chose
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert parallel_args([]) == []

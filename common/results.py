@@ -62,6 +62,12 @@ def fmt(value: Any, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def mean(values: list[float | None]) -> float | None:
+    """The mean of what was measured (None entries skipped); None when nothing was."""
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
 def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     """Rows as a markdown table; `columns` (default: every row's keys, in first-seen order) picks and orders
     them; a row without a column leaves its cell empty."""

@@ -31,8 +31,11 @@ from common.bootstrap import ensure_environment  # noqa: E402
 if __name__ == "__main__":
     ensure_environment(__file__)
 
-from common.results import fmt, markdown_table, run_stamp, write_results  # noqa: E402
-from pipelines.demo import DATASET_NAME  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from common.config import compose_config  # noqa: E402
+from common.results import fmt, markdown_table, mean, run_stamp, write_results  # noqa: E402
+from pipelines.demo import CONFIG_DPATH, evaluation_args  # noqa: E402
 from pipelines.runner import CommandRunner  # noqa: E402
 from training.evaluation.result import read_eval_figures  # noqa: E402
 from training.run_log import last_validation  # noqa: E402
@@ -80,15 +83,11 @@ def eval_dpath(run: Path, windows: str, method: str) -> Path:
     return run / "genie_redux_guided" / f"eval_{windows}_{method}"
 
 
-def eval_command(run: Path, data_run: Path, windows: str, method: str, quick: bool) -> list[str]:
+def eval_command(demo_cfg: DictConfig, run: Path, data_run: Path, windows: str, method: str) -> list[str]:
     """The run's world model on `data_run`'s test windows, evaluated as the demo evaluates (without its play
     checks), by `method`."""
-    model = run / "genie_redux_guided"
-    return ["genie_redux", "eval", "config=genie_redux_guided", f"run_dpath={model}",
-            f"train.dataset_root_dpath={data_run / 'datasets'}", f"train.dataset_name={DATASET_NAME}",
-            f"eval.model_dpath={model}", f"eval.num_sequences={2 if quick else 24}",
-            f"eval.inference_steps={2 if quick else 25}", f"eval.inference_method={method}",
-            f"eval.output_dpath={eval_dpath(run, windows, method)}"]  # fmt: skip
+    return ["genie_redux", "eval", *evaluation_args(demo_cfg, run / "genie_redux_guided", data_run / "datasets"),
+            f"eval.inference_method={method}", f"eval.output_dpath={eval_dpath(run, windows, method)}"]  # fmt: skip
 
 
 def collect_run(run: Path) -> dict[str, Any]:
@@ -109,11 +108,6 @@ def collect_run(run: Path) -> dict[str, Any]:
     row["drift_end_psnr"] = {g: f["nearest_real_psnr"][-1] for g, f in drift.items()}
     row["drift_end_unseen"] = {g: f["unseen_code_share"][-1] for g, f in drift.items()}
     return row
-
-
-def mean(values: list[float | None]) -> float | None:
-    kept = [v for v in values if v is not None]
-    return sum(kept) / len(kept) if kept else None
 
 
 def summary_rows(runs: dict[str, dict[str, Any]], arms: list[str], seeds: list[int]) -> list[dict[str, Any]]:
@@ -176,19 +170,20 @@ def run_experiment(arms: list[str], seeds: list[int], out: Path, name: str, quic
     start = time.perf_counter()
     runner = CommandRunner(out / "logs" / "demo_recipe.log", threads_per_job=1)
     reference = out / run_dname(arms[0], seeds[0])
+    demo_cfg = compose_config(CONFIG_DPATH, "demo", list(QUICK) if quick else [])  # its evaluation settings
     chains = {}
     for arm in arms:
         for seed in seeds:
             run = out / run_dname(arm, seed)
             chains[run_dname(arm, seed)] = [demo_command(out, arm, seed, quick)] + [
-                eval_command(run, run, "own", method, quick) for method in METHODS
+                eval_command(demo_cfg, run, run, "own", method) for method in METHODS
             ]
     runner.run_chains(chains, jobs=2)
     # the reference windows exist once the first arm's first run has recorded them (the stage above)
     runner.run_chains(
         {
             f"{run_dname(a, s)}_reference": [
-                eval_command(out / run_dname(a, s), reference, "reference", m, quick) for m in METHODS
+                eval_command(demo_cfg, out / run_dname(a, s), reference, "reference", m) for m in METHODS
             ]
             for a in arms
             for s in seeds

@@ -41,7 +41,7 @@ from common.bootstrap import ensure_environment  # noqa: E402
 if __name__ == "__main__":
     ensure_environment(__file__)
 
-from common.results import fmt, run_stamp, write_results  # noqa: E402
+from common.results import fmt, mean, run_stamp, write_results  # noqa: E402
 from models.checkpoint import final_model_dpath  # noqa: E402
 from pipelines.overrides import TrainingPlan, training_overrides  # noqa: E402
 from pipelines.runner import CommandRunner  # noqa: E402
@@ -382,11 +382,6 @@ def upstream_row(out: Path, dataset: str, seed: int) -> dict[str, Any]:
                               for k, v in training.items()},
         "one_go": read_eval_figures(eval_dpath(run, "one_go", Arm()) / "results.json"), "autoregressive": {},
     }  # fmt: skip
-
-
-def mean(values: list[float]) -> float | None:
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
 
 
 SUMMARY_COLUMNS = [

@@ -40,18 +40,24 @@ def training_plan(cfg: DictConfig, part: TrainingStage, run_dpath: Path) -> Trai
                         extra=(f"train.seed={cfg.seed}",))  # fmt: skip
 
 
-def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
-    out = Path(cfg.output_dpath)
-    tokenizer_dpath, dynamics_dpath = out / "tokenizer", out / "genie_redux_guided"
-    eval_common = [
+def evaluation_args(cfg: DictConfig, dynamics_dpath: Path, datasets_dpath: Path) -> list[str]:
+    """`genie_redux eval` arguments: the world model in `dynamics_dpath` on the test windows of the demo's store
+    under `datasets_dpath`, at the demo's evaluation settings."""
+    return [
         "config=genie_redux_guided",
         f"run_dpath={dynamics_dpath}",
-        f"train.dataset_root_dpath={out / 'datasets'}",
+        f"train.dataset_root_dpath={datasets_dpath}",
         f"train.dataset_name={DATASET_NAME}",
         f"eval.model_dpath={dynamics_dpath}",  # a run directory: its best_model/ (find_checkpoint)
         f"eval.num_sequences={cfg.eval.num_sequences}",
         f"eval.inference_steps={cfg.eval.inference_steps}",
     ]
+
+
+def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
+    out = Path(cfg.output_dpath)
+    tokenizer_dpath, dynamics_dpath = out / "tokenizer", out / "genie_redux_guided"
+    eval_common = evaluation_args(cfg, dynamics_dpath, out / "datasets")
     return [
         (
             "record game play",

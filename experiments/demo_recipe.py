@@ -60,6 +60,15 @@ ARMS = {
         demo=("generate.repeat_prob=0.9",),
         note="the random agent repeats the previous action with probability 0.9 (10 steps on average)",
     ),
+    "tdce_skip": Arm(
+        demo=("++dynamics.model.tdce=true", "++dynamics.model.token_input_skip=true"),
+        note="TDCE and token input skip in the dynamics model (the CVPR paper's ablation; fidelity_batch8's "
+        "win on CoinRun at equal minutes)",
+    ),
+    "no_tdce_skip": Arm(
+        demo=("++dynamics.model.tdce=false", "++dynamics.model.token_input_skip=false"),
+        note="the dynamics model without TDCE and token input skip, whatever the preset's default",
+    ),
 }
 
 # seconds of training instead of the demo's minutes, a small store and few windows: the machinery only

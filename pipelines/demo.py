@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -31,13 +31,25 @@ class TrainingStage:
     batch_size: int
     lr_max: float
     lr_min: float
+    # the model preset's fields this training changes, e.g. {"tdce": false} (models/config.py names: the
+    # tokenizer's for `tokenizer:`, the dynamics model's for `dynamics:`)
+    model: dict = field(default_factory=dict)
 
 
-def training_plan(cfg: DictConfig, part: TrainingStage, run_dpath: Path) -> TrainingPlan:
-    """Both training steps: the demo's data and size, the part's schedule."""
-    return TrainingPlan(Path(cfg.output_dpath) / "datasets", DATASET_NAME, run_dpath, part.num_train_steps,
-                        part.batch_size, part.lr_max, part.lr_min, cfg.model, cfg.image_size, cfg.grad_clip,
-                        extra=(f"train.seed={cfg.seed}",))  # fmt: skip
+def model_override_args(part: str, stage: TrainingStage) -> tuple[str, ...]:
+    """`++model_overrides.<part>.<key>=<value>` for each of the stage's model fields (the training's Hydra
+    syntax; `++` adds the key or replaces it)."""
+    text = lambda value: str(value).lower() if isinstance(value, bool) else str(value)  # noqa: E731
+    return tuple(f"++model_overrides.{part}.{key}={text(value)}" for key, value in sorted(stage.model.items()))
+
+
+def training_plan(cfg: DictConfig, part: str, run_dpath: Path) -> TrainingPlan:
+    """Both training steps (`part`: "tokenizer" or "dynamics"): the demo's data and size, the part's schedule
+    and model fields."""
+    stage = TrainingStage(**cfg[part])
+    return TrainingPlan(Path(cfg.output_dpath) / "datasets", DATASET_NAME, run_dpath, stage.num_train_steps,
+                        stage.batch_size, stage.lr_max, stage.lr_min, cfg.model, cfg.image_size, cfg.grad_clip,
+                        extra=(f"train.seed={cfg.seed}", *model_override_args(part, stage)))  # fmt: skip
 
 
 def evaluation_args(cfg: DictConfig, dynamics_dpath: Path, datasets_dpath: Path) -> list[str]:
@@ -77,7 +89,7 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
                 "genie_redux",
                 "train",
                 "config=tokenizer",
-                *training_overrides(training_plan(cfg, TrainingStage(**cfg.tokenizer), tokenizer_dpath)),
+                *training_overrides(training_plan(cfg, "tokenizer", tokenizer_dpath)),
             ],
         ),
         (
@@ -87,7 +99,7 @@ def build_steps(cfg: DictConfig) -> list[tuple[str, list[str]]]:
                 "train",
                 "config=genie_redux_guided",
                 f"tokenizer_dpath={tokenizer_dpath}",
-                *training_overrides(training_plan(cfg, TrainingStage(**cfg.dynamics), dynamics_dpath)),
+                *training_overrides(training_plan(cfg, "dynamics", dynamics_dpath)),
                 f"train.validation.maskgit_steps={cfg.eval.inference_steps}",
                 f"eval.inference_steps={cfg.eval.inference_steps}",
             ],

@@ -290,7 +290,7 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_process_gloo_run_through_the_launcher(store_root, tmp_path):
+def test_two_process_gloo_run_through_the_launcher(store_root, tmp_path, one_process_group_at_a_time):
     extra = ("train.num_processes=2", "train.num_train_steps=4", "train.checkpoint.every_steps=4",
              "train.validation.every_steps=4", f"train.launch_args=[--main_process_port,{free_port()}]")  # fmt: skip
     result = subprocess.run(

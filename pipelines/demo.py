@@ -40,7 +40,9 @@ def model_override_args(part: str, stage: TrainingStage) -> tuple[str, ...]:
     """`++model_overrides.<part>.<key>=<value>` for each of the stage's model fields (the training's Hydra
     syntax; `++` adds the key or replaces it)."""
     text = lambda value: str(value).lower() if isinstance(value, bool) else str(value)  # noqa: E731
-    return tuple(f"++model_overrides.{part}.{key}={text(value)}" for key, value in sorted(stage.model.items()))
+    return tuple(
+        f"++model_overrides.{part}.{key}={text(value)}" for key, value in sorted(stage.model.items())
+    )
 
 
 def training_plan(cfg: DictConfig, part: str, run_dpath: Path) -> TrainingPlan:

@@ -47,7 +47,9 @@ def metric_rows(run_dpath: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_two_processes_own_envs_synced_weights_rank0_writes_and_resume_is_exact(tmp_path, one_process_group_at_a_time):
+def test_two_processes_own_envs_synced_weights_rank0_writes_and_resume_is_exact(
+    tmp_path, one_process_group_at_a_time
+):
     straight = tmp_path / "straight"
     result = launch(straight, epochs=3)
     assert "launching 2 processes" in result.stdout

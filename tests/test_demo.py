@@ -37,7 +37,9 @@ def test_demo_runs_every_step_and_resumes(tmp_path):
     assert replication["metrics"]["fid"] is None  # no Inception weights offline: null, never made up
     from models.checkpoint import read_config
 
-    assert read_config(out / "genie_redux_guided" / "final_model")["dynamics"]["tdce_weight"] == 2.5  # the knob
+    assert (
+        read_config(out / "genie_redux_guided" / "final_model")["dynamics"]["tdce_weight"] == 2.5
+    )  # the knob
     control = json.loads((out / "genie_redux_guided" / "control" / "results.json").read_text())
     assert control["mode"] == "control"
     assert (out / "genie_redux_guided" / "eval" / "report.html").is_file()
@@ -61,7 +63,9 @@ def test_a_training_section_changes_its_model_fields_and_only_its_own():
     from common.config import compose_config
     from pipelines.demo import CONFIG_DPATH, build_steps
 
-    cfg = compose_config(CONFIG_DPATH, "demo", ["++dynamics.model.tdce=false", "++tokenizer.model.codebook_size=512"])
+    cfg = compose_config(
+        CONFIG_DPATH, "demo", ["++dynamics.model.tdce=false", "++tokenizer.model.codebook_size=512"]
+    )
     steps = dict(build_steps(cfg))
     tokenizer_args = steps["train the video tokenizer"]
     dynamics_args = steps["train GenieRedux-G (frozen tokenizer, real actions)"]

@@ -30,7 +30,6 @@ def test_each_worker_keeps_to_its_share_of_the_cores():
         assert os.environ["OMP_NUM_THREADS"] == str(SUITE_THREADS)  # what the commands a test starts inherit
 
 
-
 def test_two_tests_that_start_process_groups_never_overlap(tmp_path):
     """Two pytest processes (as two xdist workers are), each running a test that holds the lock for 1 s:
     the second starts only after the first has finished."""
@@ -49,8 +48,13 @@ def test_two_tests_that_start_process_groups_never_overlap(tmp_path):
                "-p", "tests.conftest", str(tmp_path / "test_holder.py")]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(repo_dpath)}
     processes = [
-        subprocess.Popen(command, cwd=tmp_path, env={**env, "SPAN_FPATH": str(tmp_path / f"span{i}")},
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env={**env, "SPAN_FPATH": str(tmp_path / f"span{i}")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
         for i in range(2)
     ]
     for process in processes:

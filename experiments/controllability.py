@@ -84,6 +84,15 @@ VARIANTS = {
     "clean": ["+model_overrides.dynamics.clean_context_fraction=1.0"],  # all clean: autoregressive's view
     "masked": ["+model_overrides.dynamics.clean_context_fraction=0.0"],  # Genie's regime only
     "mixed_prepend": ["+model_overrides.dynamics.action_conditioning=prepend"],
+    # TDCE and token input skip set either way, whatever the preset's default
+    "mixed_tdce_skip": [
+        "++model_overrides.dynamics.tdce=true",
+        "++model_overrides.dynamics.token_input_skip=true",
+    ],
+    "mixed_no_tdce_skip": [
+        "++model_overrides.dynamics.tdce=false",
+        "++model_overrides.dynamics.token_input_skip=false",
+    ],
 }
 
 
@@ -418,8 +427,10 @@ def parse_args(argv: list[str]) -> tuple[Budget, Path, str]:
         "lam_steps",
         "batch_size",
         "eval_sequences",
+        "follow_sequences",
     ):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=getattr(defaults, key))
+    parser.add_argument("--lr-max", type=float, default=defaults.lr_max, help="the dynamics' peak rate")
     parser.add_argument(
         "--override", action="append", default=[], help="extra training override (repeatable)"
     )
@@ -435,6 +446,8 @@ def parse_args(argv: list[str]) -> tuple[Budget, Path, str]:
         lam_steps=args.lam_steps,
         batch_size=args.batch_size,
         eval_sequences=args.eval_sequences,
+        follow_sequences=args.follow_sequences,
+        lr_max=args.lr_max,
         variants=variants,
         with_lam=not args.no_lam,
         extra_overrides=tuple(args.override),

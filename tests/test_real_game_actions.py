@@ -116,7 +116,8 @@ def action_gap(
     return ce["random"] - ce["real"]
 
 
-def trained_gap(tmp_path: Path, lr_max: float, seed: int) -> float:
+def trained_gap(tmp_path: Path, lr_max: float, seed: int, *extra: str) -> float:
+    """The gap of a GenieRedux-G trained at `lr_max` from `seed` (`extra`: its further training overrides)."""
     root = tmp_path / "datasets"
     if not (root / "coinrun" / "train").is_dir():
         record_coinrun(root, 60, "train", seed=0)
@@ -124,8 +125,20 @@ def trained_gap(tmp_path: Path, lr_max: float, seed: int) -> float:
     tokenizer = tmp_path / "tokenizer"
     if not (tokenizer / "final_model").is_dir():
         train("tokenizer", tokenizer, root, TOKENIZER_STEPS, 3e-3, 0)
-    dynamics = tmp_path / f"dynamics_lr{lr_max:g}_seed{seed}"
-    train("genie_redux_guided", dynamics, root, DYNAMICS_STEPS, lr_max, seed, f"tokenizer_dpath={tokenizer}")
+    # one run directory per setting: "++model_overrides.dynamics.tdce=false" -> "_tdce=false"
+    dynamics = tmp_path / "".join(
+        [f"dynamics_lr{lr_max:g}_seed{seed}", *(f"_{e.rsplit('.', 1)[-1]}" for e in extra)]
+    )
+    train(
+        "genie_redux_guided",
+        dynamics,
+        root,
+        DYNAMICS_STEPS,
+        lr_max,
+        seed,
+        f"tokenizer_dpath={tokenizer}",
+        *extra,
+    )
     return action_gap(dynamics / "final_model", root / "coinrun" / "test", num_frames=NUM_FRAMES)
 
 
@@ -135,8 +148,21 @@ def test_a_world_model_of_coinrun_frames_uses_its_actions(tmp_path):
     assert gap >= MIN_GAP, f"the real actions lower the next-frame cross-entropy by only {gap:.4f} nats/token"
 
 
-if __name__ == "__main__":  # the calibration in the docstring: python tests/test_real_game_actions.py OUT
-    out = Path(sys.argv[1])
+if __name__ == "__main__":
+    # the calibration in the docstring: python tests/test_real_game_actions.py OUT [LR:SEED ...] [override ...]
+    # e.g. `OUT 5e-3:0 5e-3:1 ++model_overrides.dynamics.tdce=false` (the default pairs: the docstring's)
+    out, rest = Path(sys.argv[1]), sys.argv[2:]
+    pairs = [tuple(arg.split(":")) for arg in rest if ":" in arg and "=" not in arg]
+    extra = [arg for arg in rest if "=" in arg]
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    for lr, seed in ((LR_MAX, 0), (LR_MAX, 1), (LR_MAX, 2), (1e-3, 0), (1e-3, 1)):
-        print(f"lr {lr:g} seed {seed}: gap {trained_gap(out, lr, seed):.4f}", flush=True)
+    for lr, seed in [(float(lr), int(seed)) for lr, seed in pairs] or [
+        (LR_MAX, 0),
+        (LR_MAX, 1),
+        (LR_MAX, 2),
+        (1e-3, 0),
+        (1e-3, 1),
+    ]:
+        print(
+            f"lr {lr:g} seed {seed} {' '.join(extra)}: gap {trained_gap(out, lr, seed, *extra):.4f}",
+            flush=True,
+        )

@@ -147,6 +147,9 @@ def compose_config(
     for item in rest:
         if "=" not in item:
             raise UserError(f"override '{item}' is not key=value (example: n_sessions=4)")
+    unparsable = unparsable_override(rest)
+    if unparsable:
+        raise UserError(unparsable)
     try:
         cfg = _compose(config_dpath, name, rest)
     except YAML_READ_ERRORS as error:
@@ -205,6 +208,25 @@ def check_override_types(defaults: DictConfig, cfg: DictConfig, overrides: list[
             is_ok = isinstance(value, int | float) and not isinstance(value, bool)
         if expected in (int, float, bool) and not is_ok:
             raise UserError(f"{key}={value!r} should be {expected.__name__} like its default ({default!r})")
+
+
+def unparsable_override(overrides: list[str]) -> str:
+    """'override ... does not parse (...)' for the first override Hydra's grammar refuses; '' if all parse.
+    Checked one by one first: Hydra's own error does not say which override broke."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for item in overrides:
+        try:
+            parser.parse_override(item)
+        except HydraException as error:
+            reason = str(error).strip().splitlines()[0]
+            return (
+                f"override '{item}' does not parse ({reason}): quote a value holding '=', spaces or brackets, "
+                f"e.g. 'key=\"a=b\"', or leave those characters out of paths"
+            )
+    return ""
 
 
 def _compose(config_dpath: Path, name: str, overrides: list[str]) -> DictConfig:

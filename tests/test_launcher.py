@@ -126,6 +126,12 @@ def test_compose_rejects_unknown_key_and_unknown_config(tmp_path):
     )  # null is fine
     with pytest.raises(UserError, match="not key=value"):
         compose_config(config_dpath, "group/example", ["n_sessions"])
+    # a value Hydra's grammar refuses is named, not reported as the other overrides' keys being unknown
+    with pytest.raises(UserError, match=r"override 'nested.name=runs/lr=3' does not parse .*quote a value"):
+        compose_config(config_dpath, "group/example", ["n_sessions=4", "nested.name=runs/lr=3"])
+    assert (
+        compose_config(config_dpath, "group/example", ['nested.name="runs/lr=3"']).nested.name == "runs/lr=3"
+    )
 
 
 def test_old_fpath_spellings_of_directory_keys_still_work_with_a_one_line_notice(

@@ -125,9 +125,10 @@ def trained_gap(tmp_path: Path, lr_max: float, seed: int, *extra: str) -> float:
     tokenizer = tmp_path / "tokenizer"
     if not (tokenizer / "final_model").is_dir():
         train("tokenizer", tokenizer, root, TOKENIZER_STEPS, 3e-3, 0)
-    # one run directory per setting: "++model_overrides.dynamics.tdce=false" -> "_tdce=false"
+    # one run directory per setting: "++model_overrides.dynamics.tdce=false" -> "_tdce-false" (no "=" in a path
+    # that goes into an override)
     dynamics = tmp_path / "".join(
-        [f"dynamics_lr{lr_max:g}_seed{seed}", *(f"_{e.rsplit('.', 1)[-1]}" for e in extra)]
+        [f"dynamics_lr{lr_max:g}_seed{seed}", *(f"_{e.rsplit('.', 1)[-1].replace('=', '-')}" for e in extra)]
     )
     train(
         "genie_redux_guided",

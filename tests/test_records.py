@@ -25,6 +25,9 @@ OWNERS = {
     "demo_after": "before_after", "demo_before": "before_after", "demo_after_refactor": "before_after",
     "fidelity": "fidelity", "fidelity_batch1": "fidelity", "fidelity_batch2": "fidelity", "fidelity_lr3e-3": "fidelity", "fidelity_batch3": "fidelity", "fidelity_batch4": "fidelity", "fidelity_batch5": "fidelity", "fidelity_batch6": "fidelity", "fidelity_demo": "fidelity", "fidelity_batch7": "fidelity", "fidelity_batch8": "fidelity", "play_quality": "play_quality", "play_quality_clone": "play_quality", "play_quality_seed1": "play_quality", "demo_recipe": "demo_recipe", "demo_recipe_tdce_skip": "demo_recipe",
     "block_recipe_lr7e-3_seed0": "controllability", "block_recipe_lr7e-3_seed1": "controllability",
+    "block_recipe_equal_time_seed0": "controllability", "block_recipe_equal_time_seed1": "controllability",
+    "block_recipe_lr1e-3_seed0": "controllability", "block_recipe_lr1e-3_seed1": "controllability",
+    "block_recipe_lr3e-3_seed0": "controllability", "block_recipe_lr3e-3_seed1": "controllability",
 }  # fmt: skip
 # written before benchmarks stamped their records: a doc table without device, commit or date
 UNSTAMPED = {"agent_algorithm_choice.json"}

@@ -52,9 +52,10 @@ def test_dynamics_logits_are_causal_in_time(conditioning):
 
 
 def test_config_switches_change_the_model():
-    assert tiny_dynamics().config.action_conditioning == "additive"  # the measured default (docs/models.md)
-    plain = tiny_dynamics(action_conditioning="additive")
-    prepend = tiny_dynamics(action_conditioning="prepend")
+    default = tiny_dynamics().config  # the measured defaults (docs/models.md)
+    assert (default.action_conditioning, default.tdce, default.token_input_skip) == ("additive", True, True)
+    plain = tiny_dynamics(action_conditioning="additive", token_input_skip=False)
+    prepend = tiny_dynamics(action_conditioning="prepend", token_input_skip=False)
     skip = tiny_dynamics(action_conditioning="additive", token_input_skip=True)
     names = {n for n, _ in plain.named_parameters()}
     assert {n for n, _ in prepend.named_parameters()} - names == {"action_token_type"}

@@ -460,7 +460,8 @@ def main(argv: list[str]) -> int:
     start = time.perf_counter()
     figures = run_experiment(budget, out)
     report = {**run_stamp(argv, start), "device": device_description(), **figures}
-    report = json.loads(json.dumps(report, sort_keys=True))  # rendered as the JSON file reads back (key order)
+    # rendered as its JSON file reads back (sorted keys), so the record regenerates from the file
+    report = json.loads(json.dumps(report, sort_keys=True))
     path = write_results(name, report, markdown(report))
     for sheet in sorted(out.glob("control_*.png")):  # the stills the docs show, beside the numbers
         shutil.copyfile(sheet, RESULTS_DPATH / f"{name}_{sheet.name}")

@@ -129,6 +129,13 @@ ARMS = {
         dynamics=("++model_overrides.dynamics.tdce=true", "++model_overrides.dynamics.token_input_skip=true"),
         note="TDCE and token input skip (the CVPR paper's ablation)",
     ),
+    "no_tdce_skip": Arm(
+        dynamics=(
+            "++model_overrides.dynamics.tdce=false",
+            "++model_overrides.dynamics.token_input_skip=false",
+        ),
+        note="without TDCE and token input skip (the tiny preset's recipe before they joined it)",
+    ),
     "context_noise": Arm(
         dynamics=("++model_overrides.dynamics.context_noise=0.3",),
         note="random codes in up to 30 % of the visible tokens in training",

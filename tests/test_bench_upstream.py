@@ -44,6 +44,8 @@ class Tokenizer(nn.Module):
         self.codebook_size = codebook_size
         self.proj = nn.Linear(3, dim)
         self.out = nn.Linear(dim, 3)
+        self.vq = nn.Module()  # upstream's quantizer: its codebook feeds the Dynamics' distance-weighted loss
+        self.vq.codebook = torch.randn(codebook_size, codebook_dim)
         log(f"Tokenizer dim={{dim}} num_blocks={{num_blocks}} heads={{heads}}")
 
     def forward(self, videos, return_only_codebook_ids=False):
@@ -70,9 +72,12 @@ class MaskGIT(nn.Module):
 
 
 class Dynamics(nn.Module):
-    def __init__(self, *, maskgit, inference_steps, sample_temperature, mask_schedule):
+    def __init__(self, *, maskgit, inference_steps, sample_temperature, mask_schedule, tokenizer_codebook=None,
+                 use_distance_weighted_loss=False):
         super().__init__()
         self.maskgit = maskgit
+        assert (tokenizer_codebook is not None) == use_distance_weighted_loss  # TDCE needs the codebook
+        log(f"Dynamics tdce={{use_distance_weighted_loss}}")
 
     def sample(self, *, prime_token_ids, actions, num_tokens, patch_shape, inference_steps, mask_schedule,
                sample_temperature, tokenizer):
@@ -238,6 +243,9 @@ def test_model_step_interleaves_and_rows_carry_upstream_figures(
     events = log_fpath.read_text().splitlines()
     assert events.count("Tokenizer dim=64 num_blocks=2 heads=4") == 2
     assert events.count("MaskGIT dim=64 num_blocks=2 max_seq_len=256") == 2
+    assert (
+        events.count("Dynamics tdce=True") == 2
+    )  # the tiny preset trains with TDCE: upstream's built with it
     assert events.count("guided forward") == 4
     result = json.loads((results_in_tmp / "results" / "model_step_tiny.json").read_text())
     (row,) = result["rows"]

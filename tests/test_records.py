@@ -23,7 +23,7 @@ OWNERS = {
     "controllability": "controllability", "controllability_genie_redux": "controllability",
     "exploration_game": "exploration_game", "exploration_game_first": "exploration_game", "coinrun_after": "before_after", "coinrun_before": "before_after",
     "demo_after": "before_after", "demo_before": "before_after", "demo_after_refactor": "before_after",
-    "fidelity": "fidelity", "fidelity_batch1": "fidelity", "fidelity_batch2": "fidelity", "fidelity_lr3e-3": "fidelity", "fidelity_batch3": "fidelity", "fidelity_batch4": "fidelity", "fidelity_batch5": "fidelity", "fidelity_batch6": "fidelity", "fidelity_demo": "fidelity", "fidelity_batch7": "fidelity", "fidelity_batch8": "fidelity", "play_quality": "play_quality", "play_quality_clone": "play_quality", "play_quality_seed1": "play_quality", "demo_recipe": "demo_recipe", "demo_recipe_tdce_skip": "demo_recipe",
+    "fidelity": "fidelity", "fidelity_batch1": "fidelity", "fidelity_batch2": "fidelity", "fidelity_lr3e-3": "fidelity", "fidelity_batch3": "fidelity", "fidelity_batch4": "fidelity", "fidelity_batch5": "fidelity", "fidelity_batch6": "fidelity", "fidelity_demo": "fidelity", "fidelity_batch7": "fidelity", "fidelity_batch8": "fidelity", "fidelity_15min": "fidelity", "play_quality": "play_quality", "play_quality_clone": "play_quality", "play_quality_seed1": "play_quality", "demo_recipe": "demo_recipe", "demo_recipe_tdce_skip": "demo_recipe",
     "block_recipe_lr7e-3_seed0": "controllability", "block_recipe_lr7e-3_seed1": "controllability",
     "block_recipe_equal_time_seed0": "controllability", "block_recipe_equal_time_seed1": "controllability",
     "block_recipe_lr1e-3_seed0": "controllability", "block_recipe_lr1e-3_seed1": "controllability",

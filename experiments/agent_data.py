@@ -3,6 +3,7 @@
     python experiments/agent_data.py --agent-dpath outputs/agents/coinrun/run_001   # ~75 min on 2 CPU cores
     python experiments/agent_data.py                       # trains the CoinRun task agent first (+~30 min)
     python experiments/agent_data.py --agent-dpath ... --genie-redux                # also GenieRedux (LAM + dynamics)
+    python experiments/agent_data.py --agent-dpath ... --arms trained_agent         # one arm now (the report waits)
     python experiments/agent_data.py --agent-dpath ... --sessions 12 --test-sessions 6 \\
         --tokenizer-steps 20 --dynamics-steps 20 --num-sequences 4                  # a quick look (the CI test's size)
 
@@ -14,7 +15,9 @@ the game) beats one trained on random play. Every stage runs through the launche
    the paper's "basic" (random agent) and "diverse" (trained agent);
 3. per training set, a tiny tokenizer and a tiny GenieRedux-G (and with `--genie-redux` a GenieRedux) at
    the budget of the CoinRun before/after run (experiments/before_after.py coinrun: 1000 + 2500 steps,
-   batch 8); the training sets' chains run side by side, one torch thread each on 2 cores;
+   batch 8, GenieRedux-G at the CPU recipe's learning rate unless --dynamics-lr-max/-min say otherwise);
+   the training sets' chains run side by side, one torch thread each on 2 cores (`--arms` picks which
+   chains run in this call: an arm can train while its partner's data or run is still being made);
 4. every model evaluated on both test sets, one_go and autoregressive (PSNR, SSIM, ΔPSNR@4, and the
    copy-last-prime-frame baseline; FID where `--fid-weights` points at InceptionV3 weights).
 Results: experiments/results/agent_data.{json,md} (date, commit, machine, budget, commands) and the table
@@ -43,7 +46,7 @@ if __name__ == "__main__":
 from common.results import fmt, run_stamp, write_results  # noqa: E402
 from data.episode_store import store_totals  # noqa: E402
 from models.checkpoint import best_model_dpath, final_model_dpath  # noqa: E402
-from pipelines.overrides import TrainingPlan, training_overrides  # noqa: E402
+from pipelines.overrides import DYNAMICS_LR_MAX, DYNAMICS_LR_MIN, TrainingPlan, training_overrides  # noqa: E402
 from pipelines.runner import CommandRunner  # noqa: E402
 from training.evaluation.result import read_eval_figures  # noqa: E402
 from training.run_log import last_validation  # noqa: E402
@@ -63,6 +66,8 @@ class Budget:
     agent_epochs: int = 200  # only when the agent is trained here (2048 env steps each)
     tokenizer_steps: int = 1000
     dynamics_steps: int = 2500
+    dynamics_lr_max: float = DYNAMICS_LR_MAX  # the records before the CPU recipe trained at 1e-3 -> 1e-4
+    dynamics_lr_min: float = DYNAMICS_LR_MIN
     lam_steps: int = 1000  # GenieRedux's LAM + dynamics, with --genie-redux
     num_sequences: int = 48  # evaluation windows per test set
     genie_redux: bool = False
@@ -95,12 +100,13 @@ def model_runs(budget: Budget) -> list[str]:
 
 def train_commands(out: Path, budget: Budget, train_set: str) -> list[list[str]]:
     """Tokenizer, then the world models on it: the CoinRun before/after run's settings (tiny, 32 px,
-    batch 8, lr 1e-3), so a finished `before_after.py coinrun` run can be the random arm."""
+    batch 8, tokenizer lr 1e-3, the world models at the budget's), so a finished `before_after.py coinrun`
+    run at the same rate can be the random arm."""
     arm = out / train_set
 
-    def plan(run: str, steps: int, saves: int) -> TrainingPlan:
+    def plan(run: str, steps: int, saves: int, lr: tuple[float, float] = (1e-3, 1e-4)) -> TrainingPlan:
         return TrainingPlan(out / "datasets", f"coinrun/{train_set}", arm / run, steps, image_size=budget.image_size,
-                            saves=saves)  # fmt: skip
+                            lr_max=lr[0], lr_min=lr[1], saves=saves)  # fmt: skip
 
     commands = [
         [
@@ -111,9 +117,11 @@ def train_commands(out: Path, budget: Budget, train_set: str) -> list[list[str]]
         ]
     ]
     steps = {"genie_redux_guided": budget.dynamics_steps, "genie_redux": budget.lam_steps}
+    # the CPU recipe's rate was measured for GenieRedux-G; GenieRedux's LAM keeps the records' 1e-3
+    lr = {"genie_redux_guided": (budget.dynamics_lr_max, budget.dynamics_lr_min), "genie_redux": (1e-3, 1e-4)}
     for kind in model_runs(budget):
         commands.append(["genie_redux", "train", f"config={kind}", f"tokenizer_dpath={arm / 'tokenizer'}",
-                         *training_overrides(plan(kind, steps[kind], 5))])  # fmt: skip
+                         *training_overrides(plan(kind, steps[kind], 5, lr[kind]))])  # fmt: skip
     # a finished run (its final checkpoint written) is kept, so a rerun of the experiment goes on from there
     run_dpaths = [arm / "tokenizer", *(arm / kind for kind in model_runs(budget))]
     return [c for c, run in zip(commands, run_dpaths, strict=True) if not final_model_dpath(run).is_dir()]
@@ -295,6 +303,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "tokenizer and GenieRedux-G serve as the random arm instead of training them again",
     )
     parser.add_argument("--results-name", default="agent_data", help="experiments/results/<name>.{json,md}")
+    parser.add_argument(
+        "--arms",
+        default=",".join(TRAIN_SETS),
+        help="the training sets to train and evaluate in this call; the results are written once every "
+        "arm is evaluated (rerun with all arms, or --reuse-random-arm, to finish)",
+    )
+    for name in ("dynamics_lr_max", "dynamics_lr_min"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     for name in ("sessions", "test_sessions", "steps_max", "image_size", "agent_epochs", "tokenizer_steps",
                  "dynamics_steps", "lam_steps", "num_sequences", "jobs"):  # fmt: skip
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
@@ -307,20 +323,36 @@ def main(argv: list[str]) -> int:
     budget = Budget(**{k: v for k, v in vars(args).items() if k in fields})
     out = Path(args.output_dpath).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    jobs = min(budget.jobs, len(TRAIN_SETS))
-    runner = CommandRunner(out / "commands.log", threads_per_job=max(1, (os.cpu_count() or 1) // jobs))
+    arms = [a for a in args.arms.split(",") if a]
+    if not arms or set(arms) - set(TRAIN_SETS):
+        raise SystemExit(
+            f"--arms {args.arms!r}: name training sets of {', '.join(TRAIN_SETS)}, comma-separated"
+        )
+    jobs = min(budget.jobs, len(arms))
+    # threads per chain by --jobs, not by the arms of this call: one arm's call shares the cores with its partner
+    runner = CommandRunner(out / "commands.log", threads_per_job=max(1, (os.cpu_count() or 1) // budget.jobs))
     start = time.perf_counter()
     agent_dpath = ensure_agent(out, budget, args.agent_dpath, runner)
     if args.reuse_random_arm:
         reuse_random_arm(out, Path(args.reuse_random_arm).resolve())
-    for command in generate_commands(out, budget, agent_dpath):
-        runner.run(command, "data")
+    for name, command in zip(
+        (*TRAIN_SETS, *TEST_SETS), generate_commands(out, budget, agent_dpath), strict=True
+    ):
+        if name in arms or name in TEST_SETS:
+            runner.run(command, "data")
     chains = {
         train_set: train_commands(out, budget, train_set)
         + eval_commands(out, budget, train_set, args.fid_weights)
-        for train_set in TRAIN_SETS
+        for train_set in arms
     }
     runner.run_chains(chains, jobs)
+    waiting = [
+        train_set for train_set in TRAIN_SETS if eval_commands(out, budget, train_set, args.fid_weights)
+    ]
+    if waiting:
+        print(f"outputs: {out}; not written yet: {', '.join(waiting)} not evaluated (rerun with --arms "
+              f"{','.join(waiting)}, or --reuse-random-arm for the random arm)")  # fmt: skip
+        return 0
     report = {
         **run_stamp(argv, start),
         "agent_dpath": str(agent_dpath),

@@ -8,7 +8,8 @@ Flows:
 - `demo`: `python run.py demo` as the README runs it (bundled Atari platformers, tiny models, 32 px).
 - `coinrun`: the longer CoinRun run recorded in docs/models.md: 120 random-agent sessions x <= 150 steps at
   32 px, tiny tokenizer 1000 steps, tiny GenieRedux-G 2500 steps x batch 8, evaluation on 48 test windows
-  (autoregressive, 25 MaskGIT steps).
+  (autoregressive, 25 MaskGIT steps). GenieRedux-G learns at the CPU recipe's rate (1e-2 -> 1e-3) unless
+  `--dynamics-lr 1e-3,1e-4` asks for the rate of the records before that recipe (coinrun_before/_after).
 Every command runs with the checkout's own `run.py` (so an older checkout runs its own code); its
 results.json files and the tokenizer's last validation are collected into
 experiments/results/<flow>_<label>.json and .md of *this* checkout, with date, commit of the checkout
@@ -34,13 +35,14 @@ if __name__ == "__main__":
 
 from common.results import run_stamp, write_results  # noqa: E402
 from models.checkpoint import best_model_dpath  # noqa: E402  (older checkouts keep the same layout)
-from pipelines.overrides import TrainingPlan, training_overrides  # noqa: E402
+from pipelines.overrides import DYNAMICS_LR_MAX, DYNAMICS_LR_MIN, TrainingPlan, training_overrides  # noqa: E402
 from pipelines.runner import CommandRunner  # noqa: E402
 from training.evaluation.result import read_eval_figures  # noqa: E402
 from training.run_log import last_validation  # noqa: E402
 
 
-def demo_commands(out: Path, repo_dpath: Path) -> list[list[str]]:
+def demo_commands(out: Path, repo_dpath: Path, dynamics_lr: tuple[float, float]) -> list[list[str]]:
+    del dynamics_lr  # the demo trains at its own config's rates
     return [["demo", f"output_dpath={out}"]]
 
 
@@ -50,13 +52,14 @@ def path_key(repo_dpath: Path, name: str) -> str:
     return f"{name}_fpath" if "tokenizer_fpath" in base else f"{name}_dpath"
 
 
-def coinrun_commands(out: Path, repo_dpath: Path) -> list[list[str]]:
-    """120 random-agent sessions x <= 150 steps at 32 px; tiny tokenizer 1000 steps, tiny GenieRedux-G 2500
-    steps x batch 8 at lr 1e-3 (the single-process settings any checkout of this project accepts)."""
+def coinrun_commands(out: Path, repo_dpath: Path, dynamics_lr: tuple[float, float]) -> list[list[str]]:
+    """120 random-agent sessions x <= 150 steps at 32 px; tiny tokenizer 1000 steps at lr 1e-3, tiny
+    GenieRedux-G 2500 steps x batch 8 at `dynamics_lr` (peak, end): the single-process settings any
+    checkout of this project accepts."""
     data = out / "datasets"
 
-    def plan(run: str, steps: int) -> TrainingPlan:
-        return TrainingPlan(data, "coinrun", out / run, steps, saves=steps // 500)
+    def plan(run: str, steps: int, lr: tuple[float, float] = (1e-3, 1e-4)) -> TrainingPlan:
+        return TrainingPlan(data, "coinrun", out / run, steps, lr_max=lr[0], lr_min=lr[1], saves=steps // 500)
 
     return [
         ["generate", "config=coinrun/random", "n_sessions=120", "n_steps_max=150", "image_size=32",
@@ -64,7 +67,7 @@ def coinrun_commands(out: Path, repo_dpath: Path) -> list[list[str]]:
         ["genie_redux", "train", "config=tokenizer", *training_overrides(plan("tokenizer", 1000))],
         ["genie_redux", "train", "config=genie_redux_guided",
          f"{path_key(repo_dpath, 'tokenizer')}={best_model_dpath(out / 'tokenizer')}",
-         *training_overrides(plan("genie_redux_guided", 2500))],
+         *training_overrides(plan("genie_redux_guided", 2500, dynamics_lr))],
         ["genie_redux", "eval", "config=genie_redux_guided", f"run_dpath={out / 'genie_redux_guided'}",
          f"train.dataset_root_dpath={data}", "train.dataset_name=coinrun",
          f"eval.{path_key(repo_dpath, 'model')}={best_model_dpath(out / 'genie_redux_guided')}",
@@ -101,7 +104,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"# `{report['flow']}` — {report['label']}",
         "",
         f"Written by `python experiments/before_after.py {report['argv']}` on {report['date']}; the flow ran on "
-        f"commit {report['commit']} ({report['repo_dpath']}), {report['machine']}, {report['minutes']:.1f} min.",
+        f"commit {report['commit']} ({report['repo_dpath']}), {report['machine']}, {report['minutes']:.1f} min"
+        + (
+            f"; GenieRedux-G learning rate {report['dynamics_lr'][0]:g} -> {report['dynamics_lr'][1]:g}."
+            if report.get("dynamics_lr")
+            else "."
+        ),
         "",
         "| part | figure | value |",
         "|---|---|---|",
@@ -121,7 +129,16 @@ def main(argv: list[str]) -> int:
         "--repo-dpath", default=str(REPO_DPATH), help="the checkout whose run.py runs the flow"
     )
     parser.add_argument("--output-dpath", default=None)
+    parser.add_argument(
+        "--dynamics-lr",
+        default=f"{DYNAMICS_LR_MAX},{DYNAMICS_LR_MIN}",
+        help="coinrun: GenieRedux-G's peak,end learning rate (default: the CPU recipe's)",
+    )
     args = parser.parse_args(argv)
+    try:
+        lr_max, lr_min = (float(v) for v in args.dynamics_lr.split(","))
+    except ValueError:
+        parser.error(f"--dynamics-lr {args.dynamics_lr!r}: give the peak and the end rate, e.g. 1e-2,1e-3")
     repo_dpath = Path(args.repo_dpath).resolve()
     if not (repo_dpath / "run.py").is_file():
         parser.error(f"--repo-dpath {repo_dpath} has no run.py; point it at a checkout of this project")
@@ -131,13 +148,14 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     runner = checkout_runner(repo_dpath, out / "commands.log")
-    for command in FLOWS[args.flow](out, repo_dpath):
+    for command in FLOWS[args.flow](out, repo_dpath, (lr_max, lr_min)):
         runner.run(command, "flow")
     report = {
         "flow": args.flow,
         "label": args.label,
         **run_stamp(argv, start, repo_dpath),
         "repo_dpath": str(repo_dpath),
+        "dynamics_lr": [lr_max, lr_min] if args.flow == "coinrun" else None,
         "commands": runner.commands,
         "figures": collect(args.flow, out),
     }

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from common.atomic import atomic_write_json
-from experiments import agent_data, auto_explore_data
+from experiments import agent_data, auto_explore_data, before_after
 
 OUT = Path("/tmp/plan")
 
@@ -224,3 +224,69 @@ def test_uncertainty_novelty_scores_every_step_after_the_context(tiny_world_mode
     assert row["episodes"] == 2 and row["scored_steps"] == (20 - 4) + (10 - 4)  # C - 1 unscored steps each
     assert 0.0 < row["novel_share"] < 1.0 and 0.0 <= row["reward_auc"] <= 1.0
     assert 0.0 < row["reward_novel"] < 1.0  # the reward is an entropy share in [0, 1]
+
+
+def trainings(commands: list[list[str]]) -> dict[str, dict[str, str]]:
+    return {keyed(c)["config"]: keyed(c) for c in commands if c[:2] == ["genie_redux", "train"]}
+
+
+def test_world_models_of_the_coinrun_records_learn_at_the_cpu_recipe_rate():
+    """GenieRedux-G trains at the measured CPU recipe's rate (1e-2 -> 1e-3) in the CoinRun flow and in both
+    arms of agent_data; the tokenizer and GenieRedux's LAM keep 1e-3; the older records' rate stays reachable."""
+    flow = trainings(before_after.coinrun_commands(OUT, Path.cwd(), (1e-2, 1e-3)))
+    assert (
+        flow["genie_redux_guided"]["train.optimizer.lr_max"],
+        flow["genie_redux_guided"]["train.optimizer.lr_min"],
+    ) == ("0.01", "0.001")
+    assert flow["tokenizer"]["train.optimizer.lr_max"] == "0.001"
+    older = trainings(before_after.coinrun_commands(OUT, Path.cwd(), (1e-3, 1e-4)))
+    assert older["genie_redux_guided"]["train.optimizer.lr_max"] == "0.001"
+    budget = agent_data.Budget(genie_redux=True)
+    for train_set in agent_data.TRAIN_SETS:
+        runs = trainings(agent_data.train_commands(OUT, budget, train_set))
+        assert runs["genie_redux_guided"]["train.optimizer.lr_max"] == "0.01"
+        assert runs["genie_redux_guided"]["train.optimizer.lr_min"] == "0.001"
+        assert (
+            runs["tokenizer"]["train.optimizer.lr_max"]
+            == runs["genie_redux"]["train.optimizer.lr_max"]
+            == "0.001"
+        )
+    # the random arm of agent_data is the CoinRun flow's dynamics run, so a finished flow can stand in for it
+    flow_dynamics = {k: v for k, v in flow["genie_redux_guided"].items() if "optimizer" in k or "steps" in k}
+    arm = trainings(agent_data.train_commands(OUT, agent_data.Budget(), "random"))
+    assert flow_dynamics == {k: v for k, v in arm["genie_redux_guided"].items() if k in flow_dynamics}
+
+
+def test_agent_data_one_arm_trains_alone_and_the_report_waits_for_its_partner(tmp_path, monkeypatch, capsys):
+    agent = tmp_path / "agent"
+    (agent / "checkpoints").mkdir(parents=True)
+    ran: dict[str, list[list[str]]] = {"data": [], "chains": []}
+    monkeypatch.setattr(
+        agent_data.CommandRunner, "run", lambda self, args, tag="main", module=None: ran["data"].append(args)
+    )
+    monkeypatch.setattr(
+        agent_data.CommandRunner,
+        "run_chains",
+        lambda self, chains, jobs: ran["chains"].append(sorted(chains)),
+    )
+    monkeypatch.setattr(
+        agent_data,
+        "write_results",
+        lambda *a, **k: pytest.fail("results written before both arms were evaluated"),
+    )
+    code = agent_data.main(
+        ["--agent-dpath", str(agent), "--output-dpath", str(tmp_path / "out"), "--arms", "trained_agent"]
+    )
+    assert code == 0
+    stores = [keyed(c)["config"] for c in ran["data"]]
+    assert stores == [
+        "coinrun/trained_agent",
+        "coinrun/random_test",
+        "coinrun/trained_agent_test",
+    ]  # no random store
+    assert ran["chains"] == [["trained_agent"]]
+    assert "not written yet: random, trained_agent" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--arms"):
+        agent_data.main(
+            ["--agent-dpath", str(agent), "--output-dpath", str(tmp_path / "out"), "--arms", "expert"]
+        )

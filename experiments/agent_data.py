@@ -362,9 +362,9 @@ def main(argv: list[str]) -> int:
         "commands": runner.commands,
         "figures": collect(out, budget),
     }
-    # a results name with markers in docs/agents.md is copied there; a quick look leaves the doc alone
-    doc = DOC_FPATH if f"<!-- results:{args.results_name} -->" in DOC_FPATH.read_text() else None
-    results_fpath = write_results(args.results_name, report, markdown(report), doc)
+    # copied into docs/agents.md where it has this name's markers (agent_data, agent_data_recipe); a quick
+    # look under another name leaves the doc alone
+    results_fpath = write_results(args.results_name, report, markdown(report), DOC_FPATH)
     print(f"outputs: {out}; results: {results_fpath}")
     return 0
 

@@ -9,7 +9,7 @@ Flows:
 - `coinrun`: the longer CoinRun run recorded in docs/models.md: 120 random-agent sessions x <= 150 steps at
   32 px, tiny tokenizer 1000 steps, tiny GenieRedux-G 2500 steps x batch 8, evaluation on 48 test windows
   (autoregressive, 25 MaskGIT steps). GenieRedux-G learns at the CPU recipe's rate (1e-2 -> 1e-3) unless
-  `--dynamics-lr 1e-3,1e-4` asks for the rate of the records before that recipe (coinrun_before/_after).
+  `--dynamics-lr-max 1e-3 --dynamics-lr-min 1e-4` asks for the older records' rate (coinrun_before/_after).
 Every command runs with the checkout's own `run.py` (so an older checkout runs its own code); its
 results.json files and the tokenizer's last validation are collected into
 experiments/results/<flow>_<label>.json and .md of *this* checkout, with date, commit of the checkout
@@ -130,15 +130,16 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--output-dpath", default=None)
     parser.add_argument(
-        "--dynamics-lr",
-        default=f"{DYNAMICS_LR_MAX},{DYNAMICS_LR_MIN}",
-        help="coinrun: GenieRedux-G's peak,end learning rate (default: the CPU recipe's)",
+        "--dynamics-lr-max",
+        type=float,
+        default=DYNAMICS_LR_MAX,
+        help="coinrun: GenieRedux-G's peak learning rate",
+    )
+    parser.add_argument(
+        "--dynamics-lr-min", type=float, default=DYNAMICS_LR_MIN, help="coinrun: ... and its rate at the end"
     )
     args = parser.parse_args(argv)
-    try:
-        lr_max, lr_min = (float(v) for v in args.dynamics_lr.split(","))
-    except ValueError:
-        parser.error(f"--dynamics-lr {args.dynamics_lr!r}: give the peak and the end rate, e.g. 1e-2,1e-3")
+    lr_max, lr_min = args.dynamics_lr_max, args.dynamics_lr_min
     repo_dpath = Path(args.repo_dpath).resolve()
     if not (repo_dpath / "run.py").is_file():
         parser.error(f"--repo-dpath {repo_dpath} has no run.py; point it at a checkout of this project")

@@ -260,6 +260,11 @@ def markdown(report: dict[str, Any]) -> str:
         f"set, <= {budget['steps_max']} steps, {budget['image_size']} px; tiny tokenizer {budget['tokenizer_steps']} "
         f"steps, tiny GenieRedux-G {budget['dynamics_steps']} steps"
         + (f", tiny GenieRedux {budget['lam_steps']} steps" if budget["genie_redux"] else "")
+        + (
+            f", GenieRedux-G learning rate {budget['dynamics_lr_max']:g} -> {budget['dynamics_lr_min']:g}"
+            if "dynamics_lr_max" in budget  # records from before the CPU recipe trained at 1e-3 -> 1e-4
+            else ""
+        )
         + f" (batch 8, 1 process); evaluation on {budget['num_sequences']} windows per test set, 2 prime + 10 "
         "generated frames, 25 MaskGIT steps, ΔPSNR@4 by Genie's definition.\n\n"
         + results_table(report["figures"]["rows"])

@@ -1,7 +1,7 @@
 """Random-agent vs trained-agent data: the NeurIPS case study's comparison (its Tables 1-3 in shape).
 
     python experiments/agent_data.py --agent-dpath outputs/agents/coinrun/run_001   # ~50 min on 2 CPU cores (54 measured, agent included)
-    python experiments/agent_data.py                       # trains the CoinRun task agent first (+~30 min)
+    python experiments/agent_data.py                       # trains the CoinRun task agent first (+~6 min)
     python experiments/agent_data.py --agent-dpath ... --genie-redux                # also GenieRedux (LAM + dynamics)
     python experiments/agent_data.py --agent-dpath ... --arms trained_agent         # one arm now (the report waits)
     python experiments/agent_data.py --agent-dpath ... --sessions 12 --test-sessions 6 \\

@@ -160,6 +160,7 @@ def main(argv: list[str]) -> int:
         "commands": runner.commands,
         "figures": collect(args.flow, out),
     }
+    report = json.loads(json.dumps(report, sort_keys=True))  # rendered as stored: the record regenerates
     write_results(f"{args.flow}_{args.label}", report, markdown(report))
     return 0
 

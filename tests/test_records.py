@@ -28,6 +28,7 @@ OWNERS = {
     "block_recipe_equal_time_seed0": "controllability", "block_recipe_equal_time_seed1": "controllability",
     "block_recipe_lr1e-3_seed0": "controllability", "block_recipe_lr1e-3_seed1": "controllability",
     "block_recipe_lr3e-3_seed0": "controllability", "block_recipe_lr3e-3_seed1": "controllability",
+    "coinrun_after_recipe": "before_after", "agent_data_recipe": "agent_data", "fidelity_upstream_recipe": "fidelity",
 }  # fmt: skip
 # written before benchmarks stamped their records: a doc table without device, commit or date
 UNSTAMPED = {"agent_algorithm_choice.json"}

@@ -41,6 +41,7 @@ from common.bootstrap import ensure_environment  # noqa: E402
 if __name__ == "__main__":
     ensure_environment(__file__)
 
+from benchmarks.upstream import UpstreamWorker  # noqa: E402
 from common.results import fmt, mean, run_stamp, write_results  # noqa: E402
 from models.checkpoint import final_model_dpath  # noqa: E402
 from pipelines.overrides import TrainingPlan, training_overrides  # noqa: E402
@@ -464,6 +465,10 @@ def run_experiment(budget: Budget, out: Path, name: str = "fidelity", results_dp
                    argv: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     start = time.perf_counter()
     budget = replace(budget, **QUICK) if budget.quick else budget
+    if budget.upstream_dpath:
+        # a checkout that cannot run here (a module missing, not upstream) fails now, not after our arms' training
+        with UpstreamWorker(Path(budget.upstream_dpath)):
+            pass
     runner = CommandRunner(out / "logs" / "fidelity.log", threads_per_job=1)
     datasets = [DATASETS[d] for d in budget.datasets]
     for dataset in datasets:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -192,6 +193,14 @@ def run_upstream(run: UpstreamRun) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--check"] and len(argv) == 2:
+        # `--check DPATH`: start upstream's models' worker and stop; experiments/fidelity.py asks this before it
+        # trains anything, so a checkout that cannot run here fails in seconds, not after our arms' minutes
+        with UpstreamWorker(Path(argv[1])):
+            pass
+        print(f"upstream GenieRedux at {argv[1]} runs here")
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for name in ("upstream-dpath", "store", "test-store", "run-dpath"):
         parser.add_argument(f"--{name}", type=Path, required=True)

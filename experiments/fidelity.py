@@ -41,7 +41,6 @@ from common.bootstrap import ensure_environment  # noqa: E402
 if __name__ == "__main__":
     ensure_environment(__file__)
 
-from benchmarks.upstream import UpstreamWorker  # noqa: E402
 from common.results import fmt, mean, run_stamp, write_results  # noqa: E402
 from models.checkpoint import final_model_dpath  # noqa: E402
 from pipelines.overrides import TrainingPlan, training_overrides  # noqa: E402
@@ -465,11 +464,12 @@ def run_experiment(budget: Budget, out: Path, name: str = "fidelity", results_dp
                    argv: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     start = time.perf_counter()
     budget = replace(budget, **QUICK) if budget.quick else budget
+    runner = CommandRunner(out / "logs" / "fidelity.log", threads_per_job=1)
     if budget.upstream_dpath:
         # a checkout that cannot run here (a module missing, not upstream) fails now, not after our arms' training
-        with UpstreamWorker(Path(budget.upstream_dpath)):
-            pass
-    runner = CommandRunner(out / "logs" / "fidelity.log", threads_per_job=1)
+        runner.run(
+            ["-m", "benchmarks.upstream_fidelity", "--check", str(budget.upstream_dpath)], tag="upstream"
+        )
     datasets = [DATASETS[d] for d in budget.datasets]
     for dataset in datasets:
         for command in generate_commands(out, dataset, budget):

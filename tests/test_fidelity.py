@@ -125,13 +125,12 @@ def test_sampling_only_arms_evaluate_the_run_they_share(tmp_path):
         assert ("eval.inference_steps=100" in command) == dpath.endswith("_steps100")
 
 
-def test_an_upstream_checkout_that_cannot_run_fails_before_any_training(tmp_path, monkeypatch):
+def test_an_upstream_checkout_that_cannot_run_fails_before_any_training(tmp_path):
     from common.errors import UserError
-    from pipelines.runner import CommandRunner
 
-    monkeypatch.setattr(CommandRunner, "run", lambda *a, **k: pytest.fail("a command ran before the check"))
     not_upstream = tmp_path / "not_upstream"
     not_upstream.mkdir()
     budget = Budget(datasets=("demo",), arms=("lr1e-2",), seeds=(0,), upstream_dpath=str(not_upstream))
-    with pytest.raises(UserError, match="upstream"):
+    with pytest.raises(UserError, match="did not import as upstream GenieRedux"):
         run_experiment(budget, tmp_path / "out", results_dpath=tmp_path / "results")
+    assert not (tmp_path / "out" / "datasets").exists()  # nothing was recorded or trained

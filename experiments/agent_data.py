@@ -104,9 +104,11 @@ def train_commands(out: Path, budget: Budget, train_set: str) -> list[list[str]]
     run at the same rate can be the random arm."""
     arm = out / train_set
 
-    def plan(run: str, steps: int, saves: int, lr: tuple[float, float] = (1e-3, 1e-4)) -> TrainingPlan:
+    def plan(
+        run: str, steps: int, saves: int, **lr: float
+    ) -> TrainingPlan:  # lr: TrainingPlan's unless given
         return TrainingPlan(out / "datasets", f"coinrun/{train_set}", arm / run, steps, image_size=budget.image_size,
-                            lr_max=lr[0], lr_min=lr[1], saves=saves)  # fmt: skip
+                            saves=saves, **lr)  # fmt: skip
 
     commands = [
         [
@@ -118,10 +120,13 @@ def train_commands(out: Path, budget: Budget, train_set: str) -> list[list[str]]
     ]
     steps = {"genie_redux_guided": budget.dynamics_steps, "genie_redux": budget.lam_steps}
     # the CPU recipe's rate was measured for GenieRedux-G; GenieRedux's LAM keeps the records' 1e-3
-    lr = {"genie_redux_guided": (budget.dynamics_lr_max, budget.dynamics_lr_min), "genie_redux": (1e-3, 1e-4)}
+    lr = {
+        "genie_redux_guided": {"lr_max": budget.dynamics_lr_max, "lr_min": budget.dynamics_lr_min},
+        "genie_redux": {},
+    }
     for kind in model_runs(budget):
         commands.append(["genie_redux", "train", f"config={kind}", f"tokenizer_dpath={arm / 'tokenizer'}",
-                         *training_overrides(plan(kind, steps[kind], 5, lr[kind]))])  # fmt: skip
+                         *training_overrides(plan(kind, steps[kind], 5, **lr[kind]))])  # fmt: skip
     # a finished run (its final checkpoint written) is kept, so a rerun of the experiment goes on from there
     run_dpaths = [arm / "tokenizer", *(arm / kind for kind in model_runs(budget))]
     return [c for c, run in zip(commands, run_dpaths, strict=True) if not final_model_dpath(run).is_dir()]

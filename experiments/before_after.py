@@ -58,8 +58,8 @@ def coinrun_commands(out: Path, repo_dpath: Path, dynamics_lr: tuple[float, floa
     checkout of this project accepts."""
     data = out / "datasets"
 
-    def plan(run: str, steps: int, lr: tuple[float, float] = (1e-3, 1e-4)) -> TrainingPlan:
-        return TrainingPlan(data, "coinrun", out / run, steps, lr_max=lr[0], lr_min=lr[1], saves=steps // 500)
+    def plan(run: str, steps: int, **lr: float) -> TrainingPlan:  # lr: TrainingPlan's rates unless given
+        return TrainingPlan(data, "coinrun", out / run, steps, saves=steps // 500, **lr)
 
     return [
         ["generate", "config=coinrun/random", "n_sessions=120", "n_steps_max=150", "image_size=32",
@@ -67,7 +67,7 @@ def coinrun_commands(out: Path, repo_dpath: Path, dynamics_lr: tuple[float, floa
         ["genie_redux", "train", "config=tokenizer", *training_overrides(plan("tokenizer", 1000))],
         ["genie_redux", "train", "config=genie_redux_guided",
          f"{path_key(repo_dpath, 'tokenizer')}={best_model_dpath(out / 'tokenizer')}",
-         *training_overrides(plan("genie_redux_guided", 2500, dynamics_lr))],
+         *training_overrides(plan("genie_redux_guided", 2500, lr_max=dynamics_lr[0], lr_min=dynamics_lr[1]))],
         ["genie_redux", "eval", "config=genie_redux_guided", f"run_dpath={out / 'genie_redux_guided'}",
          f"train.dataset_root_dpath={data}", "train.dataset_name=coinrun",
          f"eval.{path_key(repo_dpath, 'model')}={best_model_dpath(out / 'genie_redux_guided')}",
